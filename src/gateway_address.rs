@@ -1,0 +1,183 @@
+//! Where the ingress gateway can be reached: the observed fact every URL is built from.
+//!
+//! Sources, in the reference's order of trust: the first Service labelled `istio=ingressgateway`
+//! (by namespace, then name), else the status addresses of the Gateway API `Gateway` named by
+//! `APIOPERATORISTIO_COMPONENTGATEWAY` (what the Canvas documentation promises). A configured public
+//! host name replaces the address whatever the source.
+
+use k8s_openapi::api::core::v1::Service;
+use kube::CustomResource;
+use serde::{Deserialize, Serialize};
+
+/// Label selecting the Istio ingress gateway Service.
+pub const INGRESS_SERVICE_SELECTOR: &str = "istio=ingressgateway";
+
+/// The address of the ingress gateway and its ports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GatewayAddress {
+    /// First load-balancer ingress entry; `None` while the load balancer is pending.
+    pub target: Option<IngressTarget>,
+    /// Ports in declaration order; the URL's port suffix is derived from them.
+    pub ports: Vec<IngressPort>,
+}
+
+/// One load-balancer ingress entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IngressTarget {
+    pub ip: Option<String>,
+    pub hostname: Option<String>,
+}
+
+/// A named port of the gateway.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngressPort {
+    pub name: Option<String>,
+    pub port: i32,
+}
+
+impl GatewayAddress {
+    /// The address a gateway Service advertises.
+    pub fn from_service(service: &Service) -> Self {
+        let target = service
+            .status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|lb| lb.ingress.as_ref())
+            .and_then(|ingress| ingress.first())
+            .map(|i| IngressTarget { ip: non_empty(&i.ip), hostname: non_empty(&i.hostname) });
+        let ports = service
+            .spec
+            .as_ref()
+            .and_then(|s| s.ports.as_ref())
+            .map(|ports| ports.iter().map(|p| IngressPort { name: p.name.clone(), port: p.port }).collect())
+            .unwrap_or_default();
+        Self { target, ports }
+    }
+
+    /// The address a Gateway API Gateway reports in its status.
+    pub fn from_gateway(gateway: &Gateway) -> Self {
+        let addresses = gateway.status.as_ref().map(|s| s.addresses.as_slice()).unwrap_or_default();
+        let find = |kind: &str| {
+            addresses
+                .iter()
+                .find(|a| a.type_.as_deref().unwrap_or("IPAddress") == kind && !a.value.is_empty())
+                .map(|a| a.value.clone())
+        };
+        let (ip, hostname) = (find("IPAddress"), find("Hostname"));
+        let target = (ip.is_some() || hostname.is_some()).then_some(IngressTarget { ip, hostname });
+        let ports = gateway
+            .spec
+            .listeners
+            .iter()
+            .map(|l| IngressPort { name: Some(l.name.clone()), port: l.port })
+            .collect();
+        Self { target, ports }
+    }
+
+    /// Applies `APIOPERATORISTIO_PUBLICHOSTNAME`: a dotted quad is reported as an IP, anything else
+    /// as a host name.
+    pub fn with_public_hostname(self, host: &str) -> Self {
+        let target = if is_dotted_quad(host) {
+            IngressTarget { ip: Some(host.to_owned()), hostname: None }
+        } else {
+            IngressTarget { ip: None, hostname: Some(host.to_owned()) }
+        };
+        Self { target: Some(target), ports: self.ports }
+    }
+
+    /// The `:port` suffix of URLs: taken from the first port named `http` or `http2`, omitted for
+    /// 80 and 443 (reference rule; `https` ports are never considered).
+    pub fn port_suffix(&self) -> String {
+        match self.ports.iter().find(|p| matches!(p.name.as_deref(), Some("http" | "http2"))) {
+            Some(p) if p.port != 80 && p.port != 443 => format!(":{}", p.port),
+            _ => String::new(),
+        }
+    }
+}
+
+/// Picks the gateway address: the first labelled Service by namespace and name, else the Gateway.
+/// `None` means no source exists at all.
+pub fn select<'a>(
+    services: impl IntoIterator<Item = &'a Service>,
+    gateway: Option<&Gateway>,
+    public_hostname: Option<&str>,
+) -> Option<GatewayAddress> {
+    let first_service = services
+        .into_iter()
+        .min_by(|a, b| (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name)));
+    let from_service = first_service.map(GatewayAddress::from_service);
+    let from_gateway = gateway.map(GatewayAddress::from_gateway);
+    let address = match (from_service, from_gateway) {
+        (Some(s), Some(g)) if s.target.is_none() && g.target.is_some() => Some(g),
+        (Some(s), _) => Some(s),
+        (None, g) => g,
+    };
+    // Unlike the reference, a public host name yields URLs even when no gateway Service exists.
+    match public_hostname {
+        Some(host) => Some(address.unwrap_or_default().with_public_hostname(host)),
+        None => address,
+    }
+}
+
+/// The reference's IP test: four dot-separated digit runs, nothing more.
+fn is_dotted_quad(host: &str) -> bool {
+    let parts: Vec<&str> = host.split('.').collect();
+    parts.len() == 4 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn non_empty(value: &Option<String>) -> Option<String> {
+    value.clone().filter(|v| !v.is_empty())
+}
+
+/// `APIOPERATORISTIO_COMPONENTGATEWAY` as `(namespace, name)`; a bare name has no namespace.
+pub fn gateway_ref(component_gateway: &str) -> (Option<&str>, &str) {
+    match component_gateway.split_once('/') {
+        Some((ns, name)) => (Some(ns), name),
+        None => (None, component_gateway),
+    }
+}
+
+/// The part of a Gateway API `Gateway` the operator reads.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[kube(
+    group = "gateway.networking.k8s.io",
+    version = "v1",
+    kind = "Gateway",
+    namespaced,
+    status = "GatewayStatus",
+    schema = "disabled"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewaySpec {
+    #[serde(default)]
+    pub gateway_class_name: String,
+    #[serde(default)]
+    pub listeners: Vec<Listener>,
+}
+
+/// A Gateway listener.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+pub struct Listener {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub port: i32,
+    #[serde(default)]
+    pub protocol: String,
+}
+
+/// The part of a Gateway's status the operator reads.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+pub struct GatewayStatus {
+    #[serde(default)]
+    pub addresses: Vec<GatewayStatusAddress>,
+}
+
+/// An address a Gateway is reachable at.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+pub struct GatewayStatusAddress {
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    #[serde(default)]
+    pub value: String,
+}

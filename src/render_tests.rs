@@ -1,0 +1,119 @@
+use super::*;
+use crate::config::VirtualServiceVersion;
+
+const CORE: &str = include_str!("../examples/productcatalog-core-api.yaml");
+const METRICS: &str = include_str!("../examples/productcatalog-metrics-api.yaml");
+
+fn options(address: Option<&str>) -> RenderOptions {
+    RenderOptions {
+        ingress_address: address.map(Into::into),
+        ingress_port: 80,
+        namespace: "components".into(),
+        with_status: true,
+    }
+}
+
+fn docs(out: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple(out).unwrap()
+}
+
+#[test]
+fn core_api_renders_the_reference_virtual_service_and_url() {
+    let out = render(CORE, &OperatorConfig::default(), &options(Some("20.1.2.3"))).unwrap();
+    let docs = docs(&out);
+    assert_eq!(docs.len(), 2);
+    let vs = &docs[0];
+    assert_eq!(vs["kind"], "VirtualService");
+    assert_eq!(
+        vs["spec"],
+        json!({
+            "hosts": ["*"],
+            "gateways": ["component-gateway"],
+            "http": [{
+                "match": [{"uri": {"prefix": "/prdcat3-productcatalogmanagement/tmf-api/productCatalogManagement/v4"}}],
+                "route": [{"destination": {"host": "prdcat3-prodcatapi", "port": {"number": 8080}}}]
+            }]
+        })
+    );
+    assert_eq!(
+        vs["metadata"]["labels"],
+        json!({"app.kubernetes.io/managed-by": "Helm", "oda.tmforum.org/componentName": "prdcat3-productcatalogmanagement"})
+    );
+    let status = &docs[1]["status"]["apiStatus"];
+    assert_eq!(status["url"], "https://20.1.2.3/prdcat3-productcatalogmanagement/tmf-api/productCatalogManagement/v4");
+    assert_eq!(
+        status["developerUI"],
+        "https://20.1.2.3/prdcat3-productcatalogmanagement/tmf-api/productCatalogManagement/v4/docs"
+    );
+    assert_eq!(status["ip"], "20.1.2.3");
+}
+
+#[test]
+fn metrics_api_renders_service_monitor_before_the_route() {
+    let out = render(METRICS, &OperatorConfig::default(), &options(None)).unwrap();
+    let docs = docs(&out);
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["ServiceMonitor", "VirtualService", "ExposedAPI"]);
+    assert_eq!(
+        docs[0]["spec"],
+        json!({
+            "selector": {"matchLabels": {"name": "prdcat3-productcatalogmanagement-sm"}},
+            "endpoints": [{"path": "/prdcat3-productcatalogmanagement/metrics", "interval": "15s", "scheme": "http", "targetPort": 4000}]
+        })
+    );
+    assert!(docs[2]["status"]["apiStatus"].get("url").is_none(), "no address, no url");
+}
+
+#[test]
+fn annotation_modes_render_the_pod_annotations() {
+    let config = OperatorConfig {
+        openmetrics_implementation: OpenMetricsImplementation::PrometheusAnnotation,
+        ..Default::default()
+    };
+    let docs = docs(&render(METRICS, &config, &options(None)).unwrap());
+    assert_eq!(docs[0]["kind"], "Pod");
+    assert_eq!(docs[0]["metadata"]["annotations"]["prometheus.io/port"], "4000");
+}
+
+#[test]
+fn public_hostname_and_port_suffix_apply() {
+    let config = OperatorConfig {
+        public_hostname: Some("components.example.org".into()),
+        virtual_service_version: VirtualServiceVersion::V1,
+        ..Default::default()
+    };
+    let mut opts = options(Some("20.1.2.3"));
+    opts.ingress_port = 8443;
+    let docs = docs(&render(CORE, &config, &opts).unwrap());
+    assert_eq!(docs[0]["apiVersion"], "networking.istio.io/v1");
+    assert_eq!(docs[0]["spec"]["hosts"], json!(["components.example.org"]));
+    assert_eq!(
+        docs[1]["status"]["apiStatus"]["url"],
+        "https://components.example.org:8443/prdcat3-productcatalogmanagement/tmf-api/productCatalogManagement/v4"
+    );
+}
+
+#[test]
+fn several_documents_render_in_order() {
+    let input = format!("{CORE}\n---\n{METRICS}");
+    let docs = docs(&render(&input, &OperatorConfig::default(), &options(None)).unwrap());
+    assert_eq!(docs.len(), 5);
+}
+
+#[test]
+fn invalid_documents_name_the_document_and_the_field() {
+    let cases = [
+        (CORE.replace("  path: /prdcat3", "  path: prdcat3"), "document 1 (ExposedAPI prdcat3-productcatalogmanagement-productcatalogmanagement): spec.path: \"prdcat3"),
+        (CORE.replace("port: 8080", "port: 70000"), "spec.port: 70000 is out of range 1-65535"),
+        (CORE.replace("port: 8080", "port: eighty"), "spec.port: invalid type"),
+        (CORE.replace("apiType: openapi", "apiType: soap"), "spec.apiType: unknown value \"soap\""),
+        (CORE.replace("kind: ExposedAPI", "kind: Service"), "kind is \"Service\""),
+        (format!("{METRICS}\n---\n{}", CORE.replace("  implementation: prdcat3-prodcatapi\n", "")), "document 2 (ExposedAPI prdcat3-productcatalogmanagement-productcatalogmanagement): spec.implementation: is required"),
+    ];
+    for (input, expected) in cases {
+        let err = render(&input, &OperatorConfig::default(), &options(None)).unwrap_err().to_string();
+        assert!(err.contains(expected), "{err:?} lacks {expected:?}");
+    }
+    let err = render("a: [", &OperatorConfig::default(), &options(None)).unwrap_err();
+    assert!(matches!(err, RenderError::Yaml(_)));
+}

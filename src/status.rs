@@ -1,0 +1,181 @@
+//! The desired ExposedAPI status, computed from what the reconcile observed and did.
+//!
+//! Pure and deterministic: the only clock reading is passed in, and it is used only when the
+//! `Ready` condition actually changes, so an unchanged world yields an identical status.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::api_url::PublishedUrl;
+use crate::exposed_api::{ApiStatus, ExposedApiStatus, ImplementationStatus};
+use crate::validation::ValidApi;
+
+/// Type of the summary condition.
+pub const READY: &str = "Ready";
+
+/// The closed set of reasons of the `Ready` condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadyReason {
+    /// True: the route is applied, the URL is known and an endpoint of the implementation is ready.
+    Exposed,
+    /// The route is applied and the URL known, but no endpoint of the implementation is ready.
+    ImplementationNotReady,
+    /// The route is applied, but the ingress gateway has no address yet, so there is no URL.
+    AddressPending,
+    /// The spec is invalid; the message names the field. Nothing is written until it is fixed.
+    InvalidSpec,
+    /// Another VirtualService claims the same gateway, host and path; the message names it.
+    RouteConflict,
+    /// An object with the child's name exists and is not controlled by this ExposedAPI.
+    NotOwned,
+    /// Writing a child failed (e.g. Forbidden, CRD not installed); the message has the API error.
+    ApplyFailed,
+}
+
+impl ReadyReason {
+    pub const ALL: [ReadyReason; 7] = [
+        Self::Exposed,
+        Self::ImplementationNotReady,
+        Self::AddressPending,
+        Self::InvalidSpec,
+        Self::RouteConflict,
+        Self::NotOwned,
+        Self::ApplyFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exposed => "Exposed",
+            Self::ImplementationNotReady => "ImplementationNotReady",
+            Self::AddressPending => "AddressPending",
+            Self::InvalidSpec => "InvalidSpec",
+            Self::RouteConflict => "RouteConflict",
+            Self::NotOwned => "NotOwned",
+            Self::ApplyFailed => "ApplyFailed",
+        }
+    }
+}
+
+/// What happened to the children in this reconcile.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome<'a> {
+    /// Children applied; `route_uid` is the VirtualService's uid (reported as `apiStatus.uid`).
+    Applied { api: &'a ValidApi, route_uid: Option<String> },
+    /// Nothing written; the reason and a message for the condition.
+    Blocked { reason: ReadyReason, message: String },
+}
+
+/// The `Ready` condition without its timestamp.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadyCondition {
+    pub status: bool,
+    pub reason: ReadyReason,
+    pub message: String,
+}
+
+/// Computes `apiStatus`, `implementation` and the `Ready` condition.
+///
+/// When nothing could be written (`Blocked`), the previous `apiStatus` is kept, so a typo in a
+/// spec does not erase a working URL from the Component's view.
+pub fn desired_status(
+    outcome: &Outcome<'_>,
+    url: Option<&PublishedUrl>,
+    implementation_ready: bool,
+    previous: Option<&ExposedApiStatus>,
+) -> (Option<ApiStatus>, ImplementationStatus, ReadyCondition) {
+    let implementation = ImplementationStatus { ready: implementation_ready };
+    let (api, route_uid) = match outcome {
+        Outcome::Applied { api, route_uid } => (*api, route_uid),
+        Outcome::Blocked { reason, message } => {
+            let kept = previous.and_then(|p| p.api_status.clone());
+            let condition = ReadyCondition { status: false, reason: *reason, message: message.clone() };
+            return (kept, implementation, condition);
+        }
+    };
+    let api_status = ApiStatus {
+        name: Some(api.name.clone()),
+        uid: route_uid.clone(),
+        path: Some(api.path.clone()),
+        port: Some(i64::from(api.port)),
+        implementation: Some(api.implementation.clone()),
+        url: url.map(|u| u.url.clone()),
+        developer_ui: url.and_then(|u| u.developer_ui.clone()),
+        ip: url.and_then(|u| u.ip.clone()),
+    };
+    let condition = match (url, implementation_ready) {
+        (None, _) => ReadyCondition {
+            status: false,
+            reason: ReadyReason::AddressPending,
+            message: "route applied; waiting for the ingress gateway to get an address".into(),
+        },
+        (Some(u), false) => ReadyCondition {
+            status: false,
+            reason: ReadyReason::ImplementationNotReady,
+            message: format!("published at {}; no ready endpoint of Service {}", u.url, api.implementation),
+        },
+        (Some(u), true) => ReadyCondition {
+            status: true,
+            reason: ReadyReason::Exposed,
+            message: format!("published at {}", u.url),
+        },
+    };
+    (Some(api_status), implementation, condition)
+}
+
+/// Assembles the status, keeping the previous transition time unless the condition changed status.
+pub fn assemble(
+    api_status: Option<ApiStatus>,
+    implementation: ImplementationStatus,
+    ready: ReadyCondition,
+    generation: Option<i64>,
+    previous: Option<&ExposedApiStatus>,
+    now: Time,
+) -> ExposedApiStatus {
+    let previous_ready = previous.and_then(|p| p.conditions.iter().find(|c| c.type_ == READY));
+    let status_text = if ready.status { "True" } else { "False" };
+    let last_transition_time = match previous_ready {
+        Some(c) if c.status == status_text => c.last_transition_time.clone(),
+        _ => now,
+    };
+    ExposedApiStatus {
+        api_status,
+        implementation: Some(implementation),
+        conditions: vec![Condition {
+            type_: READY.into(),
+            status: status_text.into(),
+            reason: ready.reason.as_str().into(),
+            message: ready.message,
+            observed_generation: generation,
+            last_transition_time,
+        }],
+        observed_generation: generation,
+    }
+}
+
+/// Whether `current` must be rewritten to become `desired`. With `ignore_generation` (the CRD has
+/// no status subresource, so every status write bumps `metadata.generation`), generations are not
+/// compared, otherwise each write would cause the next.
+pub fn needs_write(current: Option<&ExposedApiStatus>, desired: &ExposedApiStatus, ignore_generation: bool) -> bool {
+    let Some(current) = current else { return true };
+    if !ignore_generation {
+        return current.api_status != desired.api_status
+            || current.implementation != desired.implementation
+            || current.observed_generation != desired.observed_generation
+            || current.conditions != desired.conditions;
+    }
+    let strip = |s: &ExposedApiStatus| {
+        let mut s = s.clone();
+        s.observed_generation = None;
+        for c in &mut s.conditions {
+            c.observed_generation = None;
+        }
+        s
+    };
+    let (current, desired) = (strip(current), strip(desired));
+    current.api_status != desired.api_status
+        || current.implementation != desired.implementation
+        || current.conditions != desired.conditions
+}
+
+#[cfg(test)]
+#[path = "status_tests.rs"]
+mod tests;

@@ -1,0 +1,104 @@
+use super::*;
+use crate::exposed_api::ApiType;
+use jiff::Timestamp;
+
+fn api() -> ValidApi {
+    ValidApi {
+        name: "c1-x".into(),
+        namespace: "components".into(),
+        uid: Some("u1".into()),
+        labels: Default::default(),
+        api_type: ApiType::Openapi,
+        implementation: "c1-impl".into(),
+        path: "/c1/x".into(),
+        port: 8080,
+        developer_ui: Some("/c1/docs".into()),
+        hostname: None,
+        basic_auth: None,
+    }
+}
+
+fn url() -> PublishedUrl {
+    PublishedUrl {
+        url: "https://20.1.2.3/c1/x".into(),
+        developer_ui: Some("https://20.1.2.3/c1/docs".into()),
+        ip: Some("20.1.2.3".into()),
+    }
+}
+
+fn at(seconds: i64) -> Time {
+    Time(Timestamp::from_second(seconds).unwrap())
+}
+
+#[test]
+fn applied_with_url_and_ready_is_exposed() {
+    let api = api();
+    let outcome = Outcome::Applied { api: &api, route_uid: Some("vs-uid-0001".into()) };
+    let (api_status, implementation, ready) = desired_status(&outcome, Some(&url()), true, None);
+    let api_status = api_status.unwrap();
+    assert_eq!(api_status.uid.as_deref(), Some("vs-uid-0001"));
+    assert_eq!(api_status.url.as_deref(), Some("https://20.1.2.3/c1/x"));
+    assert_eq!(api_status.developer_ui.as_deref(), Some("https://20.1.2.3/c1/docs"));
+    assert_eq!(api_status.ip.as_deref(), Some("20.1.2.3"));
+    assert_eq!(api_status.port, Some(8080));
+    assert!(implementation.ready);
+    assert_eq!((ready.status, ready.reason), (true, ReadyReason::Exposed));
+}
+
+#[test]
+fn reasons_follow_address_and_readiness() {
+    let api = api();
+    let outcome = Outcome::Applied { api: &api, route_uid: None };
+    let (s, _, ready) = desired_status(&outcome, None, true, None);
+    assert_eq!(ready.reason, ReadyReason::AddressPending);
+    assert_eq!(s.unwrap().url, None, "golden G6: no url, developerUI or ip without an address");
+    let (_, implementation, ready) = desired_status(&outcome, Some(&url()), false, None);
+    assert_eq!(ready.reason, ReadyReason::ImplementationNotReady);
+    assert!(!implementation.ready, "readiness is reported both ways");
+}
+
+#[test]
+fn blocked_keeps_the_previous_api_status() {
+    let previous = ExposedApiStatus {
+        api_status: Some(ApiStatus { url: Some("https://old/x".into()), ..Default::default() }),
+        ..Default::default()
+    };
+    let outcome = Outcome::Blocked { reason: ReadyReason::RouteConflict, message: "other.ns".into() };
+    let (s, _, ready) = desired_status(&outcome, Some(&url()), true, Some(&previous));
+    assert_eq!(s.unwrap().url.as_deref(), Some("https://old/x"));
+    assert_eq!((ready.status, ready.reason, ready.message.as_str()), (false, ReadyReason::RouteConflict, "other.ns"));
+}
+
+#[test]
+fn transition_time_only_moves_when_status_flips() {
+    let ready = |status, reason| ReadyCondition { status, reason, message: "m".into() };
+    let implementation = ImplementationStatus { ready: true };
+    let first = assemble(None, implementation.clone(), ready(false, ReadyReason::AddressPending), Some(1), None, at(100));
+    let same = assemble(None, implementation.clone(), ready(false, ReadyReason::ImplementationNotReady), Some(1), Some(&first), at(200));
+    assert_eq!(same.conditions[0].last_transition_time, at(100));
+    let flipped = assemble(None, implementation, ready(true, ReadyReason::Exposed), Some(1), Some(&same), at(300));
+    assert_eq!(flipped.conditions[0].last_transition_time, at(300));
+    assert_eq!(flipped.conditions[0].reason, "Exposed");
+}
+
+#[test]
+fn unchanged_status_needs_no_write() {
+    let ready = ReadyCondition { status: true, reason: ReadyReason::Exposed, message: "m".into() };
+    let implementation = ImplementationStatus { ready: true };
+    let current = assemble(None, implementation.clone(), ready.clone(), Some(1), None, at(1));
+    let desired = assemble(None, implementation.clone(), ready.clone(), Some(1), Some(&current), at(2));
+    assert!(!needs_write(Some(&current), &desired, false));
+    assert!(needs_write(None, &desired, false));
+    let bumped = assemble(None, implementation, ready, Some(2), Some(&current), at(2));
+    assert!(needs_write(Some(&current), &bumped, false));
+    assert!(!needs_write(Some(&current), &bumped, true), "main-resource mode ignores generations");
+}
+
+#[test]
+fn reasons_are_a_closed_documented_set() {
+    let names: Vec<&str> = ReadyReason::ALL.iter().map(|r| r.as_str()).collect();
+    let docs = include_str!("../docs/design.md");
+    for name in names {
+        assert!(docs.contains(&format!("`{name}`")), "docs/design.md does not document reason {name}");
+    }
+}
