@@ -82,6 +82,67 @@ impl Default for OperatorConfig {
     }
 }
 
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Configuration of `oda-api-operator run`.
+#[derive(Args, Clone, Debug)]
+pub struct RunConfig {
+    #[command(flatten)]
+    pub output: OperatorConfig,
+
+    /// Namespaces whose ExposedAPIs are handled: a name, a comma-separated list (entries may be
+    /// `*` patterns such as `odacompns-*`), or `*` for all.
+    #[arg(long, env = "COMPONENT_NAMESPACE", default_value = "components")]
+    pub component_namespace: String,
+
+    /// The reference chart's `-n a -n b` form of the namespace list; merged with the above.
+    #[arg(long, env = "COMPONENT_NAMESPACES_CLI", hide = true)]
+    pub component_namespaces_cli: Option<String>,
+
+    /// Log level: the reference's numeric levels (10 debug, 20 info, 30 warning, 40 error) or a name.
+    #[arg(long, env = "LOGGING", default_value = "20")]
+    pub logging: String,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_enum)]
+    pub log_format: LogFormat,
+
+    /// Label selector of the ingress gateway Services whose load-balancer address is published.
+    #[arg(long, env = "APIOPERATORISTIO_INGRESS_SELECTOR", default_value = crate::gateway_address::INGRESS_SERVICE_SELECTOR)]
+    pub ingress_selector: String,
+
+    /// Namespace to look for the ingress gateway Service in; all namespaces when unset.
+    #[arg(long, env = "APIOPERATORISTIO_INGRESS_NAMESPACE")]
+    pub ingress_namespace: Option<String>,
+
+    /// How many ExposedAPIs are reconciled at once.
+    #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 16)]
+    pub concurrency: u16,
+
+    /// Build time, logged at start-up.
+    #[arg(long, env = "CICD_BUILD_TIME", hide = true)]
+    pub build_time: Option<String>,
+
+    /// Commit, logged at start-up.
+    #[arg(long, env = "GIT_COMMIT_SHA", hide = true)]
+    pub git_commit: Option<String>,
+
+    /// Accepted for compatibility with the reference chart; unused (as in the reference).
+    #[arg(long, env = "INGRESS_CLASS", hide = true)]
+    pub ingress_class: Option<String>,
+}
+
+impl RunConfig {
+    pub fn namespaces(&self) -> WatchNamespaces {
+        WatchNamespaces::parse(&self.component_namespace, self.component_namespaces_cli.as_deref())
+    }
+}
+
 /// Namespaces to watch, from `COMPONENT_NAMESPACE`: one name, a comma-separated list, or `*`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WatchNamespaces {

@@ -4,7 +4,9 @@
 //! EndpointSlices) into desired objects and status; the controller applies them.
 
 pub mod api_url;
+pub mod component;
 pub mod config;
+pub mod controller;
 pub mod crd;
 pub mod error;
 pub mod exposed_api;

@@ -4,7 +4,7 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use oda_api_operator::config::OperatorConfig;
+use oda_api_operator::config::{LogFormat, OperatorConfig, RunConfig, log_level};
 use oda_api_operator::render::{RenderOptions, render};
 use oda_api_operator::{Error, crd};
 
@@ -17,6 +17,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the operator against the cluster of the current kubeconfig (or in-cluster config).
+    Run(Box<RunConfig>),
     /// Print the ExposedAPI CustomResourceDefinition as YAML.
     Crd,
     /// Print, as multi-document YAML, what the operator would create for the ExposedAPIs in FILE.
@@ -44,6 +46,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(config) => run(*config),
         Command::Crd => crd::exposed_api_crd_yaml().map(|yaml| print!("{yaml}")),
         Command::Render { file, ingress_address, ingress_port, namespace, status, config } => {
             let options = RenderOptions { ingress_address, ingress_port, namespace, with_status: status };
@@ -61,6 +64,30 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(config: RunConfig) -> Result<(), Error> {
+    let level = log_level(&config.logging)
+        .ok_or_else(|| Error::Config(format!("LOGGING={:?} is neither a number (10, 20, 30, 40) nor a level name", config.logging)))?;
+    let filter = tracing_subscriber::EnvFilter::builder()
+        .with_default_directive(level.into())
+        .from_env_lossy()
+        .add_directive("kube_runtime::controller=warn".parse().map_err(|e| Error::Config(format!("{e}")))?);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    match config.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+    for (name, value) in [("CICD_BUILD_TIME", &config.build_time), ("GIT_COMMIT_SHA", &config.git_commit)] {
+        if let Some(value) = value {
+            tracing::info!("{name}={value}");
+        }
+    }
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| Error::Config(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let client = kube::Client::try_default().await?;
+        oda_api_operator::controller::run(client, config).await
+    })
 }
 
 fn read_input(file: &str) -> Result<String, Error> {

@@ -1,0 +1,127 @@
+//! Writes: server-side apply of children and status, and the Component's JSON patch.
+
+use kube::api::{Patch, PatchParams};
+use kube::core::{ApiResource, DynamicObject};
+use kube::{Api, Client, ResourceExt};
+use serde_json::{Value, json};
+
+use super::MANAGER;
+use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
+
+/// Whether an existing child already is what the operator would apply: same spec, the desired
+/// labels present, the desired ownerReference present. Extra labels or annotations added by others
+/// are not drift. Skipping the apply then keeps a converged cluster free of writes (and takes over
+/// objects left by the reference operator without touching them).
+pub(super) fn matches_observed(observed: &DynamicObject, desired: &DynamicObject) -> bool {
+    let labels_present = desired
+        .metadata
+        .labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| observed.labels().get(k) == Some(v));
+    let owners = observed.metadata.owner_references.as_deref().unwrap_or_default();
+    let owner_present = desired
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .all(|want| owners.iter().any(|have| have.uid == want.uid && have.controller == want.controller));
+    observed.data.get("spec") == desired.data.get("spec") && labels_present && owner_present
+}
+
+/// Server-side applies a child, forcing ownership of the fields it sets.
+pub(super) async fn apply_child(
+    client: &Client,
+    resource: &ApiResource,
+    desired: &DynamicObject,
+) -> Result<DynamicObject, kube::Error> {
+    let namespace = desired.namespace().unwrap_or_default();
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, resource);
+    api.patch(&desired.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(desired)).await
+}
+
+/// Writes the status with server-side apply: through `/status` when the CRD has that subresource,
+/// through the object itself when it has not (as on the Canvas CRD).
+pub(super) async fn write_status(
+    client: &Client,
+    api: &ExposedAPI,
+    status: &ExposedApiStatus,
+    subresource: bool,
+) -> Result<(), kube::Error> {
+    let namespace = api.namespace().unwrap_or_default();
+    let apis: Api<ExposedAPI> = Api::namespaced(client.clone(), &namespace);
+    let body = json!({
+        "apiVersion": "oda.tmforum.org/v1",
+        "kind": "ExposedAPI",
+        "metadata": {"name": api.name_any(), "namespace": namespace},
+        "status": status,
+    });
+    let params = PatchParams::apply(MANAGER).force();
+    if subresource {
+        apis.patch_status(&api.name_any(), &params, &Patch::Apply(body)).await?;
+    } else {
+        apis.patch(&api.name_any(), &params, &Patch::Apply(body)).await?;
+    }
+    Ok(())
+}
+
+/// Applies JSON-patch operations to a Component's status entries.
+pub(super) async fn patch_component(
+    client: &Client,
+    resource: &ApiResource,
+    namespace: &str,
+    name: &str,
+    ops: Vec<Value>,
+    subresource: bool,
+) -> Result<(), kube::Error> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, resource);
+    let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops)).map_err(kube::Error::SerdeError)?;
+    let params = PatchParams { field_manager: Some(MANAGER.into()), ..Default::default() };
+    if subresource {
+        api.patch_status(name, &params, &Patch::<()>::Json(patch)).await?;
+    } else {
+        api.patch(name, &params, &Patch::<()>::Json(patch)).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(value: Value) -> DynamicObject {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn desired() -> DynamicObject {
+        obj(json!({
+            "apiVersion": "networking.istio.io/v1alpha3", "kind": "VirtualService",
+            "metadata": {"name": "a", "namespace": "ns", "labels": {"l": "1"},
+                "ownerReferences": [{"apiVersion": "oda.tmforum.org/v1", "kind": "ExposedAPI", "name": "a", "uid": "u", "controller": true, "blockOwnerDeletion": true}]},
+            "spec": {"hosts": ["*"]}
+        }))
+    }
+
+    #[test]
+    fn an_object_left_by_the_reference_matches() {
+        let mut observed = desired();
+        observed.metadata.uid = Some("vs-uid".into());
+        observed.metadata.resource_version = Some("42".into());
+        observed.metadata.labels.as_mut().unwrap().insert("app.kubernetes.io/managed-by".into(), "Helm".into());
+        observed.metadata.annotations = Some([("kopf.zalando.org/last-handled-configuration".to_owned(), "{}".to_owned())].into());
+        assert!(matches_observed(&observed, &desired()));
+    }
+
+    #[test]
+    fn spec_label_or_owner_drift_is_detected() {
+        let mut spec = desired();
+        spec.data["spec"]["hosts"] = json!(["other"]);
+        assert!(!matches_observed(&spec, &desired()));
+        let mut label = desired();
+        label.metadata.labels = None;
+        assert!(!matches_observed(&label, &desired()));
+        let mut owner = desired();
+        owner.metadata.owner_references.as_mut().unwrap()[0].uid = "x".into();
+        assert!(!matches_observed(&owner, &desired()));
+    }
+}

@@ -1,0 +1,57 @@
+//! Start-up discovery: which CRDs exist and whether they have a status subresource. Outputs whose
+//! CRD is absent are skipped (with a clear log) instead of failing every reconcile.
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{Api, Client};
+
+use crate::Error;
+use crate::config::VirtualServiceVersion;
+
+/// What the cluster offers.
+#[derive(Clone, Debug, Default)]
+pub struct Discovered {
+    /// The ExposedAPI CRD serves `v1` with a status subresource (ours does; the Canvas' does not).
+    pub exposed_api_status_subresource: bool,
+    /// The Component CRD exists (propagation is skipped otherwise), and whether it has `/status`.
+    pub component: Option<bool>,
+    /// The VirtualService CRD serves the configured version.
+    pub virtual_service: bool,
+    /// The ServiceMonitor CRD exists.
+    pub service_monitor: bool,
+    /// The Gateway API `Gateway` CRD exists.
+    pub gateway_api: bool,
+}
+
+/// Reads the CRDs the operator depends on.
+pub async fn discover(client: &Client, vs_version: VirtualServiceVersion) -> Result<Discovered, Error> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let exposed_api = crds.get_opt("exposedapis.oda.tmforum.org").await?.ok_or_else(|| {
+        Error::Config(
+            "the ExposedAPI CRD is not installed: apply deploy/crds/exposedapis.oda.tmforum.org.yaml \
+             (or the Canvas oda-crds chart) first"
+                .into(),
+        )
+    })?;
+    let component = crds.get_opt("components.oda.tmforum.org").await?;
+    let virtual_service = crds.get_opt("virtualservices.networking.istio.io").await?;
+    Ok(Discovered {
+        exposed_api_status_subresource: status_subresource(&exposed_api, "v1"),
+        component: component.as_ref().map(|c| status_subresource(c, "v1")),
+        virtual_service: virtual_service.as_ref().is_some_and(|c| serves(c, vs_version.as_str())),
+        service_monitor: crds.get_opt("servicemonitors.monitoring.coreos.com").await?.is_some(),
+        gateway_api: crds.get_opt("gateways.gateway.networking.k8s.io").await?.is_some(),
+    })
+}
+
+fn status_subresource(crd: &CustomResourceDefinition, version: &str) -> bool {
+    crd.spec
+        .versions
+        .iter()
+        .find(|v| v.name == version)
+        .and_then(|v| v.subresources.as_ref())
+        .is_some_and(|s| s.status.is_some())
+}
+
+fn serves(crd: &CustomResourceDefinition, version: &str) -> bool {
+    crd.spec.versions.iter().any(|v| v.name == version && v.served)
+}

@@ -1,0 +1,97 @@
+use super::*;
+use crate::exposed_api::ExposedApiSpec;
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions};
+use serde_json::json;
+
+fn slice(ns: &str, name: &str, service: &str, ready: bool) -> EndpointSlice {
+    let mut s = EndpointSlice {
+        endpoints: Some(vec![Endpoint {
+            addresses: vec!["10.0.0.1".into()],
+            conditions: Some(EndpointConditions { ready: Some(ready), ..Default::default() }),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    s.metadata.name = Some(name.into());
+    s.metadata.namespace = Some(ns.into());
+    s.metadata.labels = Some([("kubernetes.io/service-name".to_owned(), service.to_owned())].into());
+    s
+}
+
+fn api(ns: &str, name: &str, implementation: &str) -> ExposedAPI {
+    let mut a = ExposedAPI::new(name, ExposedApiSpec { implementation: Some(implementation.into()), ..Default::default() });
+    a.metadata.namespace = Some(ns.into());
+    a
+}
+
+fn vs(ns: &str, name: &str, prefix: &str) -> DynamicObject {
+    serde_json::from_value(json!({
+        "apiVersion": "networking.istio.io/v1alpha3", "kind": "VirtualService",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"hosts": ["*"], "gateways": ["canvas/gw"], "http": [{"match": [{"uri": {"prefix": prefix}}]}]}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn readiness_follows_every_slice_both_ways() {
+    let mut index = ReadinessIndex::default();
+    index.apply(&slice("ns", "a-1", "a", false));
+    assert!(!index.ready("ns", "a"));
+    index.apply(&slice("ns", "a-2", "a", true));
+    assert!(index.ready("ns", "a"));
+    assert!(!index.ready("other", "a"));
+    index.apply(&slice("ns", "a-2", "a", false));
+    assert!(!index.ready("ns", "a"));
+    index.apply(&slice("ns", "a-1", "a", true));
+    index.delete(&slice("ns", "a-1", "a", true));
+    assert!(!index.ready("ns", "a"));
+}
+
+#[test]
+fn relist_replaces_the_live_index_when_done() {
+    let mut index: Relisting<ReadinessIndex> = Relisting::default();
+    index.handle(&Event::Apply(slice("ns", "a-1", "a", true)));
+    index.handle(&Event::<EndpointSlice>::Init);
+    assert!(index.get().ready("ns", "a"), "stale but complete until the re-list is done");
+    index.handle(&Event::InitApply(slice("ns", "b-1", "b", true)));
+    index.handle(&Event::<EndpointSlice>::InitDone);
+    assert!(!index.get().ready("ns", "a"), "a slice deleted while disconnected is gone");
+    assert!(index.get().ready("ns", "b"));
+}
+
+#[test]
+fn implementation_index_follows_spec_changes() {
+    let mut index = ImplementationIndex::default();
+    index.apply(&api("ns", "x", "svc-a"));
+    index.apply(&api("ns", "y", "svc-a"));
+    assert_eq!(index.apis_of("ns", "svc-a"), ["x", "y"]);
+    index.apply(&api("ns", "x", "svc-b"));
+    assert_eq!(index.apis_of("ns", "svc-a"), ["y"]);
+    assert_eq!(index.apis_of("ns", "svc-b"), ["x"]);
+    index.delete(&api("ns", "y", "svc-a"));
+    assert!(index.apis_of("ns", "svc-a").is_empty());
+}
+
+#[test]
+fn route_index_reports_other_claimants_only() {
+    let mut index = RouteIndex::default();
+    index.apply(&vs("a", "mine", "/p"));
+    index.apply(&vs("b", "other", "/p"));
+    let key = RouteKey::new("a", "canvas/gw", "*", "/p");
+    let own = ("a".to_owned(), "mine".to_owned());
+    assert_eq!(index.claimants_except(&key, &own), ["other.b"]);
+    index.apply(&vs("b", "other", "/q"));
+    assert!(index.claimants_except(&key, &own).is_empty());
+    index.delete(&vs("a", "mine", "/p"));
+    assert!(index.claimants_except(&key, &("z".into(), "z".into())).is_empty());
+}
+
+#[test]
+fn conflict_waiters_are_taken_once() {
+    let mut waiters = ConflictWaiters::default();
+    let route = RouteKey::new("a", "gw", "*", "/p");
+    waiters.wait(route.clone(), ("a".into(), "x".into()));
+    assert_eq!(waiters.take(std::slice::from_ref(&route)).len(), 1);
+    assert!(waiters.take(&[route]).is_empty());
+}

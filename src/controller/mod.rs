@@ -1,0 +1,159 @@
+//! The controller: watches ExposedAPIs and the facts they depend on, and reconciles each API by
+//! applying its children with server-side apply and writing its status when it changes.
+//!
+//! Side watches (EndpointSlices, VirtualServices, ServiceMonitors, gateway address sources,
+//! Components) run as tasks that keep in-memory indexes and send reconcile triggers. The controller
+//! starts only once every cache has listed, so a restart over converged objects writes nothing.
+
+mod apply;
+pub mod discovery;
+pub mod indexes;
+mod reconcile;
+mod watches;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use futures::StreamExt;
+use futures::channel::mpsc;
+use kube::core::DynamicObject;
+use kube::runtime::controller::Controller;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource};
+use tracing::{info, warn};
+
+use crate::config::{OpenMetricsImplementation, OperatorConfig, RunConfig, WatchNamespaces};
+use crate::exposed_api::ExposedAPI;
+use crate::gateway_address::GatewayAddress;
+use crate::service_monitor::ServiceMonitorOutput;
+use crate::virtual_service::VirtualServiceOutput;
+use crate::Result;
+use discovery::Discovered;
+use indexes::{ConflictWaiters, ImplementationIndex, ReadinessIndex, Relisting, RouteIndex};
+
+/// Field manager of every write the operator makes.
+pub const MANAGER: &str = "oda-api-operator";
+
+/// Shared, watch-fed state the reconciler reads.
+#[derive(Default)]
+pub struct State {
+    pub readiness: RwLock<Relisting<ReadinessIndex>>,
+    pub implementations: RwLock<Relisting<ImplementationIndex>>,
+    pub routes: RwLock<Relisting<RouteIndex>>,
+    pub waiters: Mutex<ConflictWaiters>,
+    pub gateway: RwLock<Option<GatewayAddress>>,
+    /// Consecutive failures per API, for exponential backoff.
+    pub failures: Mutex<HashMap<indexes::Key, u32>>,
+}
+
+/// Everything a reconcile needs.
+pub struct Context {
+    pub client: Client,
+    pub config: OperatorConfig,
+    pub namespaces: WatchNamespaces,
+    pub discovered: Discovered,
+    pub routes: VirtualServiceOutput,
+    /// Present when metrics APIs get ServiceMonitors and the CRD is installed.
+    pub service_monitor: Option<ServiceMonitorOutput>,
+    pub state: Arc<State>,
+    pub recorder: Recorder,
+    pub virtual_services: Store<DynamicObject>,
+    pub service_monitors: Option<Store<DynamicObject>>,
+    pub components: Option<Store<DynamicObject>>,
+}
+
+/// Runs the operator until SIGTERM / Ctrl-C, then finishes in-flight reconciles and returns.
+pub async fn run(client: Client, config: RunConfig) -> Result<()> {
+    let namespaces = config.namespaces();
+    let discovered = discovery::discover(&client, config.output.virtual_service_version).await?;
+    info!(?namespaces, ?discovered, "starting");
+    if !discovered.virtual_service {
+        warn!(
+            version = config.output.virtual_service_version.as_str(),
+            "the VirtualService CRD does not serve this version: every apply will fail until Istio is installed"
+        );
+    }
+    let wants_service_monitors = config.output.openmetrics_implementation == OpenMetricsImplementation::ServiceMonitor;
+    if wants_service_monitors && !discovered.service_monitor {
+        warn!("OPENMETRICS_IMPLEMENTATION=ServiceMonitor but the ServiceMonitor CRD is not installed: no ServiceMonitors are written");
+    }
+
+    let state = Arc::new(State::default());
+    let (trigger, triggers) = mpsc::unbounded();
+    let (all_trigger, all_triggers) = mpsc::unbounded();
+    let side = watches::SideWatches {
+        client: client.clone(),
+        namespaces: namespaces.clone(),
+        state: state.clone(),
+        trigger,
+        all_trigger,
+    };
+    let synced = side.start(&config, &discovered);
+
+    let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        routes: VirtualServiceOutput::new(&config.output),
+        service_monitor: (wants_service_monitors && discovered.service_monitor).then_some(ServiceMonitorOutput),
+        config: config.output.clone(),
+        namespaces: namespaces.clone(),
+        discovered,
+        state: state.clone(),
+        recorder: Recorder::new(client.clone(), reporter),
+        virtual_services: synced.virtual_services.clone(),
+        service_monitors: synced.service_monitors.clone(),
+        components: synced.components.clone(),
+    });
+
+    info!("waiting for caches to sync");
+    synced.wait().await;
+    info!("caches synced; reconciling");
+
+    let (reader, writer) = reflector::store::<ExposedAPI>();
+    let apis = exposed_api_stream(&client, &namespaces, writer, state);
+    Controller::for_stream(apis, reader)
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+        .reconcile_on(triggers)
+        .reconcile_all_on(all_triggers)
+        .shutdown_on_signal()
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+    info!("stopped");
+    Ok(())
+}
+
+/// The ExposedAPI watch: scoped to the watched namespaces, managed fields dropped (they are about
+/// half of each cached object), and feeding the implementation index.
+fn exposed_api_stream(
+    client: &Client,
+    namespaces: &WatchNamespaces,
+    writer: reflector::store::Writer<ExposedAPI>,
+    state: Arc<State>,
+) -> impl futures::Stream<Item = Result<ExposedAPI, watcher::Error>> + Send + 'static {
+    let api: Api<ExposedAPI> = match namespaces.single() {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let namespaces = namespaces.clone();
+    watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(|api: &mut ExposedAPI| api.meta_mut().managed_fields = None)
+        .filter_map(move |event| {
+            futures::future::ready(match event {
+                Ok(event) => watches::keep_namespaces(event, &namespaces).map(Ok),
+                Err(e) => Some(Err(e)),
+            })
+        })
+        .inspect(move |event| {
+            if let Ok(event) = event
+                && let Ok(mut index) = state.implementations.write()
+            {
+                index.handle(event);
+            }
+        })
+        .reflect(writer)
+        .applied_objects()
+}

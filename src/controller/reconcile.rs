@@ -1,0 +1,244 @@
+//! One reconcile of one ExposedAPI: validate → check ownership and conflicts → apply children →
+//! compute status → write it if it changed → propagate to the Component.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, DeleteParams};
+use kube::core::DynamicObject;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
+use tracing::{Instrument, info, info_span, warn};
+
+use super::Context;
+use super::apply::{apply_child, matches_observed, patch_component, write_status};
+use crate::Error;
+use crate::api_url::published_url;
+use crate::component::{Published, component_resource, propagation_patch};
+use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
+use crate::output::Output;
+use crate::ownership::is_controlled_by;
+use crate::status::{Outcome, READY, ReadyReason, assemble, desired_status, needs_write};
+use crate::validation::{ValidApi, validate};
+
+const RESYNC: Duration = Duration::from_secs(3600);
+const BLOCKED_RECHECK: Duration = Duration::from_secs(300);
+
+pub(super) async fn reconcile(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let namespace = api.namespace().unwrap_or_default();
+    if !ctx.namespaces.matches(&namespace) || api.meta().deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let span = info_span!("reconcile", namespace = %namespace, name = %api.name_any(), component = api.component_name().unwrap_or(""));
+    reconcile_api(api, ctx, namespace).instrument(span).await
+}
+
+async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>, namespace: String) -> Result<Action, Error> {
+    let validated = validate(&api, &namespace);
+    let (outcome, failure) = match &validated {
+        Err(invalid) => (Outcome::Blocked { reason: ReadyReason::InvalidSpec, message: invalid.to_string() }, None),
+        Ok(valid) => match expose(&api, valid, &ctx).await {
+            Ok(outcome) => (outcome, None),
+            Err(e) => (Outcome::Blocked { reason: ReadyReason::ApplyFailed, message: e.to_string() }, Some(e)),
+        },
+    };
+
+    let implementation = api.spec.implementation.as_deref().unwrap_or_default();
+    let ready = ctx.state.readiness.read().map(|i| i.get().ready(&namespace, implementation)).unwrap_or(false);
+    let gateway = ctx.state.gateway.read().ok().and_then(|g| g.clone());
+    let url = validated.as_ref().ok().and_then(|v| published_url(v, gateway.as_ref()));
+    let previous = api.status.as_ref();
+    let (api_status, implementation, condition) = desired_status(&outcome, url.as_ref(), ready, previous);
+    let reason = condition.reason;
+    let message = condition.message.clone();
+    let now = Time(Timestamp::now());
+    let status = assemble(api_status, implementation, condition, api.meta().generation, previous, now);
+
+    let main_resource = !ctx.discovered.exposed_api_status_subresource;
+    if needs_write(previous, &status, main_resource) {
+        write_status(&ctx.client, &api, &status, !main_resource).await?;
+        if previous_reason(previous) != Some(reason.as_str()) {
+            info!(reason = reason.as_str(), %message, "status changed");
+            publish(&ctx, &api, reason_event_type(reason), reason.as_str(), &message).await;
+        }
+    }
+    propagate(&ctx, &api, &status).await?;
+
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    if let Ok(mut failures) = ctx.state.failures.lock() {
+        failures.remove(&(namespace, api.name_any()));
+    }
+    Ok(match reason {
+        ReadyReason::InvalidSpec => Action::await_change(),
+        ReadyReason::RouteConflict | ReadyReason::NotOwned => Action::requeue(BLOCKED_RECHECK),
+        _ => Action::requeue(RESYNC),
+    })
+}
+
+/// Checks ownership and conflicts, then applies what differs. Metrics scraping first, then the
+/// route, in the reference's order.
+async fn expose<'a>(api: &ExposedAPI, valid: &'a ValidApi, ctx: &Context) -> Result<Outcome<'a>, kube::Error> {
+    let uid = api.uid().unwrap_or_default();
+    let key = (valid.namespace.clone(), valid.name.clone());
+    let desired_vs = ctx.routes.desired(valid);
+    let observed_vs = observed(&ctx.virtual_services, &ctx.routes, valid);
+    let desired_sm = ctx.service_monitor.as_ref().and_then(|sm| sm.desired(valid));
+    let observed_sm = match (&ctx.service_monitor, &ctx.service_monitors) {
+        (Some(output), Some(store)) => observed(store, output, valid),
+        _ => None,
+    };
+
+    for (kind, existing) in [("VirtualService", &observed_vs), ("ServiceMonitor", &observed_sm)] {
+        if let Some(existing) = existing
+            && !is_controlled_by(&existing.metadata, &uid)
+        {
+            let message = format!(
+                "{kind} {}/{} exists and is not controlled by this ExposedAPI; it is left untouched",
+                valid.namespace, valid.name
+            );
+            return Ok(Outcome::Blocked { reason: ReadyReason::NotOwned, message });
+        }
+    }
+
+    let route = ctx.routes.route_key(valid);
+    let others = ctx.state.routes.read().map(|r| r.get().claimants_except(&route, &key)).unwrap_or_default();
+    if !others.is_empty() {
+        if let Ok(mut waiters) = ctx.state.waiters.lock() {
+            waiters.wait(route.clone(), key);
+        }
+        let message = format!(
+            "conflicting VirtualService '{}' already routes gateway {}, host {} and path prefix {}; nothing was written",
+            others.join("', '"),
+            route.gateway,
+            route.host,
+            route.prefix
+        );
+        return Ok(Outcome::Blocked { reason: ReadyReason::RouteConflict, message });
+    }
+
+    if let Some(output) = &ctx.service_monitor {
+        match (&desired_sm, &observed_sm) {
+            (Some(desired), observed) => {
+                apply_if_changed(ctx, api, &output.api_resource(), desired, observed.as_deref()).await?;
+            }
+            (None, Some(stale)) => {
+                let sm: Api<DynamicObject> =
+                    Api::namespaced_with(ctx.client.clone(), &valid.namespace, &output.api_resource());
+                sm.delete(&stale.name_any(), &DeleteParams::default()).await?;
+                publish(ctx, api, EventType::Normal, "Deleted", "ServiceMonitor removed: not a metrics API").await;
+            }
+            (None, None) => {}
+        }
+    }
+
+    let mut route_uid = observed_vs.as_ref().and_then(|vs| vs.uid());
+    if let Some(desired) = &desired_vs
+        && let Some(applied) =
+            apply_if_changed(ctx, api, &ctx.routes.api_resource(), desired, observed_vs.as_deref()).await?
+    {
+        route_uid = applied.uid();
+    }
+    Ok(Outcome::Applied { api: valid, route_uid })
+}
+
+/// The cached child of this API's name, if any.
+fn observed(store: &Store<DynamicObject>, output: &dyn Output, valid: &ValidApi) -> Option<Arc<DynamicObject>> {
+    store.get(&ObjectRef::new_with(&valid.name, output.api_resource()).within(&valid.namespace))
+}
+
+async fn apply_if_changed(
+    ctx: &Context,
+    api: &ExposedAPI,
+    resource: &kube::core::ApiResource,
+    desired: &DynamicObject,
+    observed: Option<&DynamicObject>,
+) -> Result<Option<DynamicObject>, kube::Error> {
+    if observed.is_some_and(|o| matches_observed(o, desired)) {
+        return Ok(None);
+    }
+    let applied = apply_child(&ctx.client, resource, desired).await?;
+    let verb = if observed.is_some() { "Updated" } else { "Created" };
+    let note = format!("{verb} {} {}", resource.kind, desired.name_any());
+    info!("{note}");
+    publish(ctx, api, EventType::Normal, verb, &note).await;
+    Ok(Some(applied))
+}
+
+/// Copies URL, developer UI and readiness into the owning Component's entry, when they differ.
+async fn propagate(ctx: &Context, api: &ExposedAPI, status: &ExposedApiStatus) -> Result<(), Error> {
+    let (Some(store), Some(subresource)) = (&ctx.components, ctx.discovered.component) else { return Ok(()) };
+    let Some(owner) = api.owner_references().iter().find(|r| r.kind == "Component") else { return Ok(()) };
+    let namespace = api.namespace().unwrap_or_default();
+    let resource = component_resource();
+    let Some(component) = store.get(&ObjectRef::new_with(&owner.name, resource.clone()).within(&namespace)) else {
+        // Not there yet: the Component watch reconciles this API when it appears.
+        return Ok(());
+    };
+    let api_status = status.api_status.clone().unwrap_or_default();
+    let published = Published {
+        api_uid: api.meta().uid.as_deref().unwrap_or_default(),
+        url: api_status.url.as_deref(),
+        developer_ui: api_status.developer_ui.as_deref(),
+        ready: status.implementation.as_ref().is_some_and(|i| i.ready),
+    };
+    let ops = propagation_patch(&serde_json::to_value(component.as_ref())?, &published);
+    if ops.is_empty() {
+        return Ok(());
+    }
+    info!(component = %owner.name, "updating the Component's entry");
+    match patch_component(&ctx.client, &resource, &namespace, &owner.name, ops, subresource).await {
+        // A failed `test` means the entries moved under us; the Component watch brings us back.
+        Err(kube::Error::Api(e)) if e.code == 422 => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+fn previous_reason(previous: Option<&ExposedApiStatus>) -> Option<&str> {
+    previous?.conditions.iter().find(|c| c.type_ == READY).map(|c| c.reason.as_str())
+}
+
+fn reason_event_type(reason: ReadyReason) -> EventType {
+    match reason {
+        ReadyReason::InvalidSpec | ReadyReason::RouteConflict | ReadyReason::NotOwned | ReadyReason::ApplyFailed => {
+            EventType::Warning
+        }
+        _ => EventType::Normal,
+    }
+}
+
+async fn publish(ctx: &Context, api: &ExposedAPI, type_: EventType, reason: &str, note: &str) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &api.object_ref(&())).await {
+        warn!(error = %e, "cannot publish event");
+    }
+}
+
+/// Exponential backoff per API (5 s doubling to 5 min), so a failing API never spins.
+pub(super) fn error_policy(api: Arc<ExposedAPI>, error: &Error, ctx: Arc<Context>) -> Action {
+    let key = (api.namespace().unwrap_or_default(), api.name_any());
+    let attempts = ctx
+        .state
+        .failures
+        .lock()
+        .map(|mut f| {
+            let n = f.entry(key).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        })
+        .unwrap_or(1);
+    let delay = Duration::from_secs(5u64.saturating_mul(1 << attempts.min(6).saturating_sub(1)).min(300));
+    warn!(namespace = %api.namespace().unwrap_or_default(), name = %api.name_any(), error = %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
