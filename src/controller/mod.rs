@@ -66,6 +66,39 @@ pub struct Context {
 
 /// Runs the operator until SIGTERM / Ctrl-C, then finishes in-flight reconciles and returns.
 pub async fn run(client: Client, config: RunConfig) -> Result<()> {
+    run_until(client, config, shutdown_signal()).await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    info!("shutdown requested; finishing in-flight reconciles");
+}
+
+/// Runs the operator until `shutdown` resolves, then finishes in-flight reconciles and returns.
+pub async fn run_until(
+    client: Client,
+    config: RunConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> Result<()> {
     let namespaces = config.namespaces();
     let discovered = discovery::discover(&client, config.output.virtual_service_version).await?;
     info!(?namespaces, ?discovered, "starting");
@@ -81,6 +114,7 @@ pub async fn run(client: Client, config: RunConfig) -> Result<()> {
     }
 
     let state = Arc::new(State::default());
+    let tasks = watches::Tasks::default();
     let (trigger, triggers) = mpsc::unbounded();
     let (all_trigger, all_triggers) = mpsc::unbounded();
     let side = watches::SideWatches {
@@ -89,6 +123,7 @@ pub async fn run(client: Client, config: RunConfig) -> Result<()> {
         state: state.clone(),
         trigger,
         all_trigger,
+        tasks: tasks.clone(),
     };
     let synced = side.start(&config, &discovered);
 
@@ -117,10 +152,11 @@ pub async fn run(client: Client, config: RunConfig) -> Result<()> {
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
         .reconcile_on(triggers)
         .reconcile_all_on(all_triggers)
-        .shutdown_on_signal()
+        .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
+    tasks.abort_all();
     info!("stopped");
     Ok(())
 }

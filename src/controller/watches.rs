@@ -31,6 +31,7 @@ pub(super) struct SideWatches {
     pub state: Arc<State>,
     pub trigger: UnboundedSender<ObjectRef<ExposedAPI>>,
     pub all_trigger: UnboundedSender<()>,
+    pub tasks: Tasks,
 }
 
 /// Stores filled by side watches, and the signals that they have listed once.
@@ -94,7 +95,7 @@ impl SideWatches {
         };
         let this = self.handle();
         let config = watcher::Config::default().labels(crate::readiness::SERVICE_NAME_LABEL).any_semantic();
-        spawn_watch("EndpointSlice", watcher::watcher(api, config), move |event| {
+        spawn_watch(&self.tasks, "EndpointSlice", watcher::watcher(api, config), move |event| {
             let changed: Vec<(String, String)> = match &event {
                 Event::Apply(slice) | Event::Delete(slice) => slice_service(slice).into_iter().collect(),
                 _ => Vec::new(),
@@ -164,13 +165,13 @@ impl SideWatches {
                 let _ = this.all_trigger.unbounded_send(());
             }
         };
-        tokio::spawn(futures::stream::select(service_events, gateway_events).for_each(move |event| {
+        self.tasks.track(tokio::spawn(futures::stream::select(service_events, gateway_events).for_each(move |event| {
             match event {
                 Ok(()) => recompute(()),
                 Err(e) => warn!(error = %e, "gateway address watch failed; retrying"),
             }
             futures::future::ready(())
-        }));
+        })));
         rx
     }
 
@@ -183,7 +184,7 @@ impl SideWatches {
         let this = self.handle();
         let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
             .modify(|vs: &mut DynamicObject| vs.metadata.managed_fields = None);
-        let done = spawn_watch("VirtualService", stream, move |event| {
+        let done = spawn_watch(&self.tasks, "VirtualService", stream, move |event| {
             writer.apply_watcher_event(&event);
             let touched = match &event {
                 Event::Apply(vs) | Event::Delete(vs) => Some(vs),
@@ -216,7 +217,7 @@ impl SideWatches {
         let this = self.handle();
         let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
             .modify(|sm: &mut DynamicObject| sm.metadata.managed_fields = None);
-        let done = spawn_watch("ServiceMonitor", stream, move |event| {
+        let done = spawn_watch(&self.tasks, "ServiceMonitor", stream, move |event| {
             writer.apply_watcher_event(&event);
             if let Event::Apply(sm) | Event::Delete(sm) = &event {
                 this.send_owner_and_namesake(&sm.metadata);
@@ -234,7 +235,7 @@ impl SideWatches {
         let this = self.handle();
         let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
             .modify(|c: &mut DynamicObject| c.metadata.managed_fields = None);
-        let done = spawn_watch("Component", stream, move |event| {
+        let done = spawn_watch(&self.tasks, "Component", stream, move |event| {
             writer.apply_watcher_event(&event);
             if let Event::Apply(component) = &event {
                 let ns = component.namespace().unwrap_or_default();
@@ -254,6 +255,7 @@ impl SideWatches {
             state: self.state.clone(),
             trigger: self.trigger.clone(),
             all_trigger: self.all_trigger.clone(),
+            tasks: self.tasks.clone(),
         })
     }
 
@@ -298,6 +300,7 @@ pub(super) fn keep_namespaces<K: Resource>(event: Event<K>, namespaces: &WatchNa
 /// Runs a watch in a task, handing each event to `on_event`; the receiver fires after the first
 /// complete list.
 fn spawn_watch<K, S>(
+    tasks: &Tasks,
     kind: &'static str,
     stream: S,
     mut on_event: impl FnMut(Event<K>) + Send + 'static,
@@ -307,7 +310,7 @@ where
     S: futures::Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
 {
     let (tx, rx) = oneshot::channel();
-    tokio::spawn(async move {
+    tasks.track(tokio::spawn(async move {
         let mut listed = Some(tx);
         let mut stream = std::pin::pin!(stream.default_backoff());
         while let Some(event) = stream.next().await {
@@ -322,6 +325,24 @@ where
                 Err(e) => warn!(kind, error = %e, "watch failed; retrying with backoff"),
             }
         }
-    });
+    }));
     rx
+}
+
+/// Side-watch tasks of a running operator, aborted when it stops.
+#[derive(Clone, Default)]
+pub(super) struct Tasks(Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>);
+
+impl Tasks {
+    fn track<T>(&self, handle: tokio::task::JoinHandle<T>) {
+        if let Ok(mut tasks) = self.0.lock() {
+            tasks.push(handle.abort_handle());
+        }
+    }
+
+    pub fn abort_all(&self) {
+        if let Ok(mut tasks) = self.0.lock() {
+            tasks.drain(..).for_each(|t| t.abort());
+        }
+    }
 }

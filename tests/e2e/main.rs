@@ -7,5 +7,7 @@
 //!
 //! See docs/testenv.md and `support` for the environment variables and helpers.
 
+mod controller;
+mod operator;
 mod smoke;
 mod support;

@@ -1,0 +1,106 @@
+//! Runs the operator in-process for one test: scoped to the test's namespace (ExposedAPIs and the
+//! ingress gateway Service), with the restricted operator identity.
+
+use std::time::Duration;
+
+use clap::Parser;
+use kube::api::Api;
+use kube::core::DynamicObject;
+use oda_api_operator::config::RunConfig;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::support::{self, exposed_api_resource, operator_client, wait_for};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    config: RunConfig,
+}
+
+/// A running operator; stopped (gracefully) by [`Operator::stop`] or aborted when dropped.
+pub struct Operator {
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<oda_api_operator::Result<()>>>,
+}
+
+impl Operator {
+    /// Starts an operator watching `ns`, with extra flags (e.g. `--public-hostname=x`).
+    pub async fn start(ns: &str, extra: &[&str]) -> Self {
+        let mut args = vec![
+            "oda-api-operator".to_owned(),
+            format!("--component-namespace={ns}"),
+            format!("--ingress-namespace={ns}"),
+            "--openmetrics-implementation=ServiceMonitor".to_owned(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let config = Cli::try_parse_from(args).expect("valid operator flags").config;
+        let client = operator_client().await;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(oda_api_operator::controller::run_until(client, config, async {
+            let _ = stopped.await;
+        }));
+        Operator { stop: Some(stop), task: Some(task) }
+    }
+
+    /// Asks the operator to stop and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let result = tokio::time::timeout(Duration::from_secs(30), task).await;
+            let result = result.expect("operator stops within 30 s").expect("operator task did not panic");
+            result.expect("operator exits cleanly");
+        }
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// The ExposedAPI API in `ns` (admin identity).
+pub async fn exposed_apis(ns: &str) -> Api<DynamicObject> {
+    support::dynamic_api(support::admin_client().await, ns, &exposed_api_resource())
+}
+
+/// The `Ready` condition's `(status, reason, message)` of an ExposedAPI.
+pub fn ready_condition(api: &DynamicObject) -> Option<(String, String, String)> {
+    let conditions = api.data.pointer("/status/conditions")?.as_array()?;
+    let ready = conditions.iter().find(|c| c["type"] == "Ready")?;
+    let text = |k: &str| ready[k].as_str().unwrap_or_default().to_owned();
+    Some((text("status"), text("reason"), text("message")))
+}
+
+/// Waits until the ExposedAPI's `Ready` reason is `reason`, and returns the object.
+pub async fn wait_for_reason(ns: &str, name: &str, reason: &str) -> DynamicObject {
+    let api = exposed_apis(ns).await;
+    wait_for(Duration::from_secs(60), || async {
+        let obj = api.get(name).await.map_err(|e| e.to_string())?;
+        match ready_condition(&obj) {
+            Some((_, r, _)) if r == reason => Ok(obj),
+            other => Err(format!("Ready is {other:?}, waiting for {reason}")),
+        }
+    })
+    .await
+}
+
+/// Waits until `pointer` in the ExposedAPI equals `expected`.
+pub async fn wait_for_field(ns: &str, name: &str, pointer: &str, expected: Value) -> DynamicObject {
+    let api = exposed_apis(ns).await;
+    wait_for(Duration::from_secs(60), || async {
+        let obj = api.get(name).await.map_err(|e| e.to_string())?;
+        let value = serde_json::to_value(&obj).map_err(|e| e.to_string())?;
+        match value.pointer(pointer) {
+            Some(v) if *v == expected => Ok(obj),
+            other => Err(format!("{pointer} is {other:?}, waiting for {expected}")),
+        }
+    })
+    .await
+}
