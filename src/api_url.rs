@@ -76,22 +76,50 @@ mod tests {
     fn reference_decision_table() {
         let standard = [("status-port", 15021), ("http2", 80), ("https", 443)];
         let cases = [
-            (api(None, true), gateway(Some("1.2.3.4"), None, &standard),
-             some("https://1.2.3.4/c1/tmf-api/x/v4", Some("https://1.2.3.4/c1/docs"), Some("1.2.3.4"))),
-            (api(None, false), gateway(None, Some("lb.example.com"), &[("http2", 80)]),
-             some("https://lb.example.com/c1/tmf-api/x/v4", None, Some("lb.example.com"))),
-            (api(None, false), gateway(Some("1.2.3.4"), Some("lb.example.com"), &[("http2", 80)]),
-             some("https://1.2.3.4/c1/tmf-api/x/v4", None, Some("1.2.3.4"))),
-            (api(None, true), gateway(Some("1.2.3.4"), None, &[("http", 8080), ("http2", 80)]),
-             some("https://1.2.3.4:8080/c1/tmf-api/x/v4", Some("https://1.2.3.4:8080/c1/docs"), Some("1.2.3.4"))),
-            (api(None, false), gateway(Some("1.2.3.4"), None, &[("http2", 443)]),
-             some("https://1.2.3.4/c1/tmf-api/x/v4", None, Some("1.2.3.4"))),
-            (api(None, false), gateway(Some("1.2.3.4"), None, &[("web", 8080), ("https", 8443)]),
-             some("https://1.2.3.4/c1/tmf-api/x/v4", None, Some("1.2.3.4"))),
-            (api(Some("api.example.org"), true), gateway(Some("1.2.3.4"), None, &[("http2", 8080)]),
-             some("https://api.example.org:8080/c1/tmf-api/x/v4", Some("https://api.example.org:8080/c1/docs"), Some("1.2.3.4"))),
-            (api(Some("api.example.org"), false), gateway(None, None, &[("http2", 80)]),
-             some("https://api.example.org/c1/tmf-api/x/v4", None, None)),
+            (
+                api(None, true),
+                gateway(Some("1.2.3.4"), None, &standard),
+                some("https://1.2.3.4/c1/tmf-api/x/v4", Some("https://1.2.3.4/c1/docs"), Some("1.2.3.4")),
+            ),
+            (
+                api(None, false),
+                gateway(None, Some("lb.example.com"), &[("http2", 80)]),
+                some("https://lb.example.com/c1/tmf-api/x/v4", None, Some("lb.example.com")),
+            ),
+            (
+                api(None, false),
+                gateway(Some("1.2.3.4"), Some("lb.example.com"), &[("http2", 80)]),
+                some("https://1.2.3.4/c1/tmf-api/x/v4", None, Some("1.2.3.4")),
+            ),
+            (
+                api(None, true),
+                gateway(Some("1.2.3.4"), None, &[("http", 8080), ("http2", 80)]),
+                some("https://1.2.3.4:8080/c1/tmf-api/x/v4", Some("https://1.2.3.4:8080/c1/docs"), Some("1.2.3.4")),
+            ),
+            (
+                api(None, false),
+                gateway(Some("1.2.3.4"), None, &[("http2", 443)]),
+                some("https://1.2.3.4/c1/tmf-api/x/v4", None, Some("1.2.3.4")),
+            ),
+            (
+                api(None, false),
+                gateway(Some("1.2.3.4"), None, &[("web", 8080), ("https", 8443)]),
+                some("https://1.2.3.4/c1/tmf-api/x/v4", None, Some("1.2.3.4")),
+            ),
+            (
+                api(Some("api.example.org"), true),
+                gateway(Some("1.2.3.4"), None, &[("http2", 8080)]),
+                some(
+                    "https://api.example.org:8080/c1/tmf-api/x/v4",
+                    Some("https://api.example.org:8080/c1/docs"),
+                    Some("1.2.3.4"),
+                ),
+            ),
+            (
+                api(Some("api.example.org"), false),
+                gateway(None, None, &[("http2", 80)]),
+                some("https://api.example.org/c1/tmf-api/x/v4", None, None),
+            ),
             // Reference: TemporaryError("Ingress target does not contain ip or hostname"); here: pending.
             (api(None, false), gateway(None, None, &[("http2", 80)]), None),
         ];
@@ -121,7 +149,10 @@ mod tests {
         );
         let by_ip = base.with_public_hostname("10.20.30.40");
         assert_eq!(by_ip.target.as_ref().and_then(|t| t.ip.as_deref()), Some("10.20.30.40"));
-        assert_eq!(urls(&api(None, false), &by_ip), some("https://10.20.30.40/c1/tmf-api/x/v4", None, Some("10.20.30.40")));
+        assert_eq!(
+            urls(&api(None, false), &by_ip),
+            some("https://10.20.30.40/c1/tmf-api/x/v4", None, Some("10.20.30.40"))
+        );
     }
 
     #[test]

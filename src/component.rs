@@ -179,7 +179,8 @@ mod tests {
     fn readiness_goes_back_to_false() {
         let mut c = component();
         c["status"]["securityAPIs"][0]["ready"] = json!(true);
-        let published = Published { api_uid: "a341b455-fdd4-4bc6-850a-bbad03b78444", url: None, developer_ui: None, ready: false };
+        let published =
+            Published { api_uid: "a341b455-fdd4-4bc6-850a-bbad03b78444", url: None, developer_ui: None, ready: false };
         let patched = apply(c.clone(), &propagation_patch(&c, &published));
         assert_eq!(patched["status"]["securityAPIs"][0]["ready"], json!(false));
         assert!(patched["status"]["securityAPIs"][0].get("url").is_none());

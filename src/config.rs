@@ -153,12 +153,8 @@ pub enum WatchNamespaces {
 impl WatchNamespaces {
     /// Parses `COMPONENT_NAMESPACE`, plus the chart's `COMPONENT_NAMESPACES_CLI` (`-n a -n b`) form.
     pub fn parse(list: &str, cli_form: Option<&str>) -> Self {
-        let mut names: Vec<String> = list
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(String::from)
-            .collect();
+        let mut names: Vec<String> =
+            list.split(',').map(str::trim).filter(|n| !n.is_empty()).map(String::from).collect();
         if let Some(cli) = cli_form {
             let tokens: Vec<&str> = cli.split_whitespace().collect();
             for pair in tokens.windows(2) {
@@ -256,10 +252,7 @@ mod tests {
 
     #[test]
     fn unknown_openmetrics_implementation_lists_accepted_values() {
-        let err = Cli::try_parse_from(["x", "--openmetrics-implementation", "Bogus"])
-            .err()
-            .unwrap()
-            .to_string();
+        let err = Cli::try_parse_from(["x", "--openmetrics-implementation", "Bogus"]).err().unwrap().to_string();
         for accepted in ["ServiceMonitor", "PrometheusAnnotation", "DataDogAnnotation"] {
             assert!(err.contains(accepted), "{err}");
         }
@@ -274,10 +267,7 @@ mod tests {
     #[test]
     fn namespaces_parse_lists_stars_and_cli_form() {
         assert_eq!(WatchNamespaces::parse("components", None), WatchNamespaces::Some(vec!["components".into()]));
-        assert_eq!(
-            WatchNamespaces::parse("b, a,,a", None),
-            WatchNamespaces::Some(vec!["a".into(), "b".into()])
-        );
+        assert_eq!(WatchNamespaces::parse("b, a,,a", None), WatchNamespaces::Some(vec!["a".into(), "b".into()]));
         assert_eq!(WatchNamespaces::parse("*", None), WatchNamespaces::All);
         assert_eq!(
             WatchNamespaces::parse("", Some("-n components -n odacompns-1")),

@@ -29,13 +29,10 @@ pub enum CrdError {
 /// The complete multi-version ExposedAPI CRD.
 pub fn exposed_api_crd() -> Result<CustomResourceDefinition, CrdError> {
     let mut crd = serde_json::to_value(ExposedAPI::crd())?;
-    let versions = crd
-        .pointer_mut("/spec/versions")
-        .and_then(Value::as_array_mut)
-        .ok_or(CrdError::Shape("spec.versions"))?;
+    let versions =
+        crd.pointer_mut("/spec/versions").and_then(Value::as_array_mut).ok_or(CrdError::Shape("spec.versions"))?;
     let mut v1 = versions.pop().ok_or(CrdError::Shape("v1 version"))?;
-    *v1.pointer_mut("/schema/openAPIV3Schema/description").ok_or(CrdError::Shape("root schema"))? =
-        json!(DESCRIPTION);
+    *v1.pointer_mut("/schema/openAPIV3Schema/description").ok_or(CrdError::Shape("root schema"))? = json!(DESCRIPTION);
     spec_schema(&mut v1)?["required"] = json!(REQUIRED_SPEC_FIELDS);
     // Optional enums derive with a `null` member; the Canvas CRD lists only the values.
     let properties = spec_properties(&mut v1)?;
@@ -87,22 +84,18 @@ fn older_version(from: &Value, name: &str) -> Result<Value, CrdError> {
 }
 
 fn spec_schema(version: &mut Value) -> Result<&mut Value, CrdError> {
-    version
-        .pointer_mut("/schema/openAPIV3Schema/properties/spec")
-        .ok_or(CrdError::Shape("spec schema"))
+    version.pointer_mut("/schema/openAPIV3Schema/properties/spec").ok_or(CrdError::Shape("spec schema"))
 }
 
 fn spec_properties(version: &mut Value) -> Result<&mut Value, CrdError> {
-    spec_schema(version)?
-        .get_mut("properties")
-        .ok_or(CrdError::Shape("spec properties"))
+    spec_schema(version)?.get_mut("properties").ok_or(CrdError::Shape("spec properties"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn version<'a>(crd: &'a CustomResourceDefinition, name: &str) -> Value {
+    fn version(crd: &CustomResourceDefinition, name: &str) -> Value {
         let v = crd.spec.versions.iter().find(|v| v.name == name).unwrap();
         serde_json::to_value(v).unwrap()
     }

@@ -26,10 +26,10 @@ pub const COMPONENT_LABEL: &str = "oda.tmforum.org/componentName";
     singular = "exposedapi",
     namespaced,
     status = "ExposedApiStatus",
-    printcolumn(name = "URL", type_ = "string", json_path = ".status.apiStatus.url", description = "External URL of the API"),
-    printcolumn(name = "READY", type_ = "boolean", json_path = ".status.implementation.ready", description = "Any endpoint of the implementation Service is ready"),
-    printcolumn(name = "REASON", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason", description = "Reason of the Ready condition"),
-    printcolumn(name = "AGE", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name": "URL", "type": "string", "jsonPath": ".status.apiStatus.url", "description": "External URL of the API"}"#,
+    printcolumn = r#"{"name": "READY", "type": "boolean", "jsonPath": ".status.implementation.ready", "description": "Any endpoint of the implementation Service is ready"}"#,
+    printcolumn = r#"{"name": "REASON", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].reason", "description": "Reason of the Ready condition"}"#,
+    printcolumn = r#"{"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]

@@ -65,12 +65,8 @@ impl GatewayAddress {
         };
         let (ip, hostname) = (find("IPAddress"), find("Hostname"));
         let target = (ip.is_some() || hostname.is_some()).then_some(IngressTarget { ip, hostname });
-        let ports = gateway
-            .spec
-            .listeners
-            .iter()
-            .map(|l| IngressPort { name: Some(l.name.clone()), port: l.port })
-            .collect();
+        let ports =
+            gateway.spec.listeners.iter().map(|l| IngressPort { name: Some(l.name.clone()), port: l.port }).collect();
         Self { target, ports }
     }
 

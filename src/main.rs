@@ -67,8 +67,9 @@ fn main() -> ExitCode {
 }
 
 fn run(config: RunConfig) -> Result<(), Error> {
-    let level = log_level(&config.logging)
-        .ok_or_else(|| Error::Config(format!("LOGGING={:?} is neither a number (10, 20, 30, 40) nor a level name", config.logging)))?;
+    let level = log_level(&config.logging).ok_or_else(|| {
+        Error::Config(format!("LOGGING={:?} is neither a number (10, 20, 30, 40) nor a level name", config.logging))
+    })?;
     let filter = tracing_subscriber::EnvFilter::builder()
         .with_default_directive(level.into())
         .from_env_lossy()
@@ -83,7 +84,8 @@ fn run(config: RunConfig) -> Result<(), Error> {
             tracing::info!("{name}={value}");
         }
     }
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| Error::Config(format!("cannot start the runtime: {e}")))?;
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| Error::Config(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
         let client = kube::Client::try_default().await?;
         oda_api_operator::controller::run(client, config).await

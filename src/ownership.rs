@@ -44,11 +44,7 @@ mod tests {
 
     #[test]
     fn controlled_only_through_a_controller_reference_with_the_same_uid() {
-        let owner = |uid: &str, controller| OwnerReference {
-            uid: uid.into(),
-            controller,
-            ..Default::default()
-        };
+        let owner = |uid: &str, controller| OwnerReference { uid: uid.into(), controller, ..Default::default() };
         let meta = |refs| ObjectMeta { owner_references: Some(refs), ..Default::default() };
         assert!(is_controlled_by(&meta(vec![owner("u1", Some(true))]), "u1"));
         assert!(!is_controlled_by(&meta(vec![owner("u1", None)]), "u1"));

@@ -34,10 +34,8 @@ pub fn desired_annotations(
 
 /// The openmetrics check, formatted as the reference's Python `json.dumps` does (", " and ": ").
 fn datadog_check(api: &ValidApi) -> String {
-    let endpoint = format!(
-        "http://{}.{}.svc.cluster.local:{}{}",
-        api.implementation, api.namespace, api.port, api.path
-    );
+    let endpoint =
+        format!("http://{}.{}.svc.cluster.local:{}{}", api.implementation, api.namespace, api.port, api.path);
     let quote = |s: &str| serde_json::Value::from(s).to_string();
     format!(
         "{{\"openmetrics\": {{\"instances\": [{{\"openmetrics_endpoint\": {}, \"namespace\": {}, \"metrics\": [\".*\"]}}]}}}}",

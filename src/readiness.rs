@@ -32,11 +32,11 @@ mod tests {
             endpoints: Some(
                 ready
                     .iter()
-                .map(|r| Endpoint {
-                    addresses: vec!["10.0.0.1".into()],
-                    conditions: Some(EndpointConditions { ready: *r, ..Default::default() }),
-                    ..Default::default()
-                })
+                    .map(|r| Endpoint {
+                        addresses: vec!["10.0.0.1".into()],
+                        conditions: Some(EndpointConditions { ready: *r, ..Default::default() }),
+                        ..Default::default()
+                    })
                     .collect(),
             ),
             ..Default::default()

@@ -49,10 +49,8 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
             continue;
         }
         let api = parse_document(index, document)?;
-        let valid = validate(&api, &options.namespace).map_err(|e| RenderError::Document {
-            document: describe(index, document),
-            problem: e.to_string(),
-        })?;
+        let valid = validate(&api, &options.namespace)
+            .map_err(|e| RenderError::Document { document: describe(index, document), problem: e.to_string() })?;
         for object in children(&valid, config) {
             push_document(&mut out, &object)?;
         }
@@ -139,9 +137,9 @@ fn push_document(out: &mut String, value: &impl serde::Serialize) -> Result<(), 
 
 fn strip_nulls(value: Value) -> Value {
     match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect(),
-        ),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect())
+        }
         other => other,
     }
 }

@@ -103,12 +103,18 @@ fn several_documents_render_in_order() {
 #[test]
 fn invalid_documents_name_the_document_and_the_field() {
     let cases = [
-        (CORE.replace("  path: /prdcat3", "  path: prdcat3"), "document 1 (ExposedAPI prdcat3-productcatalogmanagement-productcatalogmanagement): spec.path: \"prdcat3"),
+        (
+            CORE.replace("  path: /prdcat3", "  path: prdcat3"),
+            "document 1 (ExposedAPI prdcat3-productcatalogmanagement-productcatalogmanagement): spec.path: \"prdcat3",
+        ),
         (CORE.replace("port: 8080", "port: 70000"), "spec.port: 70000 is out of range 1-65535"),
         (CORE.replace("port: 8080", "port: eighty"), "spec.port: invalid type"),
         (CORE.replace("apiType: openapi", "apiType: soap"), "spec.apiType: unknown value \"soap\""),
         (CORE.replace("kind: ExposedAPI", "kind: Service"), "kind is \"Service\""),
-        (format!("{METRICS}\n---\n{}", CORE.replace("  implementation: prdcat3-prodcatapi\n", "")), "document 2 (ExposedAPI prdcat3-productcatalogmanagement-productcatalogmanagement): spec.implementation: is required"),
+        (
+            format!("{METRICS}\n---\n{}", CORE.replace("  implementation: prdcat3-prodcatapi\n", "")),
+            "document 2 (ExposedAPI prdcat3-productcatalogmanagement-productcatalogmanagement): spec.implementation: is required",
+        ),
     ];
     for (input, expected) in cases {
         let err = render(&input, &OperatorConfig::default(), &options(None)).unwrap_err().to_string();

@@ -112,11 +112,9 @@ pub fn desired_status(
             reason: ReadyReason::ImplementationNotReady,
             message: format!("published at {}; no ready endpoint of Service {}", u.url, api.implementation),
         },
-        (Some(u), true) => ReadyCondition {
-            status: true,
-            reason: ReadyReason::Exposed,
-            message: format!("published at {}", u.url),
-        },
+        (Some(u), true) => {
+            ReadyCondition { status: true, reason: ReadyReason::Exposed, message: format!("published at {}", u.url) }
+        }
     };
     (Some(api_status), implementation, condition)
 }

@@ -73,8 +73,16 @@ fn blocked_keeps_the_previous_api_status() {
 fn transition_time_only_moves_when_status_flips() {
     let ready = |status, reason| ReadyCondition { status, reason, message: "m".into() };
     let implementation = ImplementationStatus { ready: true };
-    let first = assemble(None, implementation.clone(), ready(false, ReadyReason::AddressPending), Some(1), None, at(100));
-    let same = assemble(None, implementation.clone(), ready(false, ReadyReason::ImplementationNotReady), Some(1), Some(&first), at(200));
+    let first =
+        assemble(None, implementation.clone(), ready(false, ReadyReason::AddressPending), Some(1), None, at(100));
+    let same = assemble(
+        None,
+        implementation.clone(),
+        ready(false, ReadyReason::ImplementationNotReady),
+        Some(1),
+        Some(&first),
+        at(200),
+    );
     assert_eq!(same.conditions[0].last_transition_time, at(100));
     let flipped = assemble(None, implementation, ready(true, ReadyReason::Exposed), Some(1), Some(&same), at(300));
     assert_eq!(flipped.conditions[0].last_transition_time, at(300));

@@ -207,12 +207,24 @@ mod tests {
             (ExposedApiSpec { path: Some("c1/api".into()), ..good() }, "spec.path", "must start with '/'"),
             (ExposedApiSpec { path: Some("/a b".into()), ..good() }, "spec.path", "whitespace"),
             (ExposedApiSpec { implementation: None, ..good() }, "spec.implementation", "is required"),
-            (ExposedApiSpec { implementation: Some("Bad_Name".into()), ..good() }, "spec.implementation", "not a valid Service name"),
+            (
+                ExposedApiSpec { implementation: Some("Bad_Name".into()), ..good() },
+                "spec.implementation",
+                "not a valid Service name",
+            ),
             (ExposedApiSpec { port: None, ..good() }, "spec.port", "is required"),
             (ExposedApiSpec { port: Some(0), ..good() }, "spec.port", "out of range"),
             (ExposedApiSpec { port: Some(65536), ..good() }, "spec.port", "out of range"),
-            (ExposedApiSpec { api_type: Some("graphql".into()), ..good() }, "spec.apiType", "unknown value \"graphql\""),
-            (ExposedApiSpec { api_type: None, ..good() }, "spec.apiType", "must be one of openapi, prometheus, openmetrics, mcp"),
+            (
+                ExposedApiSpec { api_type: Some("graphql".into()), ..good() },
+                "spec.apiType",
+                "unknown value \"graphql\"",
+            ),
+            (
+                ExposedApiSpec { api_type: None, ..good() },
+                "spec.apiType",
+                "must be one of openapi, prometheus, openmetrics, mcp",
+            ),
             (ExposedApiSpec { developer_ui: Some("docs".into()), ..good() }, "spec.developerUI", "must start with '/'"),
             (ExposedApiSpec { hostname: Some("https://x".into()), ..good() }, "spec.hostname", "not a host name"),
         ];

@@ -145,19 +145,13 @@ impl RouteKey {
     /// the first of each list, all gateways, hosts and prefix matches are considered.
     pub fn all_of(obj: &DynamicObject) -> Vec<RouteKey> {
         let namespace = obj.metadata.namespace.as_deref().unwrap_or_default();
-        let Some(spec) = obj
-            .data
-            .get("spec")
-            .and_then(|s| serde_json::from_value::<VirtualServiceSpec>(s.clone()).ok())
+        let Some(spec) =
+            obj.data.get("spec").and_then(|s| serde_json::from_value::<VirtualServiceSpec>(s.clone()).ok())
         else {
             return Vec::new();
         };
-        let prefixes: Vec<&str> = spec
-            .http
-            .iter()
-            .flat_map(|r| r.matches.iter())
-            .filter_map(|m| m.uri.as_ref()?.prefix.as_deref())
-            .collect();
+        let prefixes: Vec<&str> =
+            spec.http.iter().flat_map(|r| r.matches.iter()).filter_map(|m| m.uri.as_ref()?.prefix.as_deref()).collect();
         let mut keys = Vec::new();
         for gateway in spec.gateways.iter().filter(|g| g.as_str() != "mesh") {
             for host in &spec.hosts {
@@ -183,7 +177,8 @@ mod tests {
             name: "prdcat3-productcatalogmanagement-productcatalogmanagement".into(),
             namespace: "components".into(),
             uid: Some("e715b931-4413-4cee-9f84-f747471063c4".into()),
-            labels: [("oda.tmforum.org/componentName".to_owned(), "prdcat3-productcatalogmanagement".to_owned())].into(),
+            labels: [("oda.tmforum.org/componentName".to_owned(), "prdcat3-productcatalogmanagement".to_owned())]
+                .into(),
             api_type: ApiType::Openapi,
             implementation: "prdcat3-prodcatapi".into(),
             path: "/prdcat3-productcatalogmanagement/tmf-api/productCatalogManagement/v4".into(),

@@ -13,12 +13,7 @@ use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
 /// are not drift. Skipping the apply then keeps a converged cluster free of writes (and takes over
 /// objects left by the reference operator without touching them).
 pub(super) fn matches_observed(observed: &DynamicObject, desired: &DynamicObject) -> bool {
-    let labels_present = desired
-        .metadata
-        .labels
-        .iter()
-        .flatten()
-        .all(|(k, v)| observed.labels().get(k) == Some(v));
+    let labels_present = desired.metadata.labels.iter().flatten().all(|(k, v)| observed.labels().get(k) == Some(v));
     let owners = observed.metadata.owner_references.as_deref().unwrap_or_default();
     let owner_present = desired
         .metadata
@@ -108,7 +103,8 @@ mod tests {
         observed.metadata.uid = Some("vs-uid".into());
         observed.metadata.resource_version = Some("42".into());
         observed.metadata.labels.as_mut().unwrap().insert("app.kubernetes.io/managed-by".into(), "Helm".into());
-        observed.metadata.annotations = Some([("kopf.zalando.org/last-handled-configuration".to_owned(), "{}".to_owned())].into());
+        observed.metadata.annotations =
+            Some([("kopf.zalando.org/last-handled-configuration".to_owned(), "{}".to_owned())].into());
         assert!(matches_observed(&observed, &desired()));
     }
 

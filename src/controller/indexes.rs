@@ -62,9 +62,7 @@ pub struct ReadinessIndex {
 impl ReadinessIndex {
     /// True while any endpoint of any slice of the Service is ready.
     pub fn ready(&self, namespace: &str, service: &str) -> bool {
-        self.services
-            .get(&(namespace.to_owned(), service.to_owned()))
-            .is_some_and(|slices| slices.values().any(|r| *r))
+        self.services.get(&(namespace.to_owned(), service.to_owned())).is_some_and(|slices| slices.values().any(|r| *r))
     }
 }
 

@@ -19,7 +19,8 @@ fn slice(ns: &str, name: &str, service: &str, ready: bool) -> EndpointSlice {
 }
 
 fn api(ns: &str, name: &str, implementation: &str) -> ExposedAPI {
-    let mut a = ExposedAPI::new(name, ExposedApiSpec { implementation: Some(implementation.into()), ..Default::default() });
+    let mut a =
+        ExposedAPI::new(name, ExposedApiSpec { implementation: Some(implementation.into()), ..Default::default() });
     a.metadata.namespace = Some(ns.into());
     a
 }

@@ -24,12 +24,12 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 use tracing::{info, warn};
 
+use crate::Result;
 use crate::config::{OpenMetricsImplementation, OperatorConfig, RunConfig, WatchNamespaces};
 use crate::exposed_api::ExposedAPI;
 use crate::gateway_address::GatewayAddress;
 use crate::service_monitor::ServiceMonitorOutput;
 use crate::virtual_service::VirtualServiceOutput;
-use crate::Result;
 use discovery::Discovered;
 use indexes::{ConflictWaiters, ImplementationIndex, ReadinessIndex, Relisting, RouteIndex};
 
@@ -110,7 +110,9 @@ pub async fn run_until(
     }
     let wants_service_monitors = config.output.openmetrics_implementation == OpenMetricsImplementation::ServiceMonitor;
     if wants_service_monitors && !discovered.service_monitor {
-        warn!("OPENMETRICS_IMPLEMENTATION=ServiceMonitor but the ServiceMonitor CRD is not installed: no ServiceMonitors are written");
+        warn!(
+            "OPENMETRICS_IMPLEMENTATION=ServiceMonitor but the ServiceMonitor CRD is not installed: no ServiceMonitors are written"
+        );
     }
 
     let state = Arc::new(State::default());

@@ -8,9 +8,9 @@ use futures::channel::mpsc::UnboundedSender;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::core::{ApiResource, DynamicObject};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
 use kube::runtime::watcher::{self, Event};
-use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::oneshot;
 use tracing::warn;
@@ -155,7 +155,11 @@ impl SideWatches {
         let recompute = move |_: ()| {
             let services = service_store.state();
             let gateway = gateway_store.state().into_iter().next();
-            let address = gateway_address::select(services.iter().map(|s| s.as_ref()), gateway.as_deref(), public_hostname.as_deref());
+            let address = gateway_address::select(
+                services.iter().map(|s| s.as_ref()),
+                gateway.as_deref(),
+                public_hostname.as_deref(),
+            );
             let changed = this.state.gateway.write().map(|mut current| {
                 let changed = *current != address;
                 *current = address;
@@ -165,13 +169,15 @@ impl SideWatches {
                 let _ = this.all_trigger.unbounded_send(());
             }
         };
-        self.tasks.track(tokio::spawn(futures::stream::select(service_events, gateway_events).for_each(move |event| {
-            match event {
-                Ok(()) => recompute(()),
-                Err(e) => warn!(error = %e, "gateway address watch failed; retrying"),
-            }
-            futures::future::ready(())
-        })));
+        self.tasks.track(tokio::spawn(futures::stream::select(service_events, gateway_events).for_each(
+            move |event| {
+                match event {
+                    Ok(()) => recompute(()),
+                    Err(e) => warn!(error = %e, "gateway address watch failed; retrying"),
+                }
+                futures::future::ready(())
+            },
+        )));
         rx
     }
 

@@ -1,8 +1,7 @@
 //! The controller end to end: ExposedAPI → VirtualService + status, on a real control plane.
 
-
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::ResourceExt;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use crate::operator::{Operator, exposed_apis, ready_condition, wait_for_field, wait_for_reason};
@@ -97,7 +96,10 @@ async fn spec_changes_are_followed() {
     assert_eq!(ready_condition(&api).unwrap().1, "ImplementationNotReady");
     let vs = virtual_service(&ns, "c1-api").await.unwrap();
     assert_eq!(vs.data["spec"]["http"][0]["match"][0]["uri"]["prefix"], "/c1/v5");
-    assert_eq!(vs.data["spec"]["http"][0]["route"][0]["destination"], json!({"host": "c1-impl-v2", "port": {"number": 9090}}));
+    assert_eq!(
+        vs.data["spec"]["http"][0]["route"][0]["destination"],
+        json!({"host": "c1-impl-v2", "port": {"number": 9090}})
+    );
 }
 
 #[tokio::test]
@@ -144,7 +146,8 @@ async fn urls_follow_a_gateway_address_set_late_and_changed() {
     };
     set_load_balancer_ingress(ns.client(), ns.name(), "istio-ingress", &[hostname]).await;
     let api =
-        wait_for_field(ns.name(), "c1-api", "/status/apiStatus/url", json!(format!("https://lb.example.com{PATH}"))).await;
+        wait_for_field(ns.name(), "c1-api", "/status/apiStatus/url", json!(format!("https://lb.example.com{PATH}")))
+            .await;
     assert_eq!(api.data["status"]["apiStatus"]["ip"], "lb.example.com");
     assert_eq!(api.data["status"]["apiStatus"]["developerUI"], json!(format!("https://lb.example.com{PATH}/docs")));
 }
@@ -178,7 +181,8 @@ async fn a_route_conflict_writes_nothing_and_names_the_other_object() {
 async fn a_child_not_owned_is_left_alone() {
     let ns = TestNamespace::new("not-owned").await;
     let vs_api = dynamic_api(ns.client(), ns.name(), &virtual_service_resource());
-    let foreign = dynamic_object(&virtual_service_resource(), ns.name(), "c1-api", &[], json!({"spec": {"hosts": ["x"]}}));
+    let foreign =
+        dynamic_object(&virtual_service_resource(), ns.name(), "c1-api", &[], json!({"spec": {"hosts": ["x"]}}));
     let foreign = vs_api.create(&PostParams::default(), &foreign).await.unwrap();
     fixture(&ns, Some("20.1.2.3")).await;
     let _operator = Operator::start(ns.name(), &[]).await;

@@ -10,5 +10,5 @@
 mod controller;
 mod operator;
 mod smoke;
-mod takeover;
 mod support;
+mod takeover;

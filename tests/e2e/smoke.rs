@@ -33,10 +33,7 @@ async fn exposed_api_round_trip() {
     assert_eq!(read.types.as_ref().map(|t| t.kind.as_str()), Some("ExposedAPI"));
     assert_eq!(read.data["spec"]["path"], "/demo/tmf-api/productCatalogManagement/v4");
     assert_eq!(read.data["spec"]["port"], 8080);
-    assert_eq!(
-        read.labels().get("oda.tmforum.org/componentName").map(String::as_str),
-        Some("demo-productcatalog")
-    );
+    assert_eq!(read.labels().get("oda.tmforum.org/componentName").map(String::as_str), Some("demo-productcatalog"));
 }
 
 #[tokio::test]
@@ -98,7 +95,9 @@ async fn watcher_sees_endpoint_slice() {
     .await
     .expect("watcher initialised within 20 s");
 
-    let svc = create_service(client.clone(), ns.name(), "demo", &[("app.kubernetes.io/name", "demo")], &[("http", 8080)]).await;
+    let svc =
+        create_service(client.clone(), ns.name(), "demo", &[("app.kubernetes.io/name", "demo")], &[("http", 8080)])
+            .await;
     let slice = create_endpoint_slice(client.clone(), &svc, &[("10.1.0.5", true), ("10.1.0.6", false)]).await;
     let slice_name = slice.name_any();
     assert!(slice_name.starts_with("demo-"), "generated name {slice_name}");
@@ -106,7 +105,9 @@ async fn watcher_sees_endpoint_slice() {
     let seen = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             match events.next().await {
-                Some(Ok(Event::Apply(s) | Event::InitApply(s))) if s.name_any() == slice_name => break s,
+                Some(Ok(Event::Apply(s) | Event::InitApply(s))) if s.name_any() == slice_name => {
+                    break s;
+                }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => panic!("watcher error: {e}"),
                 None => panic!("watch stream ended"),
@@ -124,10 +125,8 @@ async fn watcher_sees_endpoint_slice() {
     assert_eq!((owner.kind.as_str(), owner.controller), ("Service", Some(true)));
     assert_eq!(Some(&owner.uid), svc.meta().uid.as_ref());
     let endpoints = seen.endpoints.clone().unwrap_or_default();
-    let ready: Vec<_> = endpoints
-        .iter()
-        .map(|e| (e.addresses[0].as_str(), e.conditions.as_ref().and_then(|c| c.ready)))
-        .collect();
+    let ready: Vec<_> =
+        endpoints.iter().map(|e| (e.addresses[0].as_str(), e.conditions.as_ref().and_then(|c| c.ready))).collect();
     assert_eq!(ready, vec![("10.1.0.5", Some(true)), ("10.1.0.6", Some(false))]);
     let ports = seen.ports.clone().unwrap_or_default();
     assert_eq!((ports[0].port, ports[0].protocol.as_deref()), (Some(8080), Some("TCP")));
@@ -161,14 +160,9 @@ async fn watcher_sees_endpoint_slice() {
 async fn garbage_collector_deletes_objects_owned_by_an_exposed_api() {
     let ns = TestNamespace::new("gc_owned_by_exposed_api").await;
     let client = ns.client();
-    let owner = create_exposed_api(
-        client.clone(),
-        ns.name(),
-        "gc-owner",
-        &[],
-        exposed_api_spec("gc-owner-svc", "/gc", 8080),
-    )
-    .await;
+    let owner =
+        create_exposed_api(client.clone(), ns.name(), "gc-owner", &[], exposed_api_spec("gc-owner-svc", "/gc", 8080))
+            .await;
     let cm = ConfigMap {
         metadata: ObjectMeta {
             name: Some("owned".to_string()),
@@ -182,18 +176,14 @@ async fn garbage_collector_deletes_objects_owned_by_an_exposed_api() {
     cms.create(&PostParams::default(), &cm).await.expect("create owned ConfigMap");
 
     let exposed = dynamic_api(client.clone(), ns.name(), &exposed_api_resource());
-    exposed
-        .delete("gc-owner", &DeleteParams::background())
-        .await
-        .expect("delete ExposedAPI");
-    wait_for(Duration::from_secs(30), || async {
-        matches!(exposed.get_opt("gc-owner").await, Ok(None))
-    })
-    .await;
+    exposed.delete("gc-owner", &DeleteParams::background()).await.expect("delete ExposedAPI");
+    wait_for(Duration::from_secs(30), || async { matches!(exposed.get_opt("gc-owner").await, Ok(None)) }).await;
     wait_for(GC_TIMEOUT, || async {
         match cms.get_opt("owned").await {
             Ok(None) => Ok(()),
-            Ok(Some(_)) => Err("ConfigMap still present (is kube-controller-manager's garbage collector running?)".to_string()),
+            Ok(Some(_)) => {
+                Err("ConfigMap still present (is kube-controller-manager's garbage collector running?)".to_string())
+            }
             Err(e) => Err(e.to_string()),
         }
     })
@@ -204,7 +194,14 @@ async fn garbage_collector_deletes_objects_owned_by_an_exposed_api() {
 async fn service_and_pod_fixtures() {
     let ns = TestNamespace::new("service_and_pod_fixtures").await;
     let client = ns.client();
-    create_load_balancer_service(client.clone(), ns.name(), "ingressgateway", &[("istio", "ingressgateway")], &[("http2", 80), ("https", 443)]).await;
+    create_load_balancer_service(
+        client.clone(),
+        ns.name(),
+        "ingressgateway",
+        &[("istio", "ingressgateway")],
+        &[("http2", 80), ("https", 443)],
+    )
+    .await;
     let svc = set_load_balancer_ip(client.clone(), ns.name(), "ingressgateway", "192.0.2.10").await;
     let ingress = svc.status.and_then(|s| s.load_balancer).and_then(|lb| lb.ingress).unwrap_or_default();
     assert_eq!(ingress[0].ip.as_deref(), Some("192.0.2.10"));
@@ -238,7 +235,13 @@ async fn operator_identity_is_restricted_by_rbac() {
         other => panic!("operator must not be able to list secrets, got {other:?}"),
     }
     let cms = Api::<ConfigMap>::namespaced(op, ns.name());
-    match cms.create(&PostParams::default(), &ConfigMap { metadata: ObjectMeta { name: Some("x".into()), ..Default::default() }, ..Default::default() }).await {
+    match cms
+        .create(
+            &PostParams::default(),
+            &ConfigMap { metadata: ObjectMeta { name: Some("x".into()), ..Default::default() }, ..Default::default() },
+        )
+        .await
+    {
         Err(kube::Error::Api(e)) if e.code == 403 => {}
         other => panic!("operator must not be able to create configmaps, got {other:?}"),
     }

@@ -20,9 +20,7 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use k8s_openapi::api::core::v1::{
-    LoadBalancerIngress, Namespace, Pod, Service, ServicePort, ServiceSpec,
-};
+use k8s_openapi::api::core::v1::{LoadBalancerIngress, Namespace, Pod, Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -52,17 +50,14 @@ async fn client_from_kubeconfig_list(var: &str, paths: &str) -> Client {
             .unwrap_or_else(|e| panic!("{NO_CLUSTER}\n(cannot read {var} file {path}: {e})"));
         merged = Some(match merged {
             None => kc,
-            Some(m) => m
-                .merge(kc)
-                .unwrap_or_else(|e| panic!("{NO_CLUSTER}\n(cannot merge {var}: {e})")),
+            Some(m) => m.merge(kc).unwrap_or_else(|e| panic!("{NO_CLUSTER}\n(cannot merge {var}: {e})")),
         });
     }
     let kc = merged.unwrap_or_else(|| panic!("{NO_CLUSTER}\n({var} is empty)"));
     let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .unwrap_or_else(|e| panic!("{NO_CLUSTER}\n(bad kubeconfig in {var}={paths}: {e})"));
-    Client::try_from(config)
-        .unwrap_or_else(|e| panic!("{NO_CLUSTER}\n(cannot build a client from {var}={paths}: {e})"))
+    Client::try_from(config).unwrap_or_else(|e| panic!("{NO_CLUSTER}\n(cannot build a client from {var}={paths}: {e})"))
 }
 
 /// Client with the admin identity, from `KUBECONFIG`.
@@ -81,9 +76,7 @@ pub async fn admin_client() -> Client {
 /// deploy/rbac.yaml), from `ODA_OPERATOR_KUBECONFIG`; falls back to [`admin_client`].
 pub async fn operator_client() -> Client {
     match std::env::var("ODA_OPERATOR_KUBECONFIG") {
-        Ok(paths) if !paths.trim().is_empty() => {
-            client_from_kubeconfig_list("ODA_OPERATOR_KUBECONFIG", &paths).await
-        }
+        Ok(paths) if !paths.trim().is_empty() => client_from_kubeconfig_list("ODA_OPERATOR_KUBECONFIG", &paths).await,
         _ => admin_client().await,
     }
 }
@@ -91,10 +84,7 @@ pub async fn operator_client() -> Client {
 /// True when the operator identity is a separate, least-privilege one (false when
 /// `ODA_OPERATOR_KUBECONFIG` is unset or equal to `KUBECONFIG`, e.g. with `TESTENV_KUBECONFIG`).
 pub fn operator_identity_is_separate() -> bool {
-    match (
-        std::env::var("ODA_OPERATOR_KUBECONFIG"),
-        std::env::var("KUBECONFIG"),
-    ) {
+    match (std::env::var("ODA_OPERATOR_KUBECONFIG"), std::env::var("KUBECONFIG")) {
         (Ok(op), Ok(admin)) => !op.trim().is_empty() && op != admin,
         _ => false,
     }
@@ -127,11 +117,7 @@ impl<T, E: Debug> Attempt for Result<T, E> {
 impl Attempt for bool {
     type Output = ();
     fn into_result(self) -> Result<(), String> {
-        if self {
-            Ok(())
-        } else {
-            Err("condition not met (false)".to_string())
-        }
+        if self { Ok(()) } else { Err("condition not met (false)".to_string()) }
     }
 }
 
@@ -179,29 +165,19 @@ static NS_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Unique, DNS-label-safe name: `e2e-<test>-<suffix>` (at most 63 characters).
 pub fn unique_namespace_name(test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let mix = nanos
-        ^ (u128::from(std::process::id()) << 40)
-        ^ (u128::from(NS_COUNTER.fetch_add(1, Ordering::Relaxed)) << 20);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let mix =
+        nanos ^ (u128::from(std::process::id()) << 40) ^ (u128::from(NS_COUNTER.fetch_add(1, Ordering::Relaxed)) << 20);
     let suffix = base36((mix % 36u128.pow(8)) as u64);
-    let mut slug: String = test
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
-        .collect();
+    let mut slug: String =
+        test.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
     while slug.contains("--") {
         slug = slug.replace("--", "-");
     }
     let slug = slug.trim_matches('-');
     let max_slug = 63 - "e2e-".len() - 1 - suffix.len();
     let slug = slug[..slug.len().min(max_slug)].trim_end_matches('-');
-    if slug.is_empty() {
-        format!("e2e-{suffix}")
-    } else {
-        format!("e2e-{slug}-{suffix}")
-    }
+    if slug.is_empty() { format!("e2e-{suffix}") } else { format!("e2e-{slug}-{suffix}") }
 }
 
 fn base36(mut n: u64) -> String {
@@ -265,10 +241,7 @@ impl TestNamespace {
     pub async fn delete_and_wait(&self, timeout: Duration) {
         let api = Api::<Namespace>::all(self.client.clone());
         let _ = api.delete(&self.name, &DeleteParams::background()).await;
-        wait_for(timeout, || async {
-            matches!(api.get_opt(&self.name).await, Ok(None))
-        })
-        .await;
+        wait_for(timeout, || async { matches!(api.get_opt(&self.name).await, Ok(None)) }).await;
     }
 }
 
@@ -288,9 +261,7 @@ impl Drop for TestNamespace {
             rt.block_on(async move {
                 let delete = async {
                     let client = admin_client().await;
-                    Api::<Namespace>::all(client)
-                        .delete(&name, &DeleteParams::background())
-                        .await
+                    Api::<Namespace>::all(client).delete(&name, &DeleteParams::background()).await
                 };
                 match tokio::time::timeout(Duration::from_secs(10), delete).await {
                     Ok(Ok(_)) => {}
@@ -406,10 +377,7 @@ pub fn controller_owner_ref(api_version: &str, kind: &str, owner: &ObjectMeta) -
 // Services, EndpointSlices, Pods
 
 pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 /// A ClusterIP Service selecting `app=<name>`, one port per `(port name, port)` with
@@ -493,24 +461,13 @@ pub async fn set_load_balancer_ingress(
 
 /// [`set_load_balancer_ingress`] with one IP address.
 pub async fn set_load_balancer_ip(client: Client, ns: &str, service_name: &str, ip: &str) -> Service {
-    let ingress = LoadBalancerIngress {
-        ip: Some(ip.to_string()),
-        ..Default::default()
-    };
+    let ingress = LoadBalancerIngress { ip: Some(ip.to_string()), ..Default::default() };
     set_load_balancer_ingress(client, ns, service_name, &[ingress]).await
 }
 
 /// [`set_load_balancer_ingress`] with one host name.
-pub async fn set_load_balancer_hostname(
-    client: Client,
-    ns: &str,
-    service_name: &str,
-    hostname: &str,
-) -> Service {
-    let ingress = LoadBalancerIngress {
-        hostname: Some(hostname.to_string()),
-        ..Default::default()
-    };
+pub async fn set_load_balancer_hostname(client: Client, ns: &str, service_name: &str, hostname: &str) -> Service {
+    let ingress = LoadBalancerIngress { hostname: Some(hostname.to_string()), ..Default::default() };
     set_load_balancer_ingress(client, ns, service_name, &[ingress]).await
 }
 
@@ -525,28 +482,22 @@ pub fn endpoint_slice(svc: &Service, endpoints: &[(&str, bool)]) -> EndpointSlic
     let svc_name = svc.name_any();
     let mut slice_labels = svc.metadata.labels.clone().unwrap_or_default();
     slice_labels.insert("kubernetes.io/service-name".to_string(), svc_name.clone());
-    slice_labels.insert(
-        "endpointslice.kubernetes.io/managed-by".to_string(),
-        "endpointslice-controller.k8s.io".to_string(),
-    );
-    let ports = svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.ports.as_ref())
-        .map(|ports| {
-            ports
-                .iter()
-                .map(|p| EndpointPort {
-                    name: Some(p.name.clone().unwrap_or_default()),
-                    port: Some(match &p.target_port {
-                        Some(IntOrString::Int(n)) => *n,
-                        _ => p.port,
-                    }),
-                    protocol: Some(p.protocol.clone().unwrap_or_else(|| "TCP".to_string())),
-                    app_protocol: p.app_protocol.clone(),
-                })
-                .collect()
-        });
+    slice_labels
+        .insert("endpointslice.kubernetes.io/managed-by".to_string(), "endpointslice-controller.k8s.io".to_string());
+    let ports = svc.spec.as_ref().and_then(|s| s.ports.as_ref()).map(|ports| {
+        ports
+            .iter()
+            .map(|p| EndpointPort {
+                name: Some(p.name.clone().unwrap_or_default()),
+                port: Some(match &p.target_port {
+                    Some(IntOrString::Int(n)) => *n,
+                    _ => p.port,
+                }),
+                protocol: Some(p.protocol.clone().unwrap_or_else(|| "TCP".to_string())),
+                app_protocol: p.app_protocol.clone(),
+            })
+            .collect()
+    });
     EndpointSlice {
         metadata: ObjectMeta {
             generate_name: Some(format!("{svc_name}-")),
@@ -576,11 +527,7 @@ pub fn endpoint_slice(svc: &Service, endpoints: &[(&str, bool)]) -> EndpointSlic
 
 /// Creates [`endpoint_slice`] for `svc` in the Service's namespace and returns it (with its
 /// generated name).
-pub async fn create_endpoint_slice(
-    client: Client,
-    svc: &Service,
-    endpoints: &[(&str, bool)],
-) -> EndpointSlice {
+pub async fn create_endpoint_slice(client: Client, svc: &Service, endpoints: &[(&str, bool)]) -> EndpointSlice {
     let ns = svc.namespace().expect("Service read from the server has a namespace");
     Api::<EndpointSlice>::namespaced(client, &ns)
         .create(&PostParams::default(), &endpoint_slice(svc, endpoints))
@@ -595,10 +542,7 @@ pub async fn set_endpoint_slice_ready(client: Client, slice: &EndpointSlice, rea
     let ns = slice.namespace().expect("slice has a namespace");
     let name = slice.name_any();
     let api = Api::<EndpointSlice>::namespaced(client, &ns);
-    let current = api
-        .get(&name)
-        .await
-        .unwrap_or_else(|e| panic!("reading EndpointSlice {ns}/{name}: {e}"));
+    let current = api.get(&name).await.unwrap_or_else(|e| panic!("reading EndpointSlice {ns}/{name}: {e}"));
     let mut endpoints = current.endpoints.unwrap_or_default();
     for ep in &mut endpoints {
         let cond = ep.conditions.get_or_insert_with(Default::default);

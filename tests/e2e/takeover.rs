@@ -24,8 +24,14 @@ async fn resource_versions(ns: &TestNamespace) -> BTreeMap<String, String> {
 }
 
 async fn gateway_and_service(ns: &TestNamespace) {
-    create_load_balancer_service(ns.client(), ns.name(), "istio-ingress", &[("istio", "ingressgateway")], &[("http2", 80)])
-        .await;
+    create_load_balancer_service(
+        ns.client(),
+        ns.name(),
+        "istio-ingress",
+        &[("istio", "ingressgateway")],
+        &[("http2", 80)],
+    )
+    .await;
     set_load_balancer_ip(ns.client(), ns.name(), "istio-ingress", "20.1.2.3").await;
     let svc = create_service(ns.client(), ns.name(), "impl", &[], &[("http", 8080)]).await;
     create_endpoint_slice(ns.client(), &svc, &[("10.1.0.1", true)]).await;
@@ -36,8 +42,14 @@ async fn a_restart_over_converged_apis_writes_nothing() {
     let ns = TestNamespace::new("restart").await;
     gateway_and_service(&ns).await;
     for i in 0..50 {
-        create_exposed_api(ns.client(), ns.name(), &format!("api-{i}"), &[], exposed_api_spec("impl", &format!("/c/{i}"), 8080))
-            .await;
+        create_exposed_api(
+            ns.client(),
+            ns.name(),
+            &format!("api-{i}"),
+            &[],
+            exposed_api_spec("impl", &format!("/c/{i}"), 8080),
+        )
+        .await;
     }
     let operator = Operator::start(ns.name(), &[]).await;
     for i in 0..50 {
@@ -95,7 +107,8 @@ async fn objects_left_by_the_reference_operator_are_taken_over_in_place() {
         "kopf.zalando.org/last-handled-configuration": format!("{essence}\n")
     }}});
     apis.patch("c1-x", &PatchParams::default(), &Patch::Merge(&annotation)).await.unwrap();
-    let status = json!({"status": {"apiStatus": api_status, "implementation": {"ready": true}, "kopf": {"progress": {}}}});
+    let status =
+        json!({"status": {"apiStatus": api_status, "implementation": {"ready": true}, "kopf": {"progress": {}}}});
     apis.patch_status("c1-x", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
 
     let _operator = Operator::start(ns.name(), &[]).await;
@@ -115,8 +128,15 @@ async fn the_component_receives_url_and_readiness() {
     let component = dynamic_object(&component_resource(), ns.name(), "c1", &[], json!({"spec": {}}));
     let component = components.create(&PostParams::default(), &component).await.unwrap();
 
-    let mut api = dynamic_object(&exposed_api_resource(), ns.name(), "c1-x", &[], json!({"spec": exposed_api_spec("impl", "/c1/x", 8080)}));
-    api.metadata.owner_references = Some(vec![controller_owner_ref("oda.tmforum.org/v1", "Component", &component.metadata)]);
+    let mut api = dynamic_object(
+        &exposed_api_resource(),
+        ns.name(),
+        "c1-x",
+        &[],
+        json!({"spec": exposed_api_spec("impl", "/c1/x", 8080)}),
+    );
+    api.metadata.owner_references =
+        Some(vec![controller_owner_ref("oda.tmforum.org/v1", "Component", &component.metadata)]);
     let api = exposed_apis(ns.name()).await.create(&PostParams::default(), &api).await.unwrap();
     let _operator = Operator::start(ns.name(), &[]).await;
     wait_for_reason(ns.name(), "c1-x", "Exposed").await;
@@ -136,7 +156,10 @@ async fn the_component_receives_url_and_readiness() {
     })
     .await;
     assert_eq!(component.data["status"]["coreAPIs"][0]["url"], "https://20.1.2.3/c1/x");
-    assert_eq!(component.data["status"]["securityAPIs"][0], json!({"name": "c1-other", "uid": "someone-else", "ready": false}));
+    assert_eq!(
+        component.data["status"]["securityAPIs"][0],
+        json!({"name": "c1-other", "uid": "someone-else", "ready": false})
+    );
 
     let slices = ns.api::<k8s_openapi::api::discovery::v1::EndpointSlice>();
     let slice = slices.list(&ListParams::default()).await.unwrap().items.remove(0);
