@@ -216,39 +216,37 @@ impl SideWatches {
 
     /// ServiceMonitors: ownership and drift (few objects, so cached whole).
     fn service_monitors(&self) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
-        let resource = service_monitor_resource();
-        let api = self.scoped(&resource);
-        let mut writer = Writer::new(resource);
-        let store = writer.as_reader();
-        let this = self.handle();
-        let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
-            .modify(|sm: &mut DynamicObject| sm.metadata.managed_fields = None);
-        let done = spawn_watch(&self.tasks, "ServiceMonitor", stream, move |event| {
-            writer.apply_watcher_event(&event);
-            if let Event::Apply(sm) | Event::Delete(sm) = &event {
-                this.send_owner_and_namesake(&sm.metadata);
-            }
-        });
-        (store, done)
+        self.cached("ServiceMonitor", service_monitor_resource(), |this, sm| this.send_owner_and_namesake(&sm.metadata))
     }
 
     /// Components: re-reconcile the APIs a Component lists when it changes (e.g. appears late).
     fn components(&self) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
-        let resource = component_resource();
+        self.cached("Component", component_resource(), |this, component| {
+            let ns = component.namespace().unwrap_or_default();
+            let value = serde_json::to_value(component).unwrap_or_default();
+            for name in listed_api_names(&value) {
+                this.send(&ns, &name);
+            }
+        })
+    }
+
+    /// A cached watch over the watched namespaces; `on_change` maps a changed object to triggers.
+    fn cached(
+        &self,
+        kind: &'static str,
+        resource: ApiResource,
+        on_change: impl Fn(&SideWatches, &DynamicObject) + Send + 'static,
+    ) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
         let api = self.scoped(&resource);
         let mut writer = Writer::new(resource);
         let store = writer.as_reader();
         let this = self.handle();
         let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
-            .modify(|c: &mut DynamicObject| c.metadata.managed_fields = None);
-        let done = spawn_watch(&self.tasks, "Component", stream, move |event| {
+            .modify(|obj: &mut DynamicObject| obj.metadata.managed_fields = None);
+        let done = spawn_watch(&self.tasks, kind, stream, move |event| {
             writer.apply_watcher_event(&event);
-            if let Event::Apply(component) = &event {
-                let ns = component.namespace().unwrap_or_default();
-                let value = serde_json::to_value(component).unwrap_or_default();
-                for name in listed_api_names(&value) {
-                    this.send(&ns, &name);
-                }
+            if let Event::Apply(obj) | Event::Delete(obj) = &event {
+                on_change(&this, obj);
             }
         });
         (store, done)
