@@ -1,7 +1,7 @@
 //! The desired ExposedAPI status, computed from what the reconcile observed and did.
 //!
-//! Pure and deterministic: the only clock reading is passed in, and it is used only when the
-//! `Ready` condition actually changes, so an unchanged world yields an identical status.
+//! Pure and deterministic: the only clock reading is passed in, and it is used only when a
+//! condition actually flips, so an unchanged world yields an identical status.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
@@ -51,6 +51,62 @@ impl ReadyReason {
             Self::RouteConflict => "RouteConflict",
             Self::NotOwned => "NotOwned",
             Self::ApplyFailed => "ApplyFailed",
+        }
+    }
+}
+
+/// Type of the condition about metrics scraping (metrics APIs only).
+pub const METRICS: &str = "MetricsConfigured";
+
+/// The closed set of reasons of the `MetricsConfigured` condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsReason {
+    /// True: the ServiceMonitor is applied, or every selected pod carries the annotations.
+    Configured,
+    /// `OPENMETRICS_IMPLEMENTATION=ServiceMonitor` but the ServiceMonitor CRD is not installed.
+    ServiceMonitorCRDMissing,
+    /// A ServiceMonitor of the API's name exists and is not controlled by this ExposedAPI.
+    NotOwned,
+    /// The implementation Service does not exist (yet); annotations land when it does.
+    ServiceNotFound,
+    /// The implementation Service has no selector, so no pods can be annotated.
+    NoSelector,
+    /// No pod is selected yet; annotations land when pods appear.
+    WaitingForPods,
+    /// Writing the ServiceMonitor or an annotation failed; the message has the API error.
+    Failed,
+}
+
+impl MetricsReason {
+    pub const ALL: [MetricsReason; 7] = [
+        Self::Configured,
+        Self::ServiceMonitorCRDMissing,
+        Self::NotOwned,
+        Self::ServiceNotFound,
+        Self::NoSelector,
+        Self::WaitingForPods,
+        Self::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Configured => "Configured",
+            Self::ServiceMonitorCRDMissing => "ServiceMonitorCRDMissing",
+            Self::NotOwned => "NotOwned",
+            Self::ServiceNotFound => "ServiceNotFound",
+            Self::NoSelector => "NoSelector",
+            Self::WaitingForPods => "WaitingForPods",
+            Self::Failed => "Failed",
+        }
+    }
+
+    /// The condition with this reason.
+    pub fn condition(self, message: impl Into<String>) -> ConditionSpec {
+        ConditionSpec {
+            type_: METRICS,
+            status: self == Self::Configured,
+            reason: self.as_str(),
+            message: message.into(),
         }
     }
 }
@@ -119,34 +175,50 @@ pub fn desired_status(
     (Some(api_status), implementation, condition)
 }
 
-/// Assembles the status, keeping the previous transition time unless the condition changed status.
+/// A condition without its timestamp.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConditionSpec {
+    pub type_: &'static str,
+    pub status: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl From<&ReadyCondition> for ConditionSpec {
+    fn from(ready: &ReadyCondition) -> Self {
+        Self { type_: READY, status: ready.status, reason: ready.reason.as_str(), message: ready.message.clone() }
+    }
+}
+
+/// Assembles the status; each condition keeps its previous transition time unless its status flips.
 pub fn assemble(
     api_status: Option<ApiStatus>,
     implementation: ImplementationStatus,
-    ready: ReadyCondition,
+    conditions: &[ConditionSpec],
     generation: Option<i64>,
     previous: Option<&ExposedApiStatus>,
     now: Time,
 ) -> ExposedApiStatus {
-    let previous_ready = previous.and_then(|p| p.conditions.iter().find(|c| c.type_ == READY));
-    let status_text = if ready.status { "True" } else { "False" };
-    let last_transition_time = match previous_ready {
-        Some(c) if c.status == status_text => c.last_transition_time.clone(),
-        _ => now,
-    };
-    ExposedApiStatus {
-        api_status,
-        implementation: Some(implementation),
-        conditions: vec![Condition {
-            type_: READY.into(),
-            status: status_text.into(),
-            reason: ready.reason.as_str().into(),
-            message: ready.message,
-            observed_generation: generation,
-            last_transition_time,
-        }],
-        observed_generation: generation,
-    }
+    let conditions = conditions
+        .iter()
+        .map(|spec| {
+            let status_text = if spec.status { "True" } else { "False" };
+            let previous = previous.and_then(|p| p.conditions.iter().find(|c| c.type_ == spec.type_));
+            let last_transition_time = match previous {
+                Some(c) if c.status == status_text => c.last_transition_time.clone(),
+                _ => now.clone(),
+            };
+            Condition {
+                type_: spec.type_.into(),
+                status: status_text.into(),
+                reason: spec.reason.into(),
+                message: spec.message.clone(),
+                observed_generation: generation,
+                last_transition_time,
+            }
+        })
+        .collect();
+    ExposedApiStatus { api_status, implementation: Some(implementation), conditions, observed_generation: generation }
 }
 
 /// Whether `current` must be rewritten to become `desired`. With `ignore_generation` (the CRD has

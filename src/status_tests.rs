@@ -71,40 +71,36 @@ fn blocked_keeps_the_previous_api_status() {
 
 #[test]
 fn transition_time_only_moves_when_status_flips() {
-    let ready = |status, reason| ReadyCondition { status, reason, message: "m".into() };
+    let ready = |status, reason| [ConditionSpec::from(&ReadyCondition { status, reason, message: "m".into() })];
     let implementation = ImplementationStatus { ready: true };
     let first =
-        assemble(None, implementation.clone(), ready(false, ReadyReason::AddressPending), Some(1), None, at(100));
-    let same = assemble(
-        None,
-        implementation.clone(),
-        ready(false, ReadyReason::ImplementationNotReady),
-        Some(1),
-        Some(&first),
-        at(200),
-    );
+        assemble(None, implementation.clone(), &ready(false, ReadyReason::AddressPending), Some(1), None, at(100));
+    let pending = ready(false, ReadyReason::ImplementationNotReady);
+    let same = assemble(None, implementation.clone(), &pending, Some(1), Some(&first), at(200));
     assert_eq!(same.conditions[0].last_transition_time, at(100));
-    let flipped = assemble(None, implementation, ready(true, ReadyReason::Exposed), Some(1), Some(&same), at(300));
+    let flipped = assemble(None, implementation, &ready(true, ReadyReason::Exposed), Some(1), Some(&same), at(300));
     assert_eq!(flipped.conditions[0].last_transition_time, at(300));
     assert_eq!(flipped.conditions[0].reason, "Exposed");
 }
 
 #[test]
 fn unchanged_status_needs_no_write() {
-    let ready = ReadyCondition { status: true, reason: ReadyReason::Exposed, message: "m".into() };
+    let ready =
+        [ConditionSpec::from(&ReadyCondition { status: true, reason: ReadyReason::Exposed, message: "m".into() })];
     let implementation = ImplementationStatus { ready: true };
-    let current = assemble(None, implementation.clone(), ready.clone(), Some(1), None, at(1));
-    let desired = assemble(None, implementation.clone(), ready.clone(), Some(1), Some(&current), at(2));
+    let current = assemble(None, implementation.clone(), &ready, Some(1), None, at(1));
+    let desired = assemble(None, implementation.clone(), &ready, Some(1), Some(&current), at(2));
     assert!(!needs_write(Some(&current), &desired, false));
     assert!(needs_write(None, &desired, false));
-    let bumped = assemble(None, implementation, ready, Some(2), Some(&current), at(2));
+    let bumped = assemble(None, implementation, &ready, Some(2), Some(&current), at(2));
     assert!(needs_write(Some(&current), &bumped, false));
     assert!(!needs_write(Some(&current), &bumped, true), "main-resource mode ignores generations");
 }
 
 #[test]
 fn reasons_are_a_closed_documented_set() {
-    let names: Vec<&str> = ReadyReason::ALL.iter().map(|r| r.as_str()).collect();
+    let mut names: Vec<&str> = ReadyReason::ALL.iter().map(|r| r.as_str()).collect();
+    names.extend(MetricsReason::ALL.iter().map(|r| r.as_str()));
     let docs = include_str!("../docs/design.md");
     for name in names {
         assert!(docs.contains(&format!("`{name}`")), "docs/design.md does not document reason {name}");

@@ -8,7 +8,9 @@
 mod apply;
 pub mod discovery;
 pub mod indexes;
+pub mod pod_index;
 mod reconcile;
+mod scraping;
 mod watches;
 
 use std::collections::HashMap;
@@ -44,6 +46,9 @@ pub struct State {
     pub routes: RwLock<Relisting<RouteIndex>>,
     pub waiters: Mutex<ConflictWaiters>,
     pub gateway: RwLock<Option<GatewayAddress>>,
+    /// Service selectors and pods, for the annotation-based metrics patterns.
+    pub selectors: RwLock<Relisting<pod_index::SelectorIndex>>,
+    pub pods: RwLock<Relisting<pod_index::PodIndex>>,
     /// Consecutive failures per API, for exponential backoff.
     pub failures: Mutex<HashMap<indexes::Key, u32>>,
 }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, DeleteParams};
 use kube::core::DynamicObject;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
@@ -14,15 +13,17 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
-use super::Context;
 use super::apply::{apply_child, matches_observed, patch_component, write_status};
+use super::{Context, scraping};
 use crate::Error;
 use crate::api_url::published_url;
 use crate::component::{Published, component_resource, propagation_patch};
 use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
 use crate::output::Output;
 use crate::ownership::is_controlled_by;
-use crate::status::{Outcome, READY, ReadyReason, assemble, desired_status, needs_write};
+use crate::status::{
+    ConditionSpec, METRICS, MetricsReason, Outcome, READY, ReadyReason, assemble, desired_status, needs_write,
+};
 use crate::validation::{ValidApi, validate};
 
 const RESYNC: Duration = Duration::from_secs(3600);
@@ -30,20 +31,66 @@ const BLOCKED_RECHECK: Duration = Duration::from_secs(300);
 
 pub(super) async fn reconcile(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, Error> {
     let namespace = api.namespace().unwrap_or_default();
-    if !ctx.namespaces.matches(&namespace) || api.meta().deletion_timestamp.is_some() {
+    if !ctx.namespaces.matches(&namespace) {
         return Ok(Action::await_change());
     }
     let span = info_span!("reconcile", namespace = %namespace, name = %api.name_any(), component = api.component_name().unwrap_or(""));
+    if api.meta().deletion_timestamp.is_some() {
+        return finalize(api, ctx).instrument(span).await;
+    }
     reconcile_api(api, ctx, namespace).instrument(span).await
+}
+
+/// Deletion: remove our pod annotations, then our finalizer. After five failed attempts the
+/// finalizer goes anyway (with a Warning Event): deletion is never blocked for good.
+async fn finalize(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if !scraping::has_finalizer(&api) {
+        return Ok(Action::await_change());
+    }
+    if let Err(e) = scraping::remove_annotations(&ctx, &api).await {
+        let attempts = ctx.state.failures.lock().map(|f| f.get(&key_of(&api)).copied().unwrap_or(0)).unwrap_or(0);
+        if attempts < 5 {
+            return Err(e.into());
+        }
+        let note = format!(
+            "could not remove metrics annotations after {attempts} attempts ({e}); removing the finalizer anyway"
+        );
+        warn!("{note}");
+        publish(&ctx, &api, EventType::Warning, "CleanupFailed", &note).await;
+    }
+    scraping::remove_finalizer(&ctx, &api).await?;
+    Ok(Action::await_change())
+}
+
+fn key_of(api: &ExposedAPI) -> (String, String) {
+    (api.namespace().unwrap_or_default(), api.name_any())
 }
 
 async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>, namespace: String) -> Result<Action, Error> {
     let validated = validate(&api, &namespace);
-    let (outcome, failure) = match &validated {
-        Err(invalid) => (Outcome::Blocked { reason: ReadyReason::InvalidSpec, message: invalid.to_string() }, None),
+    let mut failure = None;
+    // Metrics scraping first, then the route, in the reference's order; a scraping failure does
+    // not keep the route from being published.
+    let metrics = match &validated {
+        Ok(valid) => match scraping::configure(&ctx, &api, valid).await {
+            Ok(condition) => condition,
+            Err(e) => {
+                let condition = MetricsReason::Failed.condition(e.to_string());
+                failure = Some(e);
+                Some(condition)
+            }
+        },
+        Err(_) => None,
+    };
+    let outcome = match &validated {
+        Err(invalid) => Outcome::Blocked { reason: ReadyReason::InvalidSpec, message: invalid.to_string() },
         Ok(valid) => match expose(&api, valid, &ctx).await {
-            Ok(outcome) => (outcome, None),
-            Err(e) => (Outcome::Blocked { reason: ReadyReason::ApplyFailed, message: e.to_string() }, Some(e)),
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let outcome = Outcome::Blocked { reason: ReadyReason::ApplyFailed, message: e.to_string() };
+                failure = Some(e);
+                outcome
+            }
         },
     };
 
@@ -56,14 +103,22 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>, namespace: Strin
     let reason = condition.reason;
     let message = condition.message.clone();
     let now = Time(Timestamp::now());
-    let status = assemble(api_status, implementation, condition, api.meta().generation, previous, now);
+    let conditions: Vec<ConditionSpec> =
+        std::iter::once(ConditionSpec::from(&condition)).chain(metrics.clone()).collect();
+    let status = assemble(api_status, implementation, &conditions, api.meta().generation, previous, now);
 
     let main_resource = !ctx.discovered.exposed_api_status_subresource;
     if needs_write(previous, &status, main_resource) {
         write_status(&ctx.client, &api, &status, !main_resource).await?;
-        if previous_reason(previous) != Some(reason.as_str()) {
+        if previous_reason(previous, READY) != Some(reason.as_str()) {
             info!(reason = reason.as_str(), %message, "status changed");
             publish(&ctx, &api, reason_event_type(reason), reason.as_str(), &message).await;
+        }
+        if let Some(metrics) = &metrics
+            && previous_reason(previous, METRICS) != Some(metrics.reason)
+        {
+            let type_ = if metrics.status { EventType::Normal } else { EventType::Warning };
+            publish(&ctx, &api, type_, &format!("Metrics{}", metrics.reason), &metrics.message).await;
         }
     }
     propagate(&ctx, &api, &status).await?;
@@ -72,7 +127,7 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>, namespace: Strin
         return Err(e.into());
     }
     if let Ok(mut failures) = ctx.state.failures.lock() {
-        failures.remove(&(namespace, api.name_any()));
+        failures.remove(&key_of(&api));
     }
     Ok(match reason {
         ReadyReason::InvalidSpec => Action::await_change(),
@@ -81,29 +136,20 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>, namespace: Strin
     })
 }
 
-/// Checks ownership and conflicts, then applies what differs. Metrics scraping first, then the
-/// route, in the reference's order.
+/// Checks ownership and conflicts of the route, then applies it if it differs.
 async fn expose<'a>(api: &ExposedAPI, valid: &'a ValidApi, ctx: &Context) -> Result<Outcome<'a>, kube::Error> {
     let uid = api.uid().unwrap_or_default();
     let key = (valid.namespace.clone(), valid.name.clone());
     let desired_vs = ctx.routes.desired(valid);
     let observed_vs = observed(&ctx.virtual_services, &ctx.routes, valid);
-    let desired_sm = ctx.service_monitor.as_ref().and_then(|sm| sm.desired(valid));
-    let observed_sm = match (&ctx.service_monitor, &ctx.service_monitors) {
-        (Some(output), Some(store)) => observed(store, output, valid),
-        _ => None,
-    };
-
-    for (kind, existing) in [("VirtualService", &observed_vs), ("ServiceMonitor", &observed_sm)] {
-        if let Some(existing) = existing
-            && !is_controlled_by(&existing.metadata, &uid)
-        {
-            let message = format!(
-                "{kind} {}/{} exists and is not controlled by this ExposedAPI; it is left untouched",
-                valid.namespace, valid.name
-            );
-            return Ok(Outcome::Blocked { reason: ReadyReason::NotOwned, message });
-        }
+    if let Some(existing) = &observed_vs
+        && !is_controlled_by(&existing.metadata, &uid)
+    {
+        let message = format!(
+            "VirtualService {}/{} exists and is not controlled by this ExposedAPI; it is left untouched",
+            valid.namespace, valid.name
+        );
+        return Ok(Outcome::Blocked { reason: ReadyReason::NotOwned, message });
     }
 
     let route = ctx.routes.route_key(valid);
@@ -122,21 +168,6 @@ async fn expose<'a>(api: &ExposedAPI, valid: &'a ValidApi, ctx: &Context) -> Res
         return Ok(Outcome::Blocked { reason: ReadyReason::RouteConflict, message });
     }
 
-    if let Some(output) = &ctx.service_monitor {
-        match (&desired_sm, &observed_sm) {
-            (Some(desired), observed) => {
-                apply_if_changed(ctx, api, &output.api_resource(), desired, observed.as_deref()).await?;
-            }
-            (None, Some(stale)) => {
-                let sm: Api<DynamicObject> =
-                    Api::namespaced_with(ctx.client.clone(), &valid.namespace, &output.api_resource());
-                sm.delete(&stale.name_any(), &DeleteParams::default()).await?;
-                publish(ctx, api, EventType::Normal, "Deleted", "ServiceMonitor removed: not a metrics API").await;
-            }
-            (None, None) => {}
-        }
-    }
-
     let mut route_uid = observed_vs.as_ref().and_then(|vs| vs.uid());
     if let Some(desired) = &desired_vs
         && let Some(applied) =
@@ -148,11 +179,15 @@ async fn expose<'a>(api: &ExposedAPI, valid: &'a ValidApi, ctx: &Context) -> Res
 }
 
 /// The cached child of this API's name, if any.
-fn observed(store: &Store<DynamicObject>, output: &dyn Output, valid: &ValidApi) -> Option<Arc<DynamicObject>> {
+pub(super) fn observed(
+    store: &Store<DynamicObject>,
+    output: &dyn Output,
+    valid: &ValidApi,
+) -> Option<Arc<DynamicObject>> {
     store.get(&ObjectRef::new_with(&valid.name, output.api_resource()).within(&valid.namespace))
 }
 
-async fn apply_if_changed(
+pub(super) async fn apply_if_changed(
     ctx: &Context,
     api: &ExposedAPI,
     resource: &kube::core::ApiResource,
@@ -199,8 +234,8 @@ async fn propagate(ctx: &Context, api: &ExposedAPI, status: &ExposedApiStatus) -
     }
 }
 
-fn previous_reason(previous: Option<&ExposedApiStatus>) -> Option<&str> {
-    previous?.conditions.iter().find(|c| c.type_ == READY).map(|c| c.reason.as_str())
+fn previous_reason<'a>(previous: Option<&'a ExposedApiStatus>, type_: &str) -> Option<&'a str> {
+    previous?.conditions.iter().find(|c| c.type_ == type_).map(|c| c.reason.as_str())
 }
 
 fn reason_event_type(reason: ReadyReason) -> EventType {
@@ -212,7 +247,7 @@ fn reason_event_type(reason: ReadyReason) -> EventType {
     }
 }
 
-async fn publish(ctx: &Context, api: &ExposedAPI, type_: EventType, reason: &str, note: &str) {
+pub(super) async fn publish(ctx: &Context, api: &ExposedAPI, type_: EventType, reason: &str, note: &str) {
     let event = Event {
         type_,
         reason: reason.into(),

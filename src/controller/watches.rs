@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedSender;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::core::{ApiResource, DynamicObject};
+use kube::core::{ApiResource, DynamicObject, PartialObjectMeta};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
 use kube::runtime::watcher::{self, Event};
@@ -65,6 +65,10 @@ impl SideWatches {
             listed.push(done);
             store
         });
+        if config.output.openmetrics_implementation != crate::config::OpenMetricsImplementation::ServiceMonitor {
+            listed.push(self.service_selectors());
+            listed.push(self.pods());
+        }
         let components = discovered.component.is_some().then(|| {
             let (store, done) = self.components();
             listed.push(done);
@@ -212,6 +216,59 @@ impl SideWatches {
             }
         });
         (store, done)
+    }
+
+    /// Service selectors, for the annotation modes: a changed selector re-annotates.
+    fn service_selectors(&self) -> oneshot::Receiver<()> {
+        let api: Api<Service> = match self.namespaces.single() {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        };
+        let this = self.handle();
+        spawn_watch(
+            &self.tasks,
+            "Service",
+            watcher::watcher(api, watcher::Config::default().any_semantic()),
+            move |event| {
+                if let Ok(mut index) = this.state.selectors.write() {
+                    index.handle(&event);
+                }
+                if let Event::Apply(svc) | Event::Delete(svc) = &event {
+                    this.send_apis_of(&svc.namespace().unwrap_or_default(), &svc.name_any());
+                }
+            },
+        )
+    }
+
+    /// Pods (metadata only), for the annotation modes: a new pod of a metrics Service gets annotated.
+    fn pods(&self) -> oneshot::Receiver<()> {
+        let api: Api<PartialObjectMeta<Pod>> = match self.namespaces.single() {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        };
+        let this = self.handle();
+        spawn_watch(
+            &self.tasks,
+            "Pod",
+            watcher::watcher(api, watcher::Config::default().any_semantic()),
+            move |event| {
+                if let Ok(mut index) = this.state.pods.write() {
+                    index.handle(&event);
+                }
+                if let Event::Apply(pod) = &event {
+                    let ns = pod.namespace().unwrap_or_default();
+                    let services: Vec<String> = this
+                        .state
+                        .selectors
+                        .read()
+                        .map(|i| i.get().services_selecting(&ns, pod.labels()).map(String::from).collect())
+                        .unwrap_or_default();
+                    for svc in services {
+                        this.send_apis_of(&ns, &svc);
+                    }
+                }
+            },
+        )
     }
 
     /// ServiceMonitors: ownership and drift (few objects, so cached whole).

@@ -8,6 +8,7 @@
 //! See docs/testenv.md and `support` for the environment variables and helpers.
 
 mod controller;
+mod metrics;
 mod operator;
 mod smoke;
 mod support;

@@ -32,8 +32,11 @@ impl Operator {
             "oda-api-operator".to_owned(),
             format!("--component-namespace={ns}"),
             format!("--ingress-namespace={ns}"),
-            "--openmetrics-implementation=ServiceMonitor".to_owned(),
         ];
+        if !extra.iter().any(|a| a.starts_with("--openmetrics-implementation")) {
+            // Independent of the environment the tests run in.
+            args.push("--openmetrics-implementation=ServiceMonitor".to_owned());
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let config = Cli::try_parse_from(args).expect("valid operator flags").config;
         let client = operator_client().await;
