@@ -124,6 +124,27 @@ pub struct RunConfig {
     #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
 
+    /// Port of the HTTP server with `/metrics`, `/healthz` and `/readyz`.
+    #[arg(long, env = "HTTP_PORT", default_value_t = 8080)]
+    pub http_port: u16,
+
+    /// Elect a leader through a coordination.k8s.io Lease, so that replicas can run side by side and
+    /// only the leader writes.
+    #[arg(long, env = "LEADER_ELECTION", default_value_t = false, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+
+    /// Namespace of the Lease (default: the pod's namespace, from `POD_NAMESPACE`).
+    #[arg(long, env = "LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+
+    /// Name of the Lease.
+    #[arg(long, env = "LEADER_ELECTION_LEASE_NAME", default_value = "oda-api-operator")]
+    pub lease_name: String,
+
+    /// This replica's identity in the Lease and in Events (default: the host name).
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+
     /// Build time, logged at start-up.
     #[arg(long, env = "CICD_BUILD_TIME", hide = true)]
     pub build_time: Option<String>,

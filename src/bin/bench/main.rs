@@ -1,0 +1,2 @@
+//! Benchmark harness (see docs/benchmarks.md); being written.
+fn main() {}
