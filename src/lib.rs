@@ -11,6 +11,8 @@ pub mod crd;
 pub mod error;
 pub mod exposed_api;
 pub mod gateway_address;
+pub mod http;
+pub mod leader;
 pub mod output;
 pub mod ownership;
 pub mod pod_annotations;
@@ -18,6 +20,7 @@ pub mod readiness;
 pub mod render;
 pub mod service_monitor;
 pub mod status;
+pub mod telemetry;
 pub mod validation;
 pub mod virtual_service;
 

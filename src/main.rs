@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use oda_api_operator::config::{LogFormat, OperatorConfig, RunConfig, log_level};
 use oda_api_operator::render::{RenderOptions, render};
+use oda_api_operator::telemetry::Telemetry;
 use oda_api_operator::{Error, crd};
 
 #[derive(Parser)]
@@ -76,7 +77,7 @@ fn run(config: RunConfig) -> Result<(), Error> {
         .add_directive("kube_runtime::controller=warn".parse().map_err(|e| Error::Config(format!("{e}")))?);
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     match config.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
         LogFormat::Text => builder.init(),
     }
     for (name, value) in [("CICD_BUILD_TIME", &config.build_time), ("GIT_COMMIT_SHA", &config.git_commit)] {
@@ -88,7 +89,27 @@ fn run(config: RunConfig) -> Result<(), Error> {
         tokio::runtime::Runtime::new().map_err(|e| Error::Config(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
         let client = kube::Client::try_default().await?;
-        oda_api_operator::controller::run(client, config).await
+        let telemetry = Telemetry::default();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let address = std::net::SocketAddr::from(([0, 0, 0, 0], config.http_port));
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|e| Error::Config(format!("cannot listen on {address}: {e}")))?;
+        let mut server_stop = stopped.clone();
+        let server = tokio::spawn(oda_api_operator::http::serve(listener, telemetry.clone(), async move {
+            let _ = server_stop.wait_for(|s| *s).await;
+        }));
+        tokio::spawn(async move {
+            oda_api_operator::controller::shutdown_signal().await;
+            let _ = stop.send(true);
+            // In-flight reconciles get a bounded time; the pod must be gone well within its grace period.
+            tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+            tracing::warn!("shutdown took too long; exiting");
+            std::process::exit(0);
+        });
+        let result = oda_api_operator::controller::run(client, config, telemetry, stopped).await;
+        server.abort();
+        result
     })
 }
 

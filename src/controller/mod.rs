@@ -23,7 +23,8 @@ use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource};
+use kube::{Api, Client, Resource, ResourceExt};
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::Result;
@@ -31,6 +32,7 @@ use crate::config::{OpenMetricsImplementation, OperatorConfig, RunConfig, WatchN
 use crate::exposed_api::ExposedAPI;
 use crate::gateway_address::GatewayAddress;
 use crate::service_monitor::ServiceMonitorOutput;
+use crate::telemetry::Telemetry;
 use crate::virtual_service::VirtualServiceOutput;
 use discovery::Discovered;
 use indexes::{ConflictWaiters, ImplementationIndex, ReadinessIndex, Relisting, RouteIndex};
@@ -67,11 +69,21 @@ pub struct Context {
     pub virtual_services: Store<DynamicObject>,
     pub service_monitors: Option<Store<DynamicObject>>,
     pub components: Option<Store<DynamicObject>>,
+    pub apis: Store<ExposedAPI>,
+    pub telemetry: Telemetry,
 }
 
-/// Runs the operator until SIGTERM / Ctrl-C, then finishes in-flight reconciles and returns.
-pub async fn run(client: Client, config: RunConfig) -> Result<()> {
-    run_until(client, config, shutdown_signal()).await
+/// Runs the operator until `stop` turns true, with leader election when configured; then finishes
+/// in-flight reconciles (and releases the lease) and returns.
+pub async fn run(client: Client, config: RunConfig, telemetry: Telemetry, stop: watch::Receiver<bool>) -> Result<()> {
+    if config.leader_election {
+        return crate::leader::run_with_lease(client, config, telemetry, stop).await;
+    }
+    let mut stop = stop;
+    run_until(client, config, telemetry, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    })
+    .await
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -102,6 +114,7 @@ pub async fn shutdown_signal() {
 pub async fn run_until(
     client: Client,
     config: RunConfig,
+    telemetry: Telemetry,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<()> {
     let namespaces = config.namespaces();
@@ -131,10 +144,12 @@ pub async fn run_until(
         trigger,
         all_trigger,
         tasks: tasks.clone(),
+        telemetry: telemetry.clone(),
     };
     let synced = side.start(&config, &discovered);
 
-    let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
+    let reporter = Reporter { controller: MANAGER.into(), instance: config.pod_name.clone() };
+    let (reader, writer) = reflector::store::<ExposedAPI>();
     let ctx = Arc::new(Context {
         client: client.clone(),
         routes: VirtualServiceOutput::new(&config.output),
@@ -147,14 +162,16 @@ pub async fn run_until(
         virtual_services: synced.virtual_services.clone(),
         service_monitors: synced.service_monitors.clone(),
         components: synced.components.clone(),
+        apis: reader.clone(),
+        telemetry: telemetry.clone(),
     });
 
     info!("waiting for caches to sync");
     synced.wait().await;
     info!("caches synced; reconciling");
+    telemetry.health.set_synced(true);
 
-    let (reader, writer) = reflector::store::<ExposedAPI>();
-    let apis = exposed_api_stream(&client, &namespaces, writer, state);
+    let apis = exposed_api_stream(&client, &namespaces, writer, state, telemetry.clone());
     Controller::for_stream(apis, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
         .reconcile_on(triggers)
@@ -164,6 +181,7 @@ pub async fn run_until(
         .for_each(|_| futures::future::ready(()))
         .await;
     tasks.abort_all();
+    telemetry.health.set_synced(false);
     info!("stopped");
     Ok(())
 }
@@ -175,6 +193,7 @@ fn exposed_api_stream(
     namespaces: &WatchNamespaces,
     writer: reflector::store::Writer<ExposedAPI>,
     state: Arc<State>,
+    telemetry: Telemetry,
 ) -> impl futures::Stream<Item = Result<ExposedAPI, watcher::Error>> + Send + 'static {
     let api: Api<ExposedAPI> = match namespaces.single() {
         Some(ns) => Api::namespaced(client.clone(), ns),
@@ -191,10 +210,13 @@ fn exposed_api_stream(
             })
         })
         .inspect(move |event| {
-            if let Ok(event) = event
-                && let Ok(mut index) = state.implementations.write()
-            {
-                index.handle(event);
+            if let Ok(event) = event {
+                if let Ok(mut index) = state.implementations.write() {
+                    index.handle(event);
+                }
+                if let watcher::Event::Apply(api) | watcher::Event::InitApply(api) = event {
+                    telemetry.metrics.queued((api.namespace().unwrap_or_default(), api.name_any()));
+                }
             }
         })
         .reflect(writer)

@@ -34,7 +34,8 @@ pub(super) async fn reconcile(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result
     if !ctx.namespaces.matches(&namespace) {
         return Ok(Action::await_change());
     }
-    let span = info_span!("reconcile", namespace = %namespace, name = %api.name_any(), component = api.component_name().unwrap_or(""));
+    // `exposedapi`, not `name`: JSON logs already use `name` for the span's own name.
+    let span = info_span!("reconcile", namespace = %namespace, exposedapi = %api.name_any(), component = api.component_name().unwrap_or(""));
     if api.meta().deletion_timestamp.is_some() {
         return finalize(api, ctx).instrument(span).await;
     }
@@ -67,11 +68,14 @@ fn key_of(api: &ExposedAPI) -> (String, String) {
 }
 
 async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>, namespace: String) -> Result<Action, Error> {
+    let metrics = &ctx.telemetry.metrics;
+    let _timer = metrics.reconcile_started(&key_of(&api));
+    metrics.managed_apis.set(ctx.apis.len() as i64);
     let validated = validate(&api, &namespace);
     let mut failure = None;
     // Metrics scraping first, then the route, in the reference's order; a scraping failure does
     // not keep the route from being published.
-    let metrics = match &validated {
+    let scraping = match &validated {
         Ok(valid) => match scraping::configure(&ctx, &api, valid).await {
             Ok(condition) => condition,
             Err(e) => {
@@ -102,23 +106,30 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>, namespace: Strin
     let (api_status, implementation, condition) = desired_status(&outcome, url.as_ref(), ready, previous);
     let reason = condition.reason;
     let message = condition.message.clone();
+    ctx.telemetry.metrics.conflicted(key_of(&api), reason == ReadyReason::RouteConflict);
+    if !condition.status && reason != ReadyReason::AddressPending && reason != ReadyReason::ImplementationNotReady {
+        ctx.telemetry.metrics.error(reason.as_str());
+    }
     let now = Time(Timestamp::now());
     let conditions: Vec<ConditionSpec> =
-        std::iter::once(ConditionSpec::from(&condition)).chain(metrics.clone()).collect();
+        std::iter::once(ConditionSpec::from(&condition)).chain(scraping.clone()).collect();
     let status = assemble(api_status, implementation, &conditions, api.meta().generation, previous, now);
 
     let main_resource = !ctx.discovered.exposed_api_status_subresource;
     if needs_write(previous, &status, main_resource) {
-        write_status(&ctx.client, &api, &status, !main_resource).await?;
+        let written = write_status(&ctx.client, &api, &status, !main_resource).await;
+        ctx.telemetry.health.record("write exposedapis status", &written);
+        written?;
+        ctx.telemetry.metrics.wrote("status");
         if previous_reason(previous, READY) != Some(reason.as_str()) {
             info!(reason = reason.as_str(), %message, "status changed");
             publish(&ctx, &api, reason_event_type(reason), reason.as_str(), &message).await;
         }
-        if let Some(metrics) = &metrics
-            && previous_reason(previous, METRICS) != Some(metrics.reason)
+        if let Some(scraping) = &scraping
+            && previous_reason(previous, METRICS) != Some(scraping.reason)
         {
-            let type_ = if metrics.status { EventType::Normal } else { EventType::Warning };
-            publish(&ctx, &api, type_, &format!("Metrics{}", metrics.reason), &metrics.message).await;
+            let type_ = if scraping.status { EventType::Normal } else { EventType::Warning };
+            publish(&ctx, &api, type_, &format!("Metrics{}", scraping.reason), &scraping.message).await;
         }
     }
     propagate(&ctx, &api, &status).await?;
@@ -197,7 +208,10 @@ pub(super) async fn apply_if_changed(
     if observed.is_some_and(|o| matches_observed(o, desired)) {
         return Ok(None);
     }
-    let applied = apply_child(&ctx.client, resource, desired).await?;
+    let applied = apply_child(&ctx.client, resource, desired).await;
+    ctx.telemetry.health.record(&format!("write {}", resource.plural), &applied);
+    let applied = applied?;
+    ctx.telemetry.metrics.wrote(&resource.kind);
     let verb = if observed.is_some() { "Updated" } else { "Created" };
     let note = format!("{verb} {} {}", resource.kind, desired.name_any());
     info!("{note}");
@@ -227,7 +241,12 @@ async fn propagate(ctx: &Context, api: &ExposedAPI, status: &ExposedApiStatus) -
         return Ok(());
     }
     info!(component = %owner.name, "updating the Component's entry");
-    match patch_component(&ctx.client, &resource, &namespace, &owner.name, ops, subresource).await {
+    let patched = patch_component(&ctx.client, &resource, &namespace, &owner.name, ops, subresource).await;
+    ctx.telemetry.health.record("write components", &patched);
+    if patched.is_ok() {
+        ctx.telemetry.metrics.wrote("Component");
+    }
+    match patched {
         // A failed `test` means the entries moved under us; the Component watch brings us back.
         Err(kube::Error::Api(e)) if e.code == 422 => Ok(()),
         other => Ok(other?),
@@ -274,6 +293,7 @@ pub(super) fn error_policy(api: Arc<ExposedAPI>, error: &Error, ctx: Arc<Context
         })
         .unwrap_or(1);
     let delay = Duration::from_secs(5u64.saturating_mul(1 << attempts.min(6).saturating_sub(1)).min(300));
+    ctx.telemetry.metrics.error("Error");
     warn!(namespace = %api.namespace().unwrap_or_default(), name = %api.name_any(), error = %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }

@@ -80,7 +80,7 @@ async fn delete_stale_service_monitor(ctx: &Context, api: &ExposedAPI, valid: &V
     }
     let sms: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &valid.namespace, &output.api_resource());
     match sms.delete(&stale.name_any(), &DeleteParams::default()).await {
-        Ok(_) => {}
+        Ok(_) => ctx.telemetry.metrics.wrote("ServiceMonitor"),
         Err(kube::Error::Api(e)) if e.code == 404 => {}
         Err(e) => return Err(e),
     }
@@ -143,8 +143,13 @@ async fn annotate(
             annotated += 1;
             continue;
         }
-        match apply_annotations(&pod_api, name, &manager, &desired).await {
-            Ok(()) => annotated += 1,
+        let applied = apply_annotations(&pod_api, name, &manager, &desired).await;
+        ctx.telemetry.health.record("write pods", &applied);
+        match applied {
+            Ok(()) => {
+                ctx.telemetry.metrics.wrote("Pod");
+                annotated += 1;
+            }
             Err(kube::Error::Api(e)) if e.code == 404 => {}
             Err(e) => return Err(e),
         }
@@ -185,7 +190,7 @@ pub(super) async fn remove_annotations(ctx: &Context, api: &ExposedAPI) -> Resul
             continue;
         }
         match apply_annotations(&pods, &pod.name_any(), &manager, &BTreeMap::new()).await {
-            Ok(()) => {}
+            Ok(()) => ctx.telemetry.metrics.wrote("Pod"),
             Err(kube::Error::Api(e)) if e.code == 404 => {}
             Err(e) => return Err(e),
         }
@@ -240,5 +245,7 @@ async fn patch_metadata(ctx: &Context, api: &ExposedAPI, ops: Value) -> Result<(
     let apis: Api<ExposedAPI> = Api::namespaced(ctx.client.clone(), &api.namespace().unwrap_or_default());
     let patch: json_patch::Patch = serde_json::from_value(ops).map_err(kube::Error::SerdeError)?;
     let params = PatchParams { field_manager: Some(super::MANAGER.into()), ..Default::default() };
-    apis.patch(&api.name_any(), &params, &Patch::<()>::Json(patch)).await.map(|_| ())
+    apis.patch(&api.name_any(), &params, &Patch::<()>::Json(patch)).await?;
+    ctx.telemetry.metrics.wrote("finalizer");
+    Ok(())
 }

@@ -32,6 +32,7 @@ pub(super) struct SideWatches {
     pub trigger: UnboundedSender<ObjectRef<ExposedAPI>>,
     pub all_trigger: UnboundedSender<()>,
     pub tasks: Tasks,
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 /// Stores filled by side watches, and the signals that they have listed once.
@@ -87,6 +88,7 @@ impl SideWatches {
 
     fn send(&self, namespace: &str, name: &str) {
         if self.namespaces.matches(namespace) {
+            self.telemetry.metrics.queued((namespace.to_owned(), name.to_owned()));
             let _ = self.trigger.unbounded_send(ObjectRef::new(name).within(namespace));
         }
     }
@@ -99,7 +101,7 @@ impl SideWatches {
         };
         let this = self.handle();
         let config = watcher::Config::default().labels(crate::readiness::SERVICE_NAME_LABEL).any_semantic();
-        spawn_watch(&self.tasks, "EndpointSlice", watcher::watcher(api, config), move |event| {
+        spawn_watch(&self.tasks, &self.telemetry, "EndpointSlice", watcher::watcher(api, config), move |event| {
             let changed: Vec<(String, String)> = match &event {
                 Event::Apply(slice) | Event::Delete(slice) => slice_service(slice).into_iter().collect(),
                 _ => Vec::new(),
@@ -194,7 +196,7 @@ impl SideWatches {
         let this = self.handle();
         let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
             .modify(|vs: &mut DynamicObject| vs.metadata.managed_fields = None);
-        let done = spawn_watch(&self.tasks, "VirtualService", stream, move |event| {
+        let done = spawn_watch(&self.tasks, &self.telemetry, "VirtualService", stream, move |event| {
             writer.apply_watcher_event(&event);
             let touched = match &event {
                 Event::Apply(vs) | Event::Delete(vs) => Some(vs),
@@ -227,6 +229,7 @@ impl SideWatches {
         let this = self.handle();
         spawn_watch(
             &self.tasks,
+            &self.telemetry,
             "Service",
             watcher::watcher(api, watcher::Config::default().any_semantic()),
             move |event| {
@@ -249,6 +252,7 @@ impl SideWatches {
         let this = self.handle();
         spawn_watch(
             &self.tasks,
+            &self.telemetry,
             "Pod",
             watcher::watcher(api, watcher::Config::default().any_semantic()),
             move |event| {
@@ -300,7 +304,7 @@ impl SideWatches {
         let this = self.handle();
         let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
             .modify(|obj: &mut DynamicObject| obj.metadata.managed_fields = None);
-        let done = spawn_watch(&self.tasks, kind, stream, move |event| {
+        let done = spawn_watch(&self.tasks, &self.telemetry, kind, stream, move |event| {
             writer.apply_watcher_event(&event);
             if let Event::Apply(obj) | Event::Delete(obj) = &event {
                 on_change(&this, obj);
@@ -317,6 +321,7 @@ impl SideWatches {
             trigger: self.trigger.clone(),
             all_trigger: self.all_trigger.clone(),
             tasks: self.tasks.clone(),
+            telemetry: self.telemetry.clone(),
         })
     }
 
@@ -362,6 +367,7 @@ pub(super) fn keep_namespaces<K: Resource>(event: Event<K>, namespaces: &WatchNa
 /// complete list.
 fn spawn_watch<K, S>(
     tasks: &Tasks,
+    telemetry: &crate::telemetry::Telemetry,
     kind: &'static str,
     stream: S,
     mut on_event: impl FnMut(Event<K>) + Send + 'static,
@@ -371,19 +377,27 @@ where
     S: futures::Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
 {
     let (tx, rx) = oneshot::channel();
+    let health = telemetry.health.clone();
+    let source = format!("watch {kind}");
     tasks.track(tokio::spawn(async move {
         let mut listed = Some(tx);
         let mut stream = std::pin::pin!(stream.default_backoff());
         while let Some(event) = stream.next().await {
             match event {
                 Ok(event) => {
+                    health.problem(&source, None);
                     let done = matches!(event, Event::InitDone);
                     on_event(event);
                     if done && let Some(tx) = listed.take() {
                         let _ = tx.send(());
                     }
                 }
-                Err(e) => warn!(kind, error = %e, "watch failed; retrying with backoff"),
+                Err(e) => {
+                    warn!(kind, error = %e, "watch failed; retrying with backoff");
+                    if e.to_string().contains("403") || e.to_string().contains("forbidden") {
+                        health.problem(&source, Some(format!("forbidden: {e}")));
+                    }
+                }
             }
         }
     }));

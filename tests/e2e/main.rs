@@ -9,6 +9,7 @@
 
 mod controller;
 mod metrics;
+mod operating;
 mod operator;
 mod smoke;
 mod support;

@@ -7,8 +7,9 @@ use clap::Parser;
 use kube::api::Api;
 use kube::core::DynamicObject;
 use oda_api_operator::config::RunConfig;
+use oda_api_operator::telemetry::Telemetry;
 use serde_json::Value;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::support::{self, exposed_api_resource, operator_client, wait_for};
@@ -21,13 +22,19 @@ struct Cli {
 
 /// A running operator; stopped (gracefully) by [`Operator::stop`] or aborted when dropped.
 pub struct Operator {
-    stop: Option<oneshot::Sender<()>>,
+    stop: watch::Sender<bool>,
     task: Option<JoinHandle<oda_api_operator::Result<()>>>,
+    pub telemetry: Telemetry,
 }
 
 impl Operator {
     /// Starts an operator watching `ns`, with extra flags (e.g. `--public-hostname=x`).
     pub async fn start(ns: &str, extra: &[&str]) -> Self {
+        Self::start_as(operator_client().await, ns, extra, Telemetry::default())
+    }
+
+    /// Starts an operator with a given client (e.g. another identity) and telemetry.
+    pub fn start_as(client: kube::Client, ns: &str, extra: &[&str], telemetry: Telemetry) -> Self {
         let mut args = vec![
             "oda-api-operator".to_owned(),
             format!("--component-namespace={ns}"),
@@ -39,19 +46,14 @@ impl Operator {
         }
         args.extend(extra.iter().map(|s| s.to_string()));
         let config = Cli::try_parse_from(args).expect("valid operator flags").config;
-        let client = operator_client().await;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(oda_api_operator::controller::run_until(client, config, async {
-            let _ = stopped.await;
-        }));
-        Operator { stop: Some(stop), task: Some(task) }
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(oda_api_operator::controller::run(client, config, telemetry.clone(), stopped));
+        Operator { stop, task: Some(task), telemetry }
     }
 
     /// Asks the operator to stop and waits until it has.
     pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
             let result = tokio::time::timeout(Duration::from_secs(30), task).await;
             let result = result.expect("operator stops within 30 s").expect("operator task did not panic");
