@@ -61,10 +61,10 @@ impl Default for Metrics {
         registry.register("writes", "Writes to the API server, by kind of object", writes.clone());
         // Known label values start at zero, so dashboards and alerts see the series before it moves.
         for kind in WRITE_KINDS {
-            writes.get_or_create(&KindLabel { kind: kind.to_owned() });
+            let _ = writes.get_or_create(&KindLabel { kind: kind.to_owned() });
         }
         for reason in ERROR_REASONS {
-            errors.get_or_create(&ReasonLabel { reason: reason.to_owned() });
+            let _ = errors.get_or_create(&ReasonLabel { reason: reason.to_owned() });
         }
         Self {
             registry,

@@ -101,7 +101,7 @@ impl SideWatches {
         };
         let this = self.handle();
         let config = watcher::Config::default().labels(crate::readiness::SERVICE_NAME_LABEL).any_semantic();
-        spawn_watch(&self.tasks, &self.telemetry, "EndpointSlice", watcher::watcher(api, config), move |event| {
+        self.spawn_watch(Scope::Watched, "EndpointSlice", watcher::watcher(api, config), move |event| {
             let changed: Vec<(String, String)> = match &event {
                 Event::Apply(slice) | Event::Delete(slice) => slice_service(slice).into_iter().collect(),
                 _ => Vec::new(),
@@ -196,7 +196,7 @@ impl SideWatches {
         let this = self.handle();
         let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
             .modify(|vs: &mut DynamicObject| vs.metadata.managed_fields = None);
-        let done = spawn_watch(&self.tasks, &self.telemetry, "VirtualService", stream, move |event| {
+        let done = self.spawn_watch(Scope::Cluster, "VirtualService", stream, move |event| {
             writer.apply_watcher_event(&event);
             let touched = match &event {
                 Event::Apply(vs) | Event::Delete(vs) => Some(vs),
@@ -227,9 +227,8 @@ impl SideWatches {
             None => Api::all(self.client.clone()),
         };
         let this = self.handle();
-        spawn_watch(
-            &self.tasks,
-            &self.telemetry,
+        self.spawn_watch(
+            Scope::Watched,
             "Service",
             watcher::watcher(api, watcher::Config::default().any_semantic()),
             move |event| {
@@ -250,9 +249,8 @@ impl SideWatches {
             None => Api::all(self.client.clone()),
         };
         let this = self.handle();
-        spawn_watch(
-            &self.tasks,
-            &self.telemetry,
+        self.spawn_watch(
+            Scope::Watched,
             "Pod",
             watcher::watcher(api, watcher::Config::default().any_semantic()),
             move |event| {
@@ -304,7 +302,7 @@ impl SideWatches {
         let this = self.handle();
         let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
             .modify(|obj: &mut DynamicObject| obj.metadata.managed_fields = None);
-        let done = spawn_watch(&self.tasks, &self.telemetry, kind, stream, move |event| {
+        let done = self.spawn_watch(Scope::Watched, kind, stream, move |event| {
             writer.apply_watcher_event(&event);
             if let Event::Apply(obj) | Event::Delete(obj) = &event {
                 on_change(&this, obj);
@@ -363,45 +361,63 @@ pub(super) fn keep_namespaces<K: Resource>(event: Event<K>, namespaces: &WatchNa
     }
 }
 
-/// Runs a watch in a task, handing each event to `on_event`; the receiver fires after the first
-/// complete list.
-fn spawn_watch<K, S>(
-    tasks: &Tasks,
-    telemetry: &crate::telemetry::Telemetry,
-    kind: &'static str,
-    stream: S,
-    mut on_event: impl FnMut(Event<K>) + Send + 'static,
-) -> oneshot::Receiver<()>
-where
-    K: Send + 'static,
-    S: futures::Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
-{
-    let (tx, rx) = oneshot::channel();
-    let health = telemetry.health.clone();
-    let source = format!("watch {kind}");
-    tasks.track(tokio::spawn(async move {
-        let mut listed = Some(tx);
-        let mut stream = std::pin::pin!(stream.default_backoff());
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(event) => {
-                    health.problem(&source, None);
-                    let done = matches!(event, Event::InitDone);
-                    on_event(event);
-                    if done && let Some(tx) = listed.take() {
-                        let _ = tx.send(());
+/// Whether a side watch covers the whole cluster or only the watched namespaces.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// VirtualServices: a conflict can come from any namespace.
+    Cluster,
+    /// Everything else: events from other namespaces are dropped before any index sees them.
+    Watched,
+}
+
+impl SideWatches {
+    /// Runs a watch in a task, handing each event to `on_event`; the receiver fires after the
+    /// first complete list. A Forbidden watch is a standing problem in `/readyz` until it recovers.
+    fn spawn_watch<K, S>(
+        &self,
+        scope: Scope,
+        kind: &'static str,
+        stream: S,
+        mut on_event: impl FnMut(Event<K>) + Send + 'static,
+    ) -> oneshot::Receiver<()>
+    where
+        K: Resource + Send + 'static,
+        S: futures::Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let health = self.telemetry.health.clone();
+        let namespaces = (scope == Scope::Watched).then(|| self.namespaces.clone());
+        let source = format!("watch {kind}");
+        self.tasks.track(tokio::spawn(async move {
+            let mut listed = Some(tx);
+            let mut stream = std::pin::pin!(stream.default_backoff());
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(event) => {
+                        health.problem(&source, None);
+                        let done = matches!(event, Event::InitDone);
+                        let event = match &namespaces {
+                            Some(namespaces) => keep_namespaces(event, namespaces),
+                            None => Some(event),
+                        };
+                        if let Some(event) = event {
+                            on_event(event);
+                        }
+                        if done && let Some(tx) = listed.take() {
+                            let _ = tx.send(());
+                        }
                     }
-                }
-                Err(e) => {
-                    warn!(kind, error = %e, "watch failed; retrying with backoff");
-                    if e.to_string().contains("403") || e.to_string().contains("forbidden") {
-                        health.problem(&source, Some(format!("forbidden: {e}")));
+                    Err(e) => {
+                        warn!(kind, error = %e, "watch failed; retrying with backoff");
+                        if e.to_string().contains("403") || e.to_string().contains("forbidden") {
+                            health.problem(&source, Some(format!("forbidden: {e}")));
+                        }
                     }
                 }
             }
-        }
-    }));
-    rx
+        }));
+        rx
+    }
 }
 
 /// Side-watch tasks of a running operator, aborted when it stops.
