@@ -37,22 +37,14 @@ pub fn published_url(api: &ValidApi, gateway: Option<&GatewayAddress>) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposed_api::ApiType;
+    use crate::fixtures::short_api;
     use crate::gateway_address::{IngressPort, IngressTarget};
 
     fn api(hostname: Option<&str>, developer_ui: bool) -> ValidApi {
         ValidApi {
-            name: "c1-x".into(),
-            namespace: "components".into(),
-            uid: None,
-            labels: Default::default(),
-            api_type: ApiType::Openapi,
-            implementation: "c1-impl".into(),
-            path: "/c1/tmf-api/x/v4".into(),
-            port: 8080,
             developer_ui: developer_ui.then(|| "/c1/docs".into()),
             hostname: hostname.map(Into::into),
-            basic_auth: None,
+            ..short_api()
         }
     }
 

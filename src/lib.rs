@@ -10,6 +10,8 @@ pub mod controller;
 pub mod crd;
 pub mod error;
 pub mod exposed_api;
+#[cfg(test)]
+mod fixtures;
 pub mod gateway_address;
 pub mod http;
 pub mod leader;

@@ -47,23 +47,7 @@ fn datadog_check(api: &ValidApi) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposed_api::ApiType;
-
-    fn api() -> ValidApi {
-        ValidApi {
-            name: "prdcat3-productcatalogmanagement-metrics".into(),
-            namespace: "components".into(),
-            uid: None,
-            labels: Default::default(),
-            api_type: ApiType::Prometheus,
-            implementation: "prdcat3-productcatalogmanagement-sm".into(),
-            path: "/prdcat3-productcatalogmanagement/metrics".into(),
-            port: 4000,
-            developer_ui: None,
-            hostname: None,
-            basic_auth: None,
-        }
-    }
+    use crate::fixtures::metrics_api as api;
 
     #[test]
     fn golden_g14_datadog_string() {

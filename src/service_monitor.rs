@@ -83,19 +83,7 @@ mod tests {
     use serde_json::json;
 
     fn metrics_api(basic_auth: Option<Value>) -> ValidApi {
-        ValidApi {
-            name: "prdcat3-productcatalogmanagement-metrics".into(),
-            namespace: "components".into(),
-            uid: Some("103a544e-07c5-48a8-89f9-b1ae2618b141".into()),
-            labels: Default::default(),
-            api_type: ApiType::Prometheus,
-            implementation: "prdcat3-productcatalogmanagement-sm".into(),
-            path: "/prdcat3-productcatalogmanagement/metrics".into(),
-            port: 4000,
-            developer_ui: None,
-            hostname: None,
-            basic_auth,
-        }
+        ValidApi { basic_auth, ..crate::fixtures::metrics_api() }
     }
 
     #[test]

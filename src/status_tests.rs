@@ -1,22 +1,9 @@
 use super::*;
-use crate::exposed_api::ApiType;
-use jiff::Timestamp;
 
 fn api() -> ValidApi {
-    ValidApi {
-        name: "c1-x".into(),
-        namespace: "components".into(),
-        uid: Some("u1".into()),
-        labels: Default::default(),
-        api_type: ApiType::Openapi,
-        implementation: "c1-impl".into(),
-        path: "/c1/x".into(),
-        port: 8080,
-        developer_ui: Some("/c1/docs".into()),
-        hostname: None,
-        basic_auth: None,
-    }
+    ValidApi { path: "/c1/x".into(), developer_ui: Some("/c1/docs".into()), ..crate::fixtures::short_api() }
 }
+use jiff::Timestamp;
 
 fn url() -> PublishedUrl {
     PublishedUrl {

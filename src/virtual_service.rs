@@ -169,25 +169,8 @@ impl RouteKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposed_api::ApiType;
+    use crate::fixtures::core_api as api;
     use serde_json::json;
-
-    fn api() -> ValidApi {
-        ValidApi {
-            name: "prdcat3-productcatalogmanagement-productcatalogmanagement".into(),
-            namespace: "components".into(),
-            uid: Some("e715b931-4413-4cee-9f84-f747471063c4".into()),
-            labels: [("oda.tmforum.org/componentName".to_owned(), "prdcat3-productcatalogmanagement".to_owned())]
-                .into(),
-            api_type: ApiType::Openapi,
-            implementation: "prdcat3-prodcatapi".into(),
-            path: "/prdcat3-productcatalogmanagement/tmf-api/productCatalogManagement/v4".into(),
-            port: 8080,
-            developer_ui: None,
-            hostname: None,
-            basic_auth: None,
-        }
-    }
 
     #[test]
     fn golden_g1_shape() {
