@@ -57,7 +57,7 @@ async fn finalize(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, Err
             "could not remove metrics annotations after {attempts} attempts ({e}); removing the finalizer anyway"
         );
         warn!("{note}");
-        publish(&ctx, &api, EventType::Warning, "CleanupFailed", &note).await;
+        publish(&ctx, &api, EventType::Warning, "CleanupFailed", &note);
     }
     scraping::remove_finalizer(&ctx, &api).await?;
     Ok(Action::await_change())
@@ -123,13 +123,13 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>, namespace: Strin
         ctx.telemetry.metrics.wrote("status");
         if previous_reason(previous, READY) != Some(reason.as_str()) {
             info!(reason = reason.as_str(), %message, "status changed");
-            publish(&ctx, &api, reason_event_type(reason), reason.as_str(), &message).await;
+            publish(&ctx, &api, reason_event_type(reason), reason.as_str(), &message);
         }
         if let Some(scraping) = &scraping
             && previous_reason(previous, METRICS) != Some(scraping.reason)
         {
             let type_ = if scraping.status { EventType::Normal } else { EventType::Warning };
-            publish(&ctx, &api, type_, &format!("Metrics{}", scraping.reason), &scraping.message).await;
+            publish(&ctx, &api, type_, &format!("Metrics{}", scraping.reason), &scraping.message);
         }
     }
     propagate(&ctx, &api, &status).await?;
@@ -215,7 +215,7 @@ pub(super) async fn apply_if_changed(
     let verb = if observed.is_some() { "Updated" } else { "Created" };
     let note = format!("{verb} {} {}", resource.kind, desired.name_any());
     info!("{note}");
-    publish(ctx, api, EventType::Normal, verb, &note).await;
+    publish(ctx, api, EventType::Normal, verb, &note);
     Ok(Some(applied))
 }
 
@@ -266,7 +266,8 @@ fn reason_event_type(reason: ReadyReason) -> EventType {
     }
 }
 
-pub(super) async fn publish(ctx: &Context, api: &ExposedAPI, type_: EventType, reason: &str, note: &str) {
+/// Publishes an Event in the background: Events inform, they must not slow convergence.
+pub(super) fn publish(ctx: &Context, api: &ExposedAPI, type_: EventType, reason: &str, note: &str) {
     let event = Event {
         type_,
         reason: reason.into(),
@@ -274,9 +275,12 @@ pub(super) async fn publish(ctx: &Context, api: &ExposedAPI, type_: EventType, r
         action: "Reconcile".into(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&event, &api.object_ref(&())).await {
-        warn!(error = %e, "cannot publish event");
-    }
+    let (recorder, reference) = (ctx.recorder.clone(), api.object_ref(&()));
+    tokio::spawn(async move {
+        if let Err(e) = recorder.publish(&event, &reference).await {
+            warn!(error = %e, "cannot publish event");
+        }
+    });
 }
 
 /// Exponential backoff per API (5 s doubling to 5 min), so a failing API never spins.

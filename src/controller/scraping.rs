@@ -84,8 +84,7 @@ async fn delete_stale_service_monitor(ctx: &Context, api: &ExposedAPI, valid: &V
         Err(kube::Error::Api(e)) if e.code == 404 => {}
         Err(e) => return Err(e),
     }
-    publish(ctx, api, EventType::Normal, "Deleted", "ServiceMonitor deleted: the API is no longer scraped through one")
-        .await;
+    publish(ctx, api, EventType::Normal, "Deleted", "ServiceMonitor deleted: the API is no longer scraped through one");
     Ok(())
 }
 

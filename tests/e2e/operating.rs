@@ -211,3 +211,36 @@ async fn sigterm_stops_the_binary_cleanly_and_logs_are_json_with_api_fields() {
     assert!(about_api["span"].get("component").is_some());
     assert!(lines.iter().any(|l| l["message"] == "stopped"), "{out}");
 }
+
+#[tokio::test]
+async fn events_mark_changes_not_reconciles() {
+    use k8s_openapi::api::events::v1::Event;
+    let ns = TestNamespace::new("events").await;
+    gateway_and_api(&ns, "a1", "/a1").await;
+    let _operator = Operator::start(ns.name(), &[]).await;
+    wait_for_reason(ns.name(), "a1", "Exposed").await;
+    let events: Api<Event> = Api::namespaced(ns.client(), ns.name());
+    let reasons = || async {
+        let list = events.list(&Default::default()).await.unwrap().items;
+        let mut reasons: Vec<String> = list
+            .iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("a1"))
+            .filter_map(|e| e.reason.clone())
+            .collect();
+        reasons.sort();
+        reasons
+    };
+    let seen = wait_for(Duration::from_secs(30), || async {
+        let r = reasons().await;
+        (r.contains(&"Created".to_owned()) && r.contains(&"Exposed".to_owned())).then_some(r)
+    })
+    .await;
+
+    // Reconciles that change nothing publish nothing.
+    for i in 0..3 {
+        let touch = json!({"metadata": {"annotations": {"e2e/touch": i.to_string()}}});
+        exposed_apis(ns.name()).await.patch("a1", &PatchParams::default(), &Patch::Merge(&touch)).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(reasons().await, seen);
+}
