@@ -159,6 +159,11 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// The ingress gateway Service's namespace, treating an empty value as unset.
+    pub fn ingress_namespace(&self) -> Option<&str> {
+        self.ingress_namespace.as_deref().map(str::trim).filter(|n| !n.is_empty())
+    }
+
     pub fn namespaces(&self) -> WatchNamespaces {
         WatchNamespaces::parse(&self.component_namespace, self.component_namespaces_cli.as_deref())
     }

@@ -124,7 +124,7 @@ impl SideWatches {
 
     /// Gateway address: re-reconcile everything when the published address changes.
     fn gateway_address(&self, config: &RunConfig, discovered: &Discovered) -> oneshot::Receiver<()> {
-        let services: Api<Service> = match config.ingress_namespace.as_deref() {
+        let services: Api<Service> = match config.ingress_namespace() {
             Some(ns) => Api::namespaced(self.client.clone(), ns),
             None => Api::all(self.client.clone()),
         };

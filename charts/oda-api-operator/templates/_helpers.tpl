@@ -1,0 +1,23 @@
+{{/*
+Helpers. Kept to plain expressions: tests/chart.rs renders the templates with a small substituter
+(there is no helm binary on the build machines), which knows only the functions used here.
+*/}}
+
+{{/* Name of every object: the chart name, or fullnameOverride. */}}
+{{- define "oda-api-operator.fullname" -}}
+{{- .Values.fullnameOverride | default .Chart.Name }}
+{{- end }}
+
+{{/* Labels selecting the operator's pods. */}}
+{{- define "oda-api-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels of every object. */}}
+{{- define "oda-api-operator.labels" -}}
+{{ include "oda-api-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
+{{- end }}
