@@ -40,17 +40,7 @@ fn series(metrics: &str, name: &str) -> f64 {
 }
 
 async fn gateway_and_api(ns: &TestNamespace, api: &str, path: &str) {
-    create_load_balancer_service(
-        ns.client(),
-        ns.name(),
-        "istio-ingress",
-        &[("istio", "ingressgateway")],
-        &[("http2", 80)],
-    )
-    .await;
-    set_load_balancer_ip(ns.client(), ns.name(), "istio-ingress", "20.1.2.3").await;
-    let svc = create_service(ns.client(), ns.name(), "impl", &[], &[("http", 8080)]).await;
-    create_endpoint_slice(ns.client(), &svc, &[("10.1.0.1", true)]).await;
+    gateway_and_service(ns).await;
     create_exposed_api(ns.client(), ns.name(), api, &[], exposed_api_spec("impl", path, 8080)).await;
 }
 

@@ -23,20 +23,6 @@ async fn resource_versions(ns: &TestNamespace) -> BTreeMap<String, String> {
     versions
 }
 
-async fn gateway_and_service(ns: &TestNamespace) {
-    create_load_balancer_service(
-        ns.client(),
-        ns.name(),
-        "istio-ingress",
-        &[("istio", "ingressgateway")],
-        &[("http2", 80)],
-    )
-    .await;
-    set_load_balancer_ip(ns.client(), ns.name(), "istio-ingress", "20.1.2.3").await;
-    let svc = create_service(ns.client(), ns.name(), "impl", &[], &[("http", 8080)]).await;
-    create_endpoint_slice(ns.client(), &svc, &[("10.1.0.1", true)]).await;
-}
-
 #[tokio::test]
 async fn a_restart_over_converged_apis_writes_nothing() {
     let ns = TestNamespace::new("restart").await;

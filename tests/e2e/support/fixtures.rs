@@ -320,3 +320,13 @@ pub async fn create_pod(client: Client, ns: &str, name: &str, labels_: &[(&str, 
     })
     .await
 }
+
+/// An ingress gateway Service labelled `istio=ingressgateway` with address 20.1.2.3 (port `http2`
+/// 80), and a Service `impl` (port 8080) with one ready endpoint.
+pub async fn gateway_and_service(ns: &TestNamespace) {
+    let labels_ = [("istio", "ingressgateway")];
+    create_load_balancer_service(ns.client(), ns.name(), "istio-ingress", &labels_, &[("http2", 80)]).await;
+    set_load_balancer_ip(ns.client(), ns.name(), "istio-ingress", "20.1.2.3").await;
+    let svc = create_service(ns.client(), ns.name(), "impl", &[], &[("http", 8080)]).await;
+    create_endpoint_slice(ns.client(), &svc, &[("10.1.0.1", true)]).await;
+}
