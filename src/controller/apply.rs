@@ -35,14 +35,14 @@ pub(super) async fn apply_child(
     api.patch(&desired.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(desired)).await
 }
 
-/// Writes the status with server-side apply: through `/status` when the CRD has that subresource,
+/// Writes the status with server-side apply, returning the new resourceVersion: through `/status` when the CRD has that subresource,
 /// through the object itself when it has not (as on the Canvas CRD).
 pub(super) async fn write_status(
     client: &Client,
     api: &ExposedAPI,
     status: &ExposedApiStatus,
     subresource: bool,
-) -> Result<(), kube::Error> {
+) -> Result<Option<String>, kube::Error> {
     let namespace = api.namespace().unwrap_or_default();
     let apis: Api<ExposedAPI> = Api::namespaced(client.clone(), &namespace);
     let body = json!({
@@ -52,12 +52,12 @@ pub(super) async fn write_status(
         "status": status,
     });
     let params = PatchParams::apply(MANAGER).force();
-    if subresource {
-        apis.patch_status(&api.name_any(), &params, &Patch::Apply(body)).await?;
+    let written = if subresource {
+        apis.patch_status(&api.name_any(), &params, &Patch::Apply(body)).await?
     } else {
-        apis.patch(&api.name_any(), &params, &Patch::Apply(body)).await?;
-    }
-    Ok(())
+        apis.patch(&api.name_any(), &params, &Patch::Apply(body)).await?
+    };
+    Ok(written.metadata.resource_version)
 }
 
 /// Applies JSON-patch operations to a Component's status entries.

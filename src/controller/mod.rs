@@ -9,6 +9,7 @@ mod apply;
 pub mod discovery;
 pub mod indexes;
 pub mod pod_index;
+mod recent;
 mod reconcile;
 mod scraping;
 mod watches;
@@ -51,6 +52,8 @@ pub struct State {
     /// Service selectors and pods, for the annotation-based metrics patterns.
     pub selectors: RwLock<Relisting<pod_index::SelectorIndex>>,
     pub pods: RwLock<Relisting<pod_index::PodIndex>>,
+    /// The operator's own writes whose watch events have not arrived yet.
+    pub recent: Mutex<recent::RecentWrites>,
     /// Consecutive failures per API, for exponential backoff.
     pub failures: Mutex<HashMap<indexes::Key, u32>>,
 }
@@ -200,6 +203,7 @@ fn exposed_api_stream(
         None => Api::all(client.clone()),
     };
     let namespaces = namespaces.clone();
+    let recent = state.clone();
     watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .modify(|api: &mut ExposedAPI| api.meta_mut().managed_fields = None)
@@ -214,11 +218,29 @@ fn exposed_api_stream(
                 if let Ok(mut index) = state.implementations.write() {
                     index.handle(event);
                 }
-                if let watcher::Event::Apply(api) | watcher::Event::InitApply(api) = event {
-                    telemetry.metrics.queued((api.namespace().unwrap_or_default(), api.name_any()));
-                }
             }
         })
         .reflect(writer)
+        .filter(move |event| {
+            let echo = own_echo(&recent, event);
+            if !echo && let Ok(watcher::Event::Apply(api) | watcher::Event::InitApply(api)) = event {
+                telemetry.metrics.queued((api.namespace().unwrap_or_default(), api.name_any()));
+            }
+            futures::future::ready(!echo)
+        })
         .applied_objects()
+}
+
+/// The echo of the operator's own status write carries nothing new: it is cached, not reconciled.
+fn own_echo(state: &State, event: &Result<watcher::Event<ExposedAPI>, watcher::Error>) -> bool {
+    let Ok(mut recent) = state.recent.lock() else { return false };
+    match event {
+        Ok(watcher::Event::Apply(api)) => recent.seen_api(api, false),
+        Ok(watcher::Event::Delete(api)) => recent.seen_api(api, true),
+        Ok(watcher::Event::Init) => {
+            recent.forget_statuses();
+            false
+        }
+        _ => false,
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::core::DynamicObject;
+use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -25,6 +25,22 @@ use crate::status::{
     ConditionSpec, METRICS, MetricsReason, Outcome, READY, ReadyReason, assemble, desired_status, needs_write,
 };
 use crate::validation::{ValidApi, validate};
+
+/// What one reconcile wrote, told in a single Event at its end (not one Event per write).
+#[derive(Default)]
+pub(super) struct Journal(std::sync::Mutex<Vec<String>>);
+
+impl Journal {
+    pub fn note(&self, note: String) {
+        if let Ok(mut notes) = self.0.lock() {
+            notes.push(note);
+        }
+    }
+
+    fn take(&self) -> Vec<String> {
+        self.0.lock().map(|mut n| std::mem::take(&mut *n)).unwrap_or_default()
+    }
+}
 
 const RESYNC: Duration = Duration::from_secs(3600);
 const BLOCKED_RECHECK: Duration = Duration::from_secs(300);
@@ -72,11 +88,12 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>, namespace: Strin
     let _timer = metrics.reconcile_started(&key_of(&api));
     metrics.managed_apis.set(ctx.apis.len() as i64);
     let validated = validate(&api, &namespace);
+    let journal = Journal::default();
     let mut failure = None;
     // Metrics scraping first, then the route, in the reference's order; a scraping failure does
     // not keep the route from being published.
     let scraping = match &validated {
-        Ok(valid) => match scraping::configure(&ctx, &api, valid).await {
+        Ok(valid) => match scraping::configure(&ctx, &api, valid, &journal).await {
             Ok(condition) => condition,
             Err(e) => {
                 let condition = MetricsReason::Failed.condition(e.to_string());
@@ -88,7 +105,7 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>, namespace: Strin
     };
     let outcome = match &validated {
         Err(invalid) => Outcome::Blocked { reason: ReadyReason::InvalidSpec, message: invalid.to_string() },
-        Ok(valid) => match expose(&api, valid, &ctx).await {
+        Ok(valid) => match expose(&api, valid, &ctx, &journal).await {
             Ok(outcome) => outcome,
             Err(e) => {
                 let outcome = Outcome::Blocked { reason: ReadyReason::ApplyFailed, message: e.to_string() };
@@ -102,7 +119,9 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>, namespace: Strin
     let ready = ctx.state.readiness.read().map(|i| i.get().ready(&namespace, implementation)).unwrap_or(false);
     let gateway = ctx.state.gateway.read().ok().and_then(|g| g.clone());
     let url = validated.as_ref().ok().and_then(|v| published_url(v, gateway.as_ref()));
-    let previous = api.status.as_ref();
+    // Our own last status write, if the cache has not caught up with it yet.
+    let recent = ctx.state.recent.lock().ok().and_then(|r| r.status(&namespace, &api.name_any()).cloned());
+    let previous = recent.as_ref().or(api.status.as_ref());
     let (api_status, implementation, condition) = desired_status(&outcome, url.as_ref(), ready, previous);
     let reason = condition.reason;
     let message = condition.message.clone();
@@ -119,18 +138,29 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>, namespace: Strin
     if needs_write(previous, &status, main_resource) {
         let written = write_status(&ctx.client, &api, &status, !main_resource).await;
         ctx.telemetry.health.record("write exposedapis status", &written);
-        written?;
+        let version = written?;
         ctx.telemetry.metrics.wrote("status");
-        if previous_reason(previous, READY) != Some(reason.as_str()) {
-            info!(reason = reason.as_str(), %message, "status changed");
-            publish(&ctx, &api, reason_event_type(reason), reason.as_str(), &message);
+        if let Ok(mut recent) = ctx.state.recent.lock() {
+            recent.wrote_status(&api, version, status.clone());
         }
-        if let Some(scraping) = &scraping
-            && previous_reason(previous, METRICS) != Some(scraping.reason)
-        {
-            let type_ = if scraping.status { EventType::Normal } else { EventType::Warning };
-            publish(&ctx, &api, type_, &format!("Metrics{}", scraping.reason), &scraping.message);
-        }
+    }
+    let mut notes = journal.take();
+    let mut event = None;
+    if let Some(scraping) = &scraping
+        && previous_reason(previous, METRICS) != Some(scraping.reason)
+    {
+        let type_ = if scraping.status { EventType::Normal } else { EventType::Warning };
+        notes.push(scraping.message.clone());
+        event = Some((type_, format!("Metrics{}", scraping.reason)));
+    }
+    if previous_reason(previous, READY) != Some(reason.as_str()) {
+        info!(reason = reason.as_str(), %message, "status changed");
+        notes.push(message);
+        event = Some((reason_event_type(reason), reason.as_str().to_owned()));
+    }
+    if !notes.is_empty() {
+        let (type_, reason) = event.unwrap_or((EventType::Normal, "Applied".to_owned()));
+        publish(&ctx, &api, type_, &reason, &notes.join("; "));
     }
     propagate(&ctx, &api, &status).await?;
 
@@ -148,11 +178,16 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>, namespace: Strin
 }
 
 /// Checks ownership and conflicts of the route, then applies it if it differs.
-async fn expose<'a>(api: &ExposedAPI, valid: &'a ValidApi, ctx: &Context) -> Result<Outcome<'a>, kube::Error> {
+async fn expose<'a>(
+    api: &ExposedAPI,
+    valid: &'a ValidApi,
+    ctx: &Context,
+    journal: &Journal,
+) -> Result<Outcome<'a>, kube::Error> {
     let uid = api.uid().unwrap_or_default();
     let key = (valid.namespace.clone(), valid.name.clone());
     let desired_vs = ctx.routes.desired(valid);
-    let observed_vs = observed(&ctx.virtual_services, &ctx.routes, valid);
+    let observed_vs = observed(ctx, &ctx.virtual_services, &ctx.routes, valid);
     if let Some(existing) = &observed_vs
         && !is_controlled_by(&existing.metadata, &uid)
     {
@@ -182,28 +217,31 @@ async fn expose<'a>(api: &ExposedAPI, valid: &'a ValidApi, ctx: &Context) -> Res
     let mut route_uid = observed_vs.as_ref().and_then(|vs| vs.uid());
     if let Some(desired) = &desired_vs
         && let Some(applied) =
-            apply_if_changed(ctx, api, &ctx.routes.api_resource(), desired, observed_vs.as_deref()).await?
+            apply_if_changed(ctx, &ctx.routes.api_resource(), desired, observed_vs.as_deref(), journal).await?
     {
         route_uid = applied.uid();
     }
     Ok(Outcome::Applied { api: valid, route_uid })
 }
 
-/// The cached child of this API's name, if any.
+/// The child of this API's name: our own last write while its echo is pending, else the cache.
 pub(super) fn observed(
+    ctx: &Context,
     store: &Store<DynamicObject>,
     output: &dyn Output,
     valid: &ValidApi,
 ) -> Option<Arc<DynamicObject>> {
-    store.get(&ObjectRef::new_with(&valid.name, output.api_resource()).within(&valid.namespace))
+    let resource = output.api_resource();
+    let recent = ctx.state.recent.lock().ok().and_then(|r| r.object(&resource.plural, &valid.namespace, &valid.name));
+    recent.or_else(|| store.get(&ObjectRef::new_with(&valid.name, resource).within(&valid.namespace)))
 }
 
 pub(super) async fn apply_if_changed(
     ctx: &Context,
-    api: &ExposedAPI,
-    resource: &kube::core::ApiResource,
+    resource: &ApiResource,
     desired: &DynamicObject,
     observed: Option<&DynamicObject>,
+    journal: &Journal,
 ) -> Result<Option<DynamicObject>, kube::Error> {
     if observed.is_some_and(|o| matches_observed(o, desired)) {
         return Ok(None);
@@ -212,10 +250,14 @@ pub(super) async fn apply_if_changed(
     ctx.telemetry.health.record(&format!("write {}", resource.plural), &applied);
     let applied = applied?;
     ctx.telemetry.metrics.wrote(&resource.kind);
+    if let Ok(mut recent) = ctx.state.recent.lock() {
+        let before = observed.and_then(|o| o.metadata.resource_version.as_deref());
+        recent.wrote_object(&resource.plural, before, applied.clone());
+    }
     let verb = if observed.is_some() { "Updated" } else { "Created" };
     let note = format!("{verb} {} {}", resource.kind, desired.name_any());
     info!("{note}");
-    publish(ctx, api, EventType::Normal, verb, &note);
+    journal.note(note);
     Ok(Some(applied))
 }
 

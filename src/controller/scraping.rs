@@ -6,13 +6,12 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::core::DynamicObject;
-use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use tracing::info;
 
 use super::Context;
-use super::reconcile::{apply_if_changed, observed, publish};
+use super::reconcile::{Journal, apply_if_changed, observed};
 use crate::config::OpenMetricsImplementation;
 use crate::exposed_api::ExposedAPI;
 use crate::output::Output;
@@ -30,6 +29,7 @@ pub(super) async fn configure(
     ctx: &Context,
     api: &ExposedAPI,
     valid: &ValidApi,
+    journal: &Journal,
 ) -> Result<Option<ConditionSpec>, kube::Error> {
     let mode = ctx.config.openmetrics_implementation;
     let annotating = valid.api_type.is_metrics() && mode != OpenMetricsImplementation::ServiceMonitor;
@@ -39,25 +39,30 @@ pub(super) async fn configure(
     }
     let monitoring = valid.api_type.is_metrics() && mode == OpenMetricsImplementation::ServiceMonitor;
     if !monitoring {
-        delete_stale_service_monitor(ctx, api, valid).await?;
+        delete_stale_service_monitor(ctx, api, valid, journal).await?;
     }
     if !valid.api_type.is_metrics() {
         return Ok(None);
     }
     match mode {
-        OpenMetricsImplementation::ServiceMonitor => service_monitor(ctx, api, valid).await.map(Some),
+        OpenMetricsImplementation::ServiceMonitor => service_monitor(ctx, api, valid, journal).await.map(Some),
         mode => annotate(ctx, api, valid, mode).await.map(Some),
     }
 }
 
-async fn service_monitor(ctx: &Context, api: &ExposedAPI, valid: &ValidApi) -> Result<ConditionSpec, kube::Error> {
+async fn service_monitor(
+    ctx: &Context,
+    api: &ExposedAPI,
+    valid: &ValidApi,
+    journal: &Journal,
+) -> Result<ConditionSpec, kube::Error> {
     let (Some(output), Some(store)) = (&ctx.service_monitor, &ctx.service_monitors) else {
         return Ok(MetricsReason::ServiceMonitorCRDMissing.condition(
             "OPENMETRICS_IMPLEMENTATION=ServiceMonitor but the ServiceMonitor CRD (monitoring.coreos.com/v1) is not \
              installed: install the Prometheus operator, or use PrometheusAnnotation",
         ));
     };
-    let existing = observed(store, output, valid);
+    let existing = observed(ctx, store, output, valid);
     if let Some(existing) = &existing
         && !is_controlled_by(&existing.metadata, api.meta().uid.as_deref().unwrap_or_default())
     {
@@ -67,14 +72,19 @@ async fn service_monitor(ctx: &Context, api: &ExposedAPI, valid: &ValidApi) -> R
         )));
     }
     if let Some(desired) = output.desired(valid) {
-        apply_if_changed(ctx, api, &output.api_resource(), &desired, existing.as_deref()).await?;
+        apply_if_changed(ctx, &output.api_resource(), &desired, existing.as_deref(), journal).await?;
     }
     Ok(MetricsReason::Configured.condition(format!("ServiceMonitor {} applied", valid.name)))
 }
 
-async fn delete_stale_service_monitor(ctx: &Context, api: &ExposedAPI, valid: &ValidApi) -> Result<(), kube::Error> {
+async fn delete_stale_service_monitor(
+    ctx: &Context,
+    api: &ExposedAPI,
+    valid: &ValidApi,
+    journal: &Journal,
+) -> Result<(), kube::Error> {
     let (Some(output), Some(store)) = (&ctx.service_monitor, &ctx.service_monitors) else { return Ok(()) };
-    let Some(stale) = observed(store, output, valid) else { return Ok(()) };
+    let Some(stale) = observed(ctx, store, output, valid) else { return Ok(()) };
     if !is_controlled_by(&stale.metadata, api.meta().uid.as_deref().unwrap_or_default()) {
         return Ok(());
     }
@@ -84,7 +94,7 @@ async fn delete_stale_service_monitor(ctx: &Context, api: &ExposedAPI, valid: &V
         Err(kube::Error::Api(e)) if e.code == 404 => {}
         Err(e) => return Err(e),
     }
-    publish(ctx, api, EventType::Normal, "Deleted", "ServiceMonitor deleted: the API is no longer scraped through one");
+    journal.note(format!("Deleted ServiceMonitor {}: the API is no longer scraped through one", valid.name));
     Ok(())
 }
 

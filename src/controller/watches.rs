@@ -196,8 +196,10 @@ impl SideWatches {
         let this = self.handle();
         let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
             .modify(|vs: &mut DynamicObject| vs.metadata.managed_fields = None);
+        let plural = resource.plural.clone();
         let done = self.spawn_watch(Scope::Cluster, "VirtualService", stream, move |event| {
             writer.apply_watcher_event(&event);
+            let echo = this.echo(&plural, &event);
             let touched = match &event {
                 Event::Apply(vs) | Event::Delete(vs) => Some(vs),
                 _ => None,
@@ -210,7 +212,9 @@ impl SideWatches {
                 index.handle(&event);
             }
             if let Some(vs) = touched {
-                this.send_owner_and_namesake(vs.meta());
+                if !echo {
+                    this.send_owner_and_namesake(vs.meta());
+                }
                 let woken = this.state.waiters.lock().map(|mut w| w.take(&routes)).unwrap_or_default();
                 for (ns, name) in woken {
                     this.send(&ns, &name);
@@ -275,12 +279,14 @@ impl SideWatches {
 
     /// ServiceMonitors: ownership and drift (few objects, so cached whole).
     fn service_monitors(&self) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
-        self.cached("ServiceMonitor", service_monitor_resource(), |this, sm| this.send_owner_and_namesake(&sm.metadata))
+        self.cached("ServiceMonitor", service_monitor_resource(), true, |this, sm| {
+            this.send_owner_and_namesake(&sm.metadata)
+        })
     }
 
     /// Components: re-reconcile the APIs a Component lists when it changes (e.g. appears late).
     fn components(&self) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
-        self.cached("Component", component_resource(), |this, component| {
+        self.cached("Component", component_resource(), false, |this, component| {
             let ns = component.namespace().unwrap_or_default();
             let value = serde_json::to_value(component).unwrap_or_default();
             for name in listed_api_names(&value) {
@@ -289,14 +295,17 @@ impl SideWatches {
         })
     }
 
-    /// A cached watch over the watched namespaces; `on_change` maps a changed object to triggers.
+    /// A cached watch over the watched namespaces; `on_change` maps a changed object to triggers,
+    /// except (with `written_by_us`) for the echoes of the operator's own writes.
     fn cached(
         &self,
         kind: &'static str,
         resource: ApiResource,
+        written_by_us: bool,
         on_change: impl Fn(&SideWatches, &DynamicObject) + Send + 'static,
     ) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
         let api = self.scoped(&resource);
+        let plural = resource.plural.clone();
         let mut writer = Writer::new(resource);
         let store = writer.as_reader();
         let this = self.handle();
@@ -304,11 +313,28 @@ impl SideWatches {
             .modify(|obj: &mut DynamicObject| obj.metadata.managed_fields = None);
         let done = self.spawn_watch(Scope::Watched, kind, stream, move |event| {
             writer.apply_watcher_event(&event);
-            if let Event::Apply(obj) | Event::Delete(obj) = &event {
+            let echo = written_by_us && this.echo(&plural, &event);
+            if let Event::Apply(obj) | Event::Delete(obj) = &event
+                && !echo
+            {
                 on_change(&this, obj);
             }
         });
         (store, done)
+    }
+
+    /// Whether an event is the echo of the operator's own write (and forgets that write).
+    fn echo(&self, plural: &str, event: &Event<DynamicObject>) -> bool {
+        let Ok(mut recent) = self.state.recent.lock() else { return false };
+        match event {
+            Event::Apply(obj) => recent.seen_object(plural, obj, false),
+            Event::Delete(obj) => recent.seen_object(plural, obj, true),
+            Event::Init => {
+                recent.forget_objects(plural);
+                false
+            }
+            _ => false,
+        }
     }
 
     fn handle(&self) -> Arc<SideWatches> {

@@ -215,14 +215,15 @@ async fn events_mark_changes_not_reconciles() {
         let mut reasons: Vec<String> = list
             .iter()
             .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("a1"))
-            .filter_map(|e| e.reason.clone())
+            .map(|e| format!("{}: {}", e.reason.clone().unwrap_or_default(), e.note.clone().unwrap_or_default()))
             .collect();
         reasons.sort();
         reasons
     };
     let seen = wait_for(Duration::from_secs(30), || async {
         let r = reasons().await;
-        (r.contains(&"Created".to_owned()) && r.contains(&"Exposed".to_owned())).then_some(r)
+        // One event for the reconcile that created the route and published the API.
+        r.iter().any(|e| e.starts_with("Exposed: Created VirtualService a1; published at")).then_some(r)
     })
     .await;
 
