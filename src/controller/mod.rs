@@ -214,10 +214,10 @@ fn exposed_api_stream(
             })
         })
         .inspect(move |event| {
-            if let Ok(event) = event {
-                if let Ok(mut index) = state.implementations.write() {
-                    index.handle(event);
-                }
+            if let Ok(event) = event
+                && let Ok(mut index) = state.implementations.write()
+            {
+                index.handle(event);
             }
         })
         .reflect(writer)
