@@ -12,6 +12,7 @@ pub mod pod_index;
 mod recent;
 mod reconcile;
 mod scraping;
+mod watch_task;
 mod watches;
 
 use std::collections::HashMap;
@@ -137,7 +138,7 @@ pub async fn run_until(
     }
 
     let state = Arc::new(State::default());
-    let tasks = watches::Tasks::default();
+    let tasks = watch_task::Tasks::default();
     let (trigger, triggers) = mpsc::unbounded();
     let (all_trigger, all_triggers) = mpsc::unbounded();
     let side = watches::SideWatches {
@@ -209,7 +210,7 @@ fn exposed_api_stream(
         .modify(|api: &mut ExposedAPI| api.meta_mut().managed_fields = None)
         .filter_map(move |event| {
             futures::future::ready(match event {
-                Ok(event) => watches::keep_namespaces(event, &namespaces).map(Ok),
+                Ok(event) => watch_task::keep_namespaces(event, &namespaces).map(Ok),
                 Err(e) => Some(Err(e)),
             })
         })
