@@ -177,3 +177,83 @@ pub struct GatewayStatusAddress {
     #[serde(default)]
     pub value: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{
+        LoadBalancerIngress, LoadBalancerStatus, ServicePort, ServiceSpec, ServiceStatus,
+    };
+
+    fn service(ns: &str, name: &str, ip: Option<&str>) -> Service {
+        let mut svc = Service {
+            spec: Some(ServiceSpec {
+                ports: Some(vec![ServicePort { name: Some("http2".into()), port: 80, ..Default::default() }]),
+                ..Default::default()
+            }),
+            status: Some(ServiceStatus {
+                load_balancer: Some(LoadBalancerStatus {
+                    ingress: ip.map(|ip| vec![LoadBalancerIngress { ip: Some(ip.into()), ..Default::default() }]),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        svc.metadata.namespace = Some(ns.into());
+        svc.metadata.name = Some(name.into());
+        svc
+    }
+
+    fn gateway(addresses: &[(&str, &str)]) -> Gateway {
+        let mut gw = Gateway::new(
+            "component-gateway",
+            GatewaySpec {
+                gateway_class_name: "istio".into(),
+                listeners: vec![Listener { name: "http".into(), port: 8080, protocol: "HTTP".into() }],
+            },
+        );
+        gw.status = Some(GatewayStatus {
+            addresses: addresses
+                .iter()
+                .map(|(t, v)| GatewayStatusAddress { type_: Some((*t).into()), value: (*v).into() })
+                .collect(),
+        });
+        gw
+    }
+
+    fn ip(address: Option<GatewayAddress>) -> Option<String> {
+        address?.target?.ip
+    }
+
+    #[test]
+    fn the_first_labelled_service_by_namespace_then_name_wins() {
+        let services = [
+            service("z", "a", Some("3.3.3.3")),
+            service("a", "b", Some("2.2.2.2")),
+            service("a", "a", Some("1.1.1.1")),
+        ];
+        assert_eq!(ip(select(&services, None, None)), Some("1.1.1.1".into()));
+    }
+
+    #[test]
+    fn a_gateway_address_stands_in_for_a_pending_load_balancer() {
+        let pending = [service("istio", "ingress", None)];
+        let gw = gateway(&[("Hostname", "gw.example.org")]);
+        let address = select(&pending, Some(&gw), None).unwrap();
+        assert_eq!(address.target.unwrap().hostname.as_deref(), Some("gw.example.org"));
+        assert_eq!(address.ports[0].port, 8080);
+        assert_eq!(ip(select(&[], Some(&gateway(&[("IPAddress", "4.4.4.4")])), None)), Some("4.4.4.4".into()));
+        let with_address = [service("istio", "ingress", Some("1.1.1.1"))];
+        assert_eq!(ip(select(&with_address, Some(&gw), None)), Some("1.1.1.1".into()), "the Service comes first");
+        assert_eq!(select(&[], None, None), None);
+    }
+
+    #[test]
+    fn a_public_hostname_needs_no_service() {
+        let address = select(&[], None, Some("api.example.org")).unwrap();
+        assert_eq!(address.target.unwrap().hostname.as_deref(), Some("api.example.org"));
+        assert_eq!(address.ports, vec![]);
+        assert_eq!(gateway_ref("canvas/component-gateway"), (Some("canvas"), "component-gateway"));
+        assert_eq!(gateway_ref("component-gateway"), (None, "component-gateway"));
+    }
+}
