@@ -87,6 +87,18 @@ impl SideWatches {
         }
     }
 
+    /// A typed API over the watched namespaces.
+    fn scoped_typed<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match self.namespaces.single() {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        }
+    }
+
     fn send(&self, namespace: &str, name: &str) {
         if self.namespaces.matches(namespace) {
             self.telemetry.metrics.queued((namespace.to_owned(), name.to_owned()));
@@ -96,10 +108,7 @@ impl SideWatches {
 
     /// Readiness: re-reconcile the APIs of a Service when its readiness flips.
     fn endpoint_slices(&self) -> oneshot::Receiver<()> {
-        let api: Api<EndpointSlice> = match self.namespaces.single() {
-            Some(ns) => Api::namespaced(self.client.clone(), ns),
-            None => Api::all(self.client.clone()),
-        };
+        let api: Api<EndpointSlice> = self.scoped_typed();
         let this = self.handle();
         let config = watcher::Config::default().labels(crate::readiness::SERVICE_NAME_LABEL).any_semantic();
         self.spawn_watch(Scope::Watched, "EndpointSlice", watcher::watcher(api, config), move |event| {
@@ -227,10 +236,7 @@ impl SideWatches {
 
     /// Service selectors, for the annotation modes: a changed selector re-annotates.
     fn service_selectors(&self) -> oneshot::Receiver<()> {
-        let api: Api<Service> = match self.namespaces.single() {
-            Some(ns) => Api::namespaced(self.client.clone(), ns),
-            None => Api::all(self.client.clone()),
-        };
+        let api: Api<Service> = self.scoped_typed();
         let this = self.handle();
         self.spawn_watch(
             Scope::Watched,
@@ -249,10 +255,7 @@ impl SideWatches {
 
     /// Pods (metadata only), for the annotation modes: a new pod of a metrics Service gets annotated.
     fn pods(&self) -> oneshot::Receiver<()> {
-        let api: Api<PartialObjectMeta<Pod>> = match self.namespaces.single() {
-            Some(ns) => Api::namespaced(self.client.clone(), ns),
-            None => Api::all(self.client.clone()),
-        };
+        let api: Api<PartialObjectMeta<Pod>> = self.scoped_typed();
         let this = self.handle();
         self.spawn_watch(
             Scope::Watched,
