@@ -177,60 +177,65 @@ pub struct Burst {
 /// objects' uids in API order too.
 pub async fn create_apis(client: &Client, ns: &str, n: usize, concurrency: usize) -> Result<(Burst, Vec<String>)> {
     let api = dynamic(client, ns, &exposed_api_resource());
-    let start = Instant::now();
-    let results: Vec<(usize, Instant, String)> = stream::iter(0..n)
-        .map(|i| {
-            let api = &api;
-            async move {
-                let obj = exposed_api(ns, i, 4);
-                let sent = Instant::now();
-                let name = api_name(i);
-                let created = retry(&format!("creating ExposedAPI {name}"), || async {
-                    match api.create(&PostParams::default(), &obj).await {
-                        Err(kube::Error::Api(e)) if e.code == 409 => api.get(&name).await,
-                        other => other,
-                    }
-                })
-                .await?;
-                Ok::<_, crate::cluster::Error>((i, sent, created.uid().unwrap_or_default()))
-            }
-        })
-        .buffer_unordered(concurrency)
-        .try_collect()
-        .await?;
-    Ok(collect(start, n, results))
+    burst(n, concurrency, |i| {
+        let (api, obj, name) = (&api, exposed_api(ns, i, 4), api_name(i));
+        async move {
+            let created = retry(&format!("creating ExposedAPI {name}"), || async {
+                match api.create(&PostParams::default(), &obj).await {
+                    Err(kube::Error::Api(e)) if e.code == 409 => api.get(&name).await,
+                    other => other,
+                }
+            })
+            .await?;
+            Ok(created.uid().unwrap_or_default())
+        }
+    })
+    .await
 }
 
 /// Changes `spec.path` of every API to version `version`, `concurrency` requests in flight.
 pub async fn patch_paths(client: &Client, ns: &str, n: usize, concurrency: usize, version: u32) -> Result<Burst> {
     let api = dynamic(client, ns, &exposed_api_resource());
+    let (burst, _) = burst(n, concurrency, |i| {
+        let (api, patch) = (&api, json!({"spec": {"path": api_path(i, version)}}));
+        async move {
+            retry(&format!("patching ExposedAPI {}", api_name(i)), || async {
+                api.patch(&api_name(i), &PatchParams::default(), &Patch::Merge(&patch)).await
+            })
+            .await?;
+            Ok(String::new())
+        }
+    })
+    .await?;
+    Ok(burst)
+}
+
+/// Runs `request(i)` for every API, `concurrency` in flight, noting when each was sent; returns
+/// the burst's timing and each request's output in API order.
+async fn burst<F, Fut>(n: usize, concurrency: usize, request: F) -> Result<(Burst, Vec<String>)>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<String>>,
+{
     let start = Instant::now();
     let results: Vec<(usize, Instant, String)> = stream::iter(0..n)
         .map(|i| {
-            let api = &api;
+            // The request (and what it sends) is built first; the clock starts when it is sent.
+            let request = request(i);
             async move {
-                let patch = json!({"spec": {"path": api_path(i, version)}});
                 let sent = Instant::now();
-                retry(&format!("patching ExposedAPI {}", api_name(i)), || async {
-                    api.patch(&api_name(i), &PatchParams::default(), &Patch::Merge(&patch)).await
-                })
-                .await?;
-                Ok::<_, crate::cluster::Error>((i, sent, String::new()))
+                Ok::<_, crate::cluster::Error>((i, sent, request.await?))
             }
         })
         .buffer_unordered(concurrency)
         .try_collect()
         .await?;
-    Ok(collect(start, n, results).0)
-}
-
-fn collect(start: Instant, n: usize, results: Vec<(usize, Instant, String)>) -> (Burst, Vec<String>) {
     let duration = start.elapsed();
     let mut sent = vec![start; n];
-    let mut uids = vec![String::new(); n];
-    for (i, at, uid) in results {
+    let mut outputs = vec![String::new(); n];
+    for (i, at, output) in results {
         sent[i] = at;
-        uids[i] = uid;
+        outputs[i] = output;
     }
-    (Burst { start, sent, duration }, uids)
+    Ok((Burst { start, sent, duration }, outputs))
 }
