@@ -24,6 +24,13 @@ pub(super) fn matches_observed(observed: &DynamicObject, desired: &DynamicObject
     observed.data.get("spec") == desired.data.get("spec") && labels_present && owner_present
 }
 
+/// Server-side apply parameters of every write: ownership of the fields set is forced, and a field
+/// the installed CRD does not know is an error (`fieldValidation=Strict`), reported in the
+/// condition, instead of being pruned without a word (an older Istio or Gateway API CRD).
+fn apply_params() -> PatchParams {
+    PatchParams::apply(MANAGER).force().validation_strict()
+}
+
 /// Server-side applies a child, forcing ownership of the fields it sets.
 pub(super) async fn apply_child(
     client: &Client,
@@ -32,7 +39,7 @@ pub(super) async fn apply_child(
 ) -> Result<DynamicObject, kube::Error> {
     let namespace = desired.namespace().unwrap_or_default();
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, resource);
-    api.patch(&desired.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(desired)).await
+    api.patch(&desired.name_any(), &apply_params(), &Patch::Apply(desired)).await
 }
 
 /// Writes the status with server-side apply, returning the new resourceVersion: through `/status` when the CRD has that subresource,
@@ -51,7 +58,7 @@ pub(super) async fn write_status(
         "metadata": {"name": api.name_any(), "namespace": namespace},
         "status": status,
     });
-    let params = PatchParams::apply(MANAGER).force();
+    let params = apply_params();
     let written = if subresource {
         apis.patch_status(&api.name_any(), &params, &Patch::Apply(body)).await?
     } else {

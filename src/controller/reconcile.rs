@@ -132,10 +132,18 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>, namespace: Strin
     let now = Time(Timestamp::now());
     let conditions: Vec<ConditionSpec> =
         std::iter::once(ConditionSpec::from(&condition)).chain(scraping.clone()).collect();
-    let status = assemble(api_status, implementation, &conditions, api.meta().generation, previous, now);
-
     let main_resource = !ctx.discovered.exposed_api_status_subresource;
-    if needs_write(previous, &status, main_resource) {
+    // Without a status subresource, writing the status writes the object and bumps its generation
+    // by one: the status names the generation its own write produces, so that tools reading
+    // kstatus (observedGeneration == generation) see it current.
+    let generation = api.meta().generation.map(|g| if main_resource { g + 1 } else { g });
+    let status = assemble(api_status, implementation, &conditions, generation, previous, now);
+    // A spec change that leaves the status as it was still needs the generation acknowledged (the
+    // cache shows our own last write by then: no overlay pending).
+    let unacknowledged = main_resource
+        && recent.is_none()
+        && api.status.as_ref().and_then(|s| s.observed_generation) != api.meta().generation;
+    if needs_write(previous, &status, main_resource) || unacknowledged {
         let written = write_status(&ctx.client, &api, &status, !main_resource).await;
         ctx.telemetry.health.record("write exposedapis status", &written);
         let version = written?;

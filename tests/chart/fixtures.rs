@@ -46,10 +46,6 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn chart_dir() -> PathBuf {
-    repo().join("charts/oda-api-operator")
-}
-
 pub fn read(path: impl AsRef<Path>) -> String {
     let path = repo().join(path);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

@@ -2,15 +2,13 @@
 //! `deploy/rbac.yaml`, its CRD with `deploy/crds/`, its Deployment with the operator's configuration
 //! (`RunConfig`) and with `deploy/operator.yaml`, its values with `values.schema.json`.
 //!
-//! There is no helm binary on the build machines, so the templates are rendered by [`render`], a small
-//! substituter for exactly the constructs the chart uses (`{{ .Values.x }}`, `include`, `toYaml`,
-//! `nindent`, `quote`, `default`, `if`/`with`/`end`, trim markers). It panics on anything else, and
-//! on a field the values do not have (where helm would silently print nothing).
+//! The chart is linted and rendered by helm itself (the pinned helm of `scripts/testenv`); the e2e
+//! suite installs it onto the test plane.
 
 mod fixtures;
-mod render;
+#[path = "../common/helm.rs"]
+mod helm;
 mod rendered;
-mod schema;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,8 +16,9 @@ use clap::{CommandFactory, Parser};
 use serde_json::{Value, json};
 
 use fixtures::{CHART_DEFAULTS, EXTRA_ENV, NAMESPACE, NOT_IN_CHART, OPTIONAL_ENV, Run};
-use fixtures::{all_set_values, chart_dir, default_values, merged, read, run_config_env, schema, set, yaml_documents};
-use rendered::{container, env_names, env_values, render_chart};
+use fixtures::{all_set_values, default_values, merged, read, run_config_env, schema, set, yaml_documents};
+use helm::{chart_dir, helm};
+use rendered::{container, env_names, env_values, render_chart, try_render_chart};
 
 /// `cargo test --test chart -- --ignored --nocapture print_chart` prints the chart rendered with
 /// its defaults, as `helm template oda-api-operator charts/oda-api-operator -n oda-api-operator` would.
@@ -27,6 +26,13 @@ use rendered::{container, env_names, env_values, render_chart};
 #[ignore = "prints the rendered chart"]
 fn print_chart() {
     print!("{}", render_chart(&default_values()).text);
+}
+
+#[test]
+fn helm_lints_the_chart() {
+    let chart = chart_dir();
+    let out = helm(["lint".as_ref(), "--strict".as_ref(), chart.as_os_str()]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.contains("0 chart(s) failed"), "{out}");
 }
 
 // --- RBAC and CRD ----------------------------------------------------------------------------
@@ -157,7 +163,8 @@ fn values_validate_against_the_schema() {
     let schema = schema();
     let values = default_values();
     assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
-    assert_eq!(schema::errors(&schema, &values), Vec::<String>::new(), "values.yaml against values.schema.json");
+    // helm validates the values against values.schema.json on every render.
+    try_render_chart(&values).unwrap_or_else(|e| panic!("values.yaml against values.schema.json: {e}"));
 
     // Every key of values.yaml is declared, and every config setting has a default in values.yaml.
     let declared = |s: &Value| -> BTreeSet<String> { s["properties"].as_object().unwrap().keys().cloned().collect() };
@@ -165,7 +172,7 @@ fn values_validate_against_the_schema() {
     assert!(keys(&values).is_subset(&declared(&schema)), "top-level values missing from the schema");
     assert_eq!(keys(&values["config"]), declared(&schema["properties"]["config"]), "config: values.yaml vs schema");
 
-    let valid = |overlay: Value| schema::errors(&schema, &merged(&values, &overlay)).is_empty();
+    let valid = |overlay: Value| try_render_chart(&merged(&values, &overlay)).is_ok();
     assert!(valid(json!({"config": {"openmetricsImplementation": "DataDogAnnotations"}})));
     assert!(valid(
         json!({"config": {"openmetricsImplementation": "PrometheusAnnotation", "virtualServiceVersion": "v1"}})
@@ -310,7 +317,7 @@ fn deployment_is_restricted_probed_and_bounded() {
     assert_eq!(&rendered.one("PodDisruptionBudget")["spec"]["selector"]["matchLabels"], selector);
     assert!(rendered.all("ServiceMonitor").is_empty(), "no ServiceMonitor by default");
 
-    assert!(rendered.notes.contains("kubectl -n oda-api-operator logs deploy/oda-api-operator"), "{}", rendered.notes);
+    // NOTES.txt is rendered by the installation in the e2e suite (tests/e2e/chart.rs).
 }
 
 #[test]

@@ -1,18 +1,15 @@
-//! The chart rendered as `helm template` would, and what its Deployment holds.
+//! The chart rendered by helm itself (`helm template`), and what its Deployment holds.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::fixtures::{NAMESPACE, RELEASE, chart_dir, read, yaml_documents};
-use crate::render::Templates;
+use crate::fixtures::{NAMESPACE, RELEASE, yaml_documents};
+use crate::helm::{chart_dir, helm, values_file};
 
-/// A rendered chart: every object of every template, and NOTES.txt.
+/// A rendered chart: every object of every template, as `helm template` prints them.
 pub struct Rendered {
     pub objects: Vec<Value>,
-    pub notes: String,
-    /// Each template's output, as `helm template` prints it.
     pub text: String,
 }
 
@@ -28,37 +25,25 @@ impl Rendered {
     }
 }
 
-/// `helm template oda-api-operator charts/oda-api-operator -n oda-api-operator` with these values.
+/// `helm template oda-api-operator charts/oda-api-operator -n oda-api-operator -f <values>`: what
+/// helm rejects (e.g. values the schema forbids) is the error.
+pub fn try_render_chart(values: &Value) -> Result<Rendered, String> {
+    let file = values_file(values);
+    let chart = chart_dir();
+    let text = helm([
+        "template".as_ref(),
+        RELEASE.as_ref(),
+        chart.as_os_str(),
+        "--namespace".as_ref(),
+        NAMESPACE.as_ref(),
+        "--values".as_ref(),
+        file.as_ref(),
+    ])?;
+    Ok(Rendered { objects: yaml_documents(&text, "helm template's output"), text })
+}
+
 pub fn render_chart(values: &Value) -> Rendered {
-    let chart = &yaml_documents(&read("charts/oda-api-operator/Chart.yaml"), "Chart.yaml")[0];
-    let root = json!({
-        "Values": values,
-        "Release": { "Name": RELEASE, "Namespace": NAMESPACE, "Service": "Helm" },
-        "Chart": { "Name": chart["name"], "Version": chart["version"], "AppVersion": chart["appVersion"] },
-    });
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(chart_dir().join("templates")).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    let mut templates = Templates::default();
-    for file in &files {
-        templates.add(&file.file_name().unwrap().to_string_lossy(), &std::fs::read_to_string(file).unwrap());
-    }
-    let (mut objects, mut notes, mut text) = (Vec::new(), String::new(), String::new());
-    for name in templates.names() {
-        if name.starts_with('_') {
-            continue;
-        }
-        let out = templates.render(&name, &root);
-        if name == "NOTES.txt" {
-            notes = out;
-        } else {
-            objects.extend(yaml_documents(&out, &format!("templates/{name} rendered")));
-            if !out.trim().is_empty() {
-                text.push_str(&format!("---\n# Source: oda-api-operator/templates/{name}\n{}\n", out.trim()));
-            }
-        }
-    }
-    Rendered { objects, notes, text }
+    try_render_chart(values).unwrap_or_else(|e| panic!("helm template failed:\n{e}"))
 }
 
 pub fn container(deployment: &Value) -> &Value {

@@ -1,7 +1,7 @@
 //! The controller end to end: ExposedAPI → VirtualService + status, on a real control plane.
 
 use kube::ResourceExt;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
 
 use crate::operator::{Operator, exposed_apis, ready_condition, wait_for_field, wait_for_reason};
@@ -24,8 +24,7 @@ async fn fixture(ns: &TestNamespace, gateway_ip: Option<&str>) {
     if let Some(ip) = gateway_ip {
         set_load_balancer_ip(client.clone(), ns.name(), "istio-ingress", ip).await;
     }
-    let svc = create_service(client.clone(), ns.name(), "c1-impl", &[("name", "c1-impl")], &[("http", 8080)]).await;
-    create_endpoint_slice(client.clone(), &svc, &[("10.1.0.1", true)]).await;
+    implementation(ns, "c1-impl", &[("name", "c1-impl")], true).await;
     let mut spec = exposed_api_spec("c1-impl", PATH, 8080);
     spec["developerUI"] = json!(format!("{PATH}/docs"));
     create_exposed_api(client, ns.name(), "c1-api", &[("oda.tmforum.org/componentName", "c1")], spec).await;
@@ -120,12 +119,18 @@ async fn readiness_follows_endpoints_both_ways() {
     let _operator = Operator::start(ns.name(), &[]).await;
     wait_for_field(ns.name(), "c1-api", "/status/implementation/ready", json!(true)).await;
 
+    // The slice that drives readiness is the endpointslice controller's, made from the Pod.
     let slices = ns.api::<k8s_openapi::api::discovery::v1::EndpointSlice>();
     let slice = slices.list(&Default::default()).await.unwrap().items.remove(0);
-    set_endpoint_slice_ready(ns.client(), &slice, false).await;
+    assert_eq!(
+        slice.labels().get("endpointslice.kubernetes.io/managed-by").map(String::as_str),
+        Some("endpointslice-controller.k8s.io")
+    );
+
+    set_pod_ready(ns.client(), ns.name(), "c1-impl-0", false).await;
     let api = wait_for_field(ns.name(), "c1-api", "/status/implementation/ready", json!(false)).await;
     assert_eq!(ready_condition(&api).unwrap().1, "ImplementationNotReady");
-    set_endpoint_slice_ready(ns.client(), &slice, true).await;
+    set_pod_ready(ns.client(), ns.name(), "c1-impl-0", true).await;
     wait_for_reason(ns.name(), "c1-api", "Exposed").await;
 }
 
@@ -161,7 +166,7 @@ async fn a_route_conflict_writes_nothing_and_names_the_other_object() {
         "http": [{"match": [{"uri": {"prefix": PATH}}], "route": [{"destination": {"host": "someone-else"}}]}]
     }});
     let other = dynamic_object(&virtual_service_resource(), ns.name(), "other", &[], spec);
-    let other = vs_api.create(&PostParams::default(), &other).await.unwrap();
+    let other = create_strict(&vs_api, &other).await;
     fixture(&ns, Some("20.1.2.3")).await;
     let _operator = Operator::start(ns.name(), &[]).await;
 
@@ -181,9 +186,14 @@ async fn a_route_conflict_writes_nothing_and_names_the_other_object() {
 async fn a_child_not_owned_is_left_alone() {
     let ns = TestNamespace::new("not-owned").await;
     let vs_api = dynamic_api(ns.client(), ns.name(), &virtual_service_resource());
-    let foreign =
-        dynamic_object(&virtual_service_resource(), ns.name(), "c1-api", &[], json!({"spec": {"hosts": ["x"]}}));
-    let foreign = vs_api.create(&PostParams::default(), &foreign).await.unwrap();
+    let foreign = dynamic_object(
+        &virtual_service_resource(),
+        ns.name(),
+        "c1-api",
+        &[],
+        json!({"spec": {"hosts": ["x"], "http": [{"route": [{"destination": {"host": "x"}}]}]}}),
+    );
+    let foreign = create_strict(&vs_api, &foreign).await;
     fixture(&ns, Some("20.1.2.3")).await;
     let _operator = Operator::start(ns.name(), &[]).await;
 

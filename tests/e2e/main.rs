@@ -1,16 +1,20 @@
 //! End-to-end tests against a real Kubernetes control plane.
 //!
 //! ```sh
-//! eval "$(scripts/testenv up)"   # etcd + kube-apiserver + kube-controller-manager 1.20.2
+//! eval "$(scripts/testenv up)"   # etcd + kube-apiserver + kube-controller-manager, real CRDs
 //! cargo test --test e2e
 //! ```
 //!
 //! See docs/testenv.md and `support` for the environment variables and helpers.
 
+mod chart;
 mod controller;
+#[path = "../common/helm.rs"]
+mod helm;
 mod metrics;
 mod operating;
 mod operator;
+mod plane;
 mod smoke;
 mod support;
 mod takeover;

@@ -1,9 +1,10 @@
 //! Runs the operator in-process for one test: scoped to the test's namespace (ExposedAPIs and the
 //! ingress gateway Service), with the restricted operator identity.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use kube::api::Api;
 use kube::core::DynamicObject;
 use oda_api_operator::config::RunConfig;
@@ -45,6 +46,24 @@ impl Operator {
             args.push("--openmetrics-implementation=ServiceMonitor".to_owned());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
+        Self::start_with_args(client, args, telemetry)
+    }
+
+    /// Starts an operator configured by the environment variables a Deployment gives it (e.g. the
+    /// chart's), each turned into the flag that reads it; variables that are no flag are skipped.
+    pub fn start_with_env(client: kube::Client, env: &BTreeMap<String, String>) -> Self {
+        let command = Cli::command();
+        let mut args = vec!["oda-api-operator".to_owned()];
+        for (name, value) in env {
+            let flag = command.get_arguments().find(|a| a.get_env().is_some_and(|e| e == name.as_str()));
+            if let Some(long) = flag.and_then(|f| f.get_long()) {
+                args.push(format!("--{long}={value}"));
+            }
+        }
+        Self::start_with_args(client, args, Telemetry::default())
+    }
+
+    fn start_with_args(client: kube::Client, args: Vec<String>, telemetry: Telemetry) -> Self {
         let config = Cli::try_parse_from(args).expect("valid operator flags").config;
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(oda_api_operator::controller::run(client, config, telemetry.clone(), stopped));

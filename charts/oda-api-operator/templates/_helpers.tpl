@@ -1,6 +1,5 @@
 {{/*
-Helpers. Kept to plain expressions: tests/chart.rs renders the templates with a small substituter
-(there is no helm binary on the build machines), which knows only the functions used here.
+Helpers. tests/chart renders, lints and (in the e2e suite) installs the chart with helm.
 */}}
 
 {{/* Name of every object: the chart name, or fullnameOverride. */}}

@@ -1,6 +1,7 @@
 //! Fixtures: custom resources as `DynamicObject`s (independent of the operator's own types),
-//! Services shaped as Kubernetes makes them, EndpointSlices as the EndpointSlice controller makes
-//! them, and Pods.
+//! written with `fieldValidation=Strict`; Services; implementations made ready by their Pods (the
+//! real endpointslice controller makes their EndpointSlices); EndpointSlices written by hand, as some
+//! meshes write them; and Pods.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,9 +12,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use super::node::create_running_pod;
 use super::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -28,27 +32,48 @@ pub fn exposed_api_resource() -> ApiResource {
     api_resource("oda.tmforum.org", "v1", "ExposedAPI", "exposedapis")
 }
 
+/// Creates (or updates) `obj` with server-side apply and `fieldValidation=Strict`, so that a field the
+/// CRD's schema does not know is an error rather than silently pruned.
+pub async fn create_strict<K>(api: &Api<K>, obj: &K) -> K
+where
+    K: Resource + Clone + Debug + Serialize + DeserializeOwned,
+{
+    let name = obj.meta().name.clone().expect("the object has a name");
+    let params = PatchParams::apply(FIELD_MANAGER).validation_strict();
+    api.patch(&name, &params, &Patch::Apply(obj)).await.unwrap_or_else(|e| panic!("applying {name} strictly: {e}"))
+}
+
+/// Whether the cluster's ExposedAPI CRD has a status subresource (ours has; the Canvas' has not).
+pub async fn exposed_api_has_status_subresource() -> bool {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crd = Api::<CustomResourceDefinition>::all(admin_client().await)
+        .get("exposedapis.oda.tmforum.org")
+        .await
+        .expect("the ExposedAPI CRD is installed");
+    crd.spec.versions.iter().any(|v| v.name == "v1" && v.subresources.as_ref().is_some_and(|s| s.status.is_some()))
+}
+
 /// `oda.tmforum.org/v1` Component (stand-in CRD, no status subresource).
 pub fn component_resource() -> ApiResource {
     api_resource("oda.tmforum.org", "v1", "Component", "components")
 }
 
-/// `networking.istio.io/v1alpha3` VirtualService (stand-in CRD; v1beta1 and v1 also served).
+/// `networking.istio.io/v1alpha3` VirtualService (Istio's CRD; v1beta1 and v1 also served).
 pub fn virtual_service_resource() -> ApiResource {
     api_resource("networking.istio.io", "v1alpha3", "VirtualService", "virtualservices")
 }
 
-/// `monitoring.coreos.com/v1` ServiceMonitor (stand-in CRD).
+/// `monitoring.coreos.com/v1` ServiceMonitor (the Prometheus operator's CRD).
 pub fn service_monitor_resource() -> ApiResource {
     api_resource("monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors")
 }
 
-/// `gateway.networking.k8s.io/v1` Gateway (stand-in CRD).
+/// `gateway.networking.k8s.io/v1` Gateway (Gateway API's CRD).
 pub fn gateway_api_gateway_resource() -> ApiResource {
     api_resource("gateway.networking.k8s.io", "v1", "Gateway", "gateways")
 }
 
-/// `gateway.networking.k8s.io/v1` HTTPRoute (stand-in CRD).
+/// `gateway.networking.k8s.io/v1` HTTPRoute (Gateway API's CRD).
 pub fn http_route_resource() -> ApiResource {
     api_resource("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes")
 }
@@ -95,10 +120,7 @@ pub async fn create_exposed_api(
 ) -> DynamicObject {
     let ar = exposed_api_resource();
     let obj = dynamic_object(&ar, ns, name, labels_, json!({ "spec": spec }));
-    dynamic_api(client, ns, &ar)
-        .create(&PostParams::default(), &obj)
-        .await
-        .unwrap_or_else(|e| panic!("creating ExposedAPI {ns}/{name}: {e}"))
+    create_strict(&dynamic_api(client, ns, &ar), &obj).await
 }
 
 /// OwnerReference to `owner` (controller=true, blockOwnerDeletion=true), for any typed or
@@ -121,9 +143,8 @@ pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
-/// A ClusterIP Service selecting `app=<name>`, one port per `(port name, port)` with
-/// `protocol: TCP` on every port (server-side apply in 1.20 rejects ports without protocol)
-/// and targetPort = port.
+/// A ClusterIP Service selecting `app=<name>`, one TCP port per `(port name, port)`, targetPort =
+/// port. Its EndpointSlices are the endpointslice controller's, from Pods labelled `app=<name>`.
 pub fn service(name: &str, labels_: &[(&str, &str)], ports: &[(&str, i32)]) -> Service {
     Service {
         metadata: ObjectMeta {
@@ -212,19 +233,22 @@ pub async fn set_load_balancer_hostname(client: Client, ns: &str, service_name: 
     set_load_balancer_ingress(client, ns, service_name, &[ingress]).await
 }
 
-/// An EndpointSlice (discovery.k8s.io/v1) for `svc` shaped as the EndpointSlice controller makes
-/// them: generateName `<service>-`, the Service's labels plus `kubernetes.io/service-name` and
-/// `endpointslice.kubernetes.io/managed-by`, a controller ownerReference to the Service, ports
-/// from the Service (targetPort numbers), and one IPv4 endpoint per `(address, ready)` with
-/// `conditions.ready/serving` = ready and `terminating` = false.
+/// An EndpointSlice (discovery.k8s.io/v1) for `svc` written by someone other than the endpointslice
+/// controller, as some meshes write them (`endpointslice.kubernetes.io/managed-by` names
+/// [`MESH_MANAGER`], so the controller leaves it alone): generateName `<service>-`, the Service's
+/// labels plus `kubernetes.io/service-name`, a controller ownerReference to the Service, ports from
+/// the Service (targetPort numbers), and one IPv4 endpoint per `(address, ready)` with
+/// `conditions.ready/serving` = ready and `terminating` = false. Readiness of implementations is
+/// otherwise driven by Pods ([`create_running_pod`]).
 ///
 /// `svc` must have been read from the server (the ownerReference needs its uid).
+pub const MESH_MANAGER: &str = "mesh.e2e.oda-testenv";
+
 pub fn endpoint_slice(svc: &Service, endpoints: &[(&str, bool)]) -> EndpointSlice {
     let svc_name = svc.name_any();
     let mut slice_labels = svc.metadata.labels.clone().unwrap_or_default();
     slice_labels.insert("kubernetes.io/service-name".to_string(), svc_name.clone());
-    slice_labels
-        .insert("endpointslice.kubernetes.io/managed-by".to_string(), "endpointslice-controller.k8s.io".to_string());
+    slice_labels.insert("endpointslice.kubernetes.io/managed-by".to_string(), MESH_MANAGER.to_string());
     let ports = svc.spec.as_ref().and_then(|s| s.ports.as_ref()).map(|ports| {
         ports
             .iter()
@@ -276,9 +300,8 @@ pub async fn create_endpoint_slice(client: Client, svc: &Service, endpoints: &[(
         .unwrap_or_else(|e| panic!("creating EndpointSlice for Service {ns}/{}: {e}", svc.name_any()))
 }
 
-/// Sets `conditions.ready` and `conditions.serving` of every endpoint of a slice (JSON merge
-/// patch of the whole `endpoints` list, as the CRD-served EndpointSlice accepts no strategic
-/// merge patch).
+/// Sets `conditions.ready` and `conditions.serving` of every endpoint of a hand-written slice (JSON
+/// merge patch of the whole `endpoints` list).
 pub async fn set_endpoint_slice_ready(client: Client, slice: &EndpointSlice, ready: bool) -> EndpointSlice {
     let ns = slice.namespace().expect("slice has a namespace");
     let name = slice.name_any();
@@ -296,7 +319,7 @@ pub async fn set_endpoint_slice_ready(client: Client, slice: &EndpointSlice, rea
         .unwrap_or_else(|e| panic!("patching EndpointSlice {ns}/{name}: {e}"))
 }
 
-/// Creates a Pod (it stays Pending: there is no scheduler or kubelet) with `labels_`, one
+/// Creates a Pod bound to no node (it stays Pending: there is no scheduler) with `labels_`, one
 /// container and `automountServiceAccountToken: false`. Retries for up to 30 s while the new
 /// namespace's `default` ServiceAccount does not exist yet (ServiceAccount admission).
 pub async fn create_pod(client: Client, ns: &str, name: &str, labels_: &[(&str, &str)]) -> Pod {
@@ -321,12 +344,18 @@ pub async fn create_pod(client: Client, ns: &str, name: &str, labels_: &[(&str, 
     .await
 }
 
+/// Creates Service `name` (port 8080) and its Pod `<name>-0`, Running with `Ready` = `ready`.
+pub async fn implementation(ns: &TestNamespace, name: &str, labels_: &[(&str, &str)], ready: bool) -> Service {
+    let svc = create_service(ns.client(), ns.name(), name, labels_, &[("http", 8080)]).await;
+    create_running_pod(ns.client(), ns.name(), &format!("{name}-0"), &[("app", name)], ready).await;
+    svc
+}
+
 /// An ingress gateway Service labelled `istio=ingressgateway` with address 20.1.2.3 (port `http2`
-/// 80), and a Service `impl` (port 8080) with one ready endpoint.
+/// 80), and a Service `impl` (port 8080) with one ready Pod.
 pub async fn gateway_and_service(ns: &TestNamespace) {
     let labels_ = [("istio", "ingressgateway")];
     create_load_balancer_service(ns.client(), ns.name(), "istio-ingress", &labels_, &[("http2", 80)]).await;
     set_load_balancer_ip(ns.client(), ns.name(), "istio-ingress", "20.1.2.3").await;
-    let svc = create_service(ns.client(), ns.name(), "impl", &[], &[("http", 8080)]).await;
-    create_endpoint_slice(ns.client(), &svc, &[("10.1.0.1", true)]).await;
+    implementation(ns, "impl", &[], true).await;
 }

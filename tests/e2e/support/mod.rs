@@ -186,7 +186,9 @@ fn base36(mut n: u64) -> String {
 }
 
 /// A namespace of its own for one test, deleted (best effort, without waiting) when dropped —
-/// also when the test panics. Set `E2E_KEEP_NAMESPACES=1` to keep it for debugging.
+/// also when the test panics. Set `E2E_KEEP_NAMESPACES=1` to keep it for debugging. When the test
+/// passed, the Istio objects left in it are first validated by istioctl ([`validate_istio_objects`]);
+/// a rejection fails the test.
 /// Leftovers can be removed with `kubectl delete ns -l oda-testenv/e2e=true`.
 pub struct TestNamespace {
     name: String,
@@ -240,6 +242,20 @@ impl TestNamespace {
     }
 }
 
+/// Removes the finalizers of the ExposedAPIs in `ns`: the test's operator, which would remove them,
+/// has stopped, and the namespace could not go while they remain.
+async fn release_finalizers(client: Client, ns: &str) {
+    let apis: Api<kube::core::DynamicObject> = Api::namespaced_with(client, ns, &exposed_api_resource());
+    let Ok(list) = apis.list_metadata(&Default::default()).await else { return };
+    let patch = serde_json::json!({ "metadata": { "finalizers": null } });
+    for api in list.items.iter().filter(|a| a.metadata.finalizers.as_ref().is_some_and(|f| !f.is_empty())) {
+        let name = api.metadata.name.clone().unwrap_or_default();
+        if let Err(e) = apis.patch(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await {
+            eprintln!("warning: removing the finalizers of ExposedAPI {ns}/{name}: {e}");
+        }
+    }
+}
+
 impl Drop for TestNamespace {
     fn drop(&mut self) {
         if std::env::var("E2E_KEEP_NAMESPACES").is_ok_and(|v| !v.is_empty() && v != "0") {
@@ -249,13 +265,19 @@ impl Drop for TestNamespace {
         // The test's runtime is shutting down (or unwinding), and a kube Client only works on
         // the runtime that built it: delete from a short-lived thread with its own runtime.
         let name = self.name.clone();
+        let validate = !std::thread::panicking();
         let handle = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-                return;
+                return Ok(());
             };
             rt.block_on(async move {
+                let validated =
+                    if validate { validate_istio_objects(admin_client().await, &name).await } else { Ok(()) };
                 let delete = async {
                     let client = admin_client().await;
+                    // No kubelet confirms the deletion of Pods bound to the simulated Node.
+                    release_simulated_pods(client.clone(), &name).await;
+                    release_finalizers(client.clone(), &name).await;
                     Api::<Namespace>::all(client).delete(&name, &DeleteParams::background()).await
                 };
                 match tokio::time::timeout(Duration::from_secs(10), delete).await {
@@ -264,11 +286,18 @@ impl Drop for TestNamespace {
                     Ok(Err(e)) => eprintln!("warning: deleting namespace {name}: {e}"),
                     Err(_) => eprintln!("warning: deleting namespace {name}: timed out"),
                 }
-            });
+                validated
+            })
         });
-        let _ = handle.join();
+        if let Ok(Err(rejected)) = handle.join() {
+            panic!("{rejected}");
+        }
     }
 }
 
 mod fixtures;
+mod istioctl;
+mod node;
 pub use fixtures::*;
+pub use istioctl::*;
+pub use node::*;
