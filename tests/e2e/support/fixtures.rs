@@ -333,11 +333,18 @@ pub async fn create_pod(client: Client, ns: &str, name: &str, labels_: &[(&str, 
         },
     }))
     .expect("valid Pod");
+    create_pod_when_admitted(client, ns, &pod).await
+}
+
+/// Creates `pod`, retrying for up to 30 s while the new namespace's `default` ServiceAccount does
+/// not exist yet (ServiceAccount admission); a Pod that exists already is returned as it is.
+pub async fn create_pod_when_admitted(client: Client, ns: &str, pod: &Pod) -> Pod {
     let api = Api::<Pod>::namespaced(client, ns);
+    let name = pod.name_any();
     wait_for(Duration::from_secs(30), || async {
-        match api.create(&PostParams::default(), &pod).await {
+        match api.create(&PostParams::default(), pod).await {
             Ok(p) => Ok(p),
-            Err(kube::Error::Api(e)) if e.code == 409 => api.get(name).await.map_err(|e| e.to_string()),
+            Err(kube::Error::Api(e)) if e.code == 409 => api.get(&name).await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         }
     })

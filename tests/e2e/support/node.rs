@@ -14,13 +14,13 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::{FIELD_MANAGER, admin_client, labels, wait_for};
+use super::{FIELD_MANAGER, admin_client, create_pod_when_admitted, labels};
 
 /// Name of the simulated Node every test Pod is bound to.
 pub const SIMULATED_NODE: &str = "oda-testenv-node";
@@ -102,8 +102,7 @@ fn next_pod_ip() -> String {
     format!("10.{}.{}.{}", 128 + (n >> 16) % 64, (n >> 8) % 256, n % 256)
 }
 
-/// Creates a Pod bound to the simulated Node, Running, with `Ready` = `ready`. Retries while the new
-/// namespace's `default` ServiceAccount does not exist yet (ServiceAccount admission).
+/// Creates a Pod bound to the simulated Node, Running, with `Ready` = `ready`.
 pub async fn create_running_pod(client: Client, ns: &str, name: &str, labels_: &[(&str, &str)], ready: bool) -> Pod {
     ensure_simulated_node(client.clone()).await;
     let pod: Pod = serde_json::from_value(json!({
@@ -118,15 +117,8 @@ pub async fn create_running_pod(client: Client, ns: &str, name: &str, labels_: &
         },
     }))
     .expect("valid Pod");
+    create_pod_when_admitted(client.clone(), ns, &pod).await;
     let api = Api::<Pod>::namespaced(client.clone(), ns);
-    wait_for(Duration::from_secs(30), || async {
-        match api.create(&PostParams::default(), &pod).await {
-            Ok(p) => Ok(p),
-            Err(kube::Error::Api(e)) if e.code == 409 => api.get(name).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        }
-    })
-    .await;
     let ip = next_pod_ip();
     let status = json!({ "status": {
         "phase": "Running",
