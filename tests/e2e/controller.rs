@@ -1,5 +1,7 @@
 //! The controller end to end: ExposedAPI → VirtualService + status, on a real control plane.
 
+use std::time::Duration;
+
 use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
@@ -99,6 +101,24 @@ async fn spec_changes_are_followed() {
         vs.data["spec"]["http"][0]["route"][0]["destination"],
         json!({"host": "c1-impl-v2", "port": {"number": 9090}})
     );
+
+    // A change that leaves the status as it was is acknowledged too: observedGeneration, at the top
+    // and in every condition, reaches metadata.generation (what kstatus-based tools wait for), on
+    // either CRD shape.
+    let patch = json!({"spec": {"segment": "managementFunction"}});
+    let apis = exposed_apis(ns.name()).await;
+    let changed = apis.patch("c1-api", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    wait_for(Duration::from_secs(60), || async {
+        let api = apis.get("c1-api").await.map_err(|e| e.to_string())?;
+        let generation = json!(api.metadata.generation);
+        let status = &api.data["status"];
+        let conditions = status["conditions"].as_array().cloned().unwrap_or_default();
+        let current = status["observedGeneration"] == generation
+            && conditions.iter().all(|c| c["observedGeneration"] == generation)
+            && api.metadata.generation >= changed.metadata.generation;
+        if current { Ok(()) } else { Err(format!("generation {generation}, status {status}")) }
+    })
+    .await;
 }
 
 #[tokio::test]
