@@ -323,17 +323,27 @@ pub async fn set_endpoint_slice_ready(client: Client, slice: &EndpointSlice, rea
 /// container and `automountServiceAccountToken: false`. Retries for up to 30 s while the new
 /// namespace's `default` ServiceAccount does not exist yet (ServiceAccount admission).
 pub async fn create_pod(client: Client, ns: &str, name: &str, labels_: &[(&str, &str)]) -> Pod {
-    let pod: Pod = serde_json::from_value(json!({
+    create_pod_when_admitted(client, ns, &pod_manifest(name, labels_, None)).await
+}
+
+/// A Pod with one container and `automountServiceAccountToken: false`, bound to `node` when given
+/// (tolerating the simulated Node's taint).
+pub fn pod_manifest(name: &str, labels_: &[(&str, &str)], node: Option<&str>) -> Pod {
+    let mut spec = json!({
+        "automountServiceAccountToken": false,
+        "containers": [{ "name": "app", "image": "registry.invalid/e2e/app:1" }],
+    });
+    if let Some(node) = node {
+        spec["nodeName"] = json!(node);
+        spec["tolerations"] = json!([{ "key": "oda-testenv/simulated", "operator": "Exists" }]);
+    }
+    serde_json::from_value(json!({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": { "name": name, "labels": labels(labels_) },
-        "spec": {
-            "automountServiceAccountToken": false,
-            "containers": [{ "name": "app", "image": "registry.invalid/e2e/app:1" }],
-        },
+        "spec": spec,
     }))
-    .expect("valid Pod");
-    create_pod_when_admitted(client, ns, &pod).await
+    .expect("valid Pod")
 }
 
 /// Creates `pod`, retrying for up to 30 s while the new namespace's `default` ServiceAccount does

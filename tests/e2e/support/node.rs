@@ -20,7 +20,7 @@ use serde_json::json;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::{FIELD_MANAGER, admin_client, create_pod_when_admitted, labels};
+use super::{FIELD_MANAGER, admin_client, create_pod_when_admitted, pod_manifest};
 
 /// Name of the simulated Node every test Pod is bound to.
 pub const SIMULATED_NODE: &str = "oda-testenv-node";
@@ -105,18 +105,7 @@ fn next_pod_ip() -> String {
 /// Creates a Pod bound to the simulated Node, Running, with `Ready` = `ready`.
 pub async fn create_running_pod(client: Client, ns: &str, name: &str, labels_: &[(&str, &str)], ready: bool) -> Pod {
     ensure_simulated_node(client.clone()).await;
-    let pod: Pod = serde_json::from_value(json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": { "name": name, "labels": labels(labels_) },
-        "spec": {
-            "nodeName": SIMULATED_NODE,
-            "automountServiceAccountToken": false,
-            "tolerations": [{ "key": "oda-testenv/simulated", "operator": "Exists" }],
-            "containers": [{ "name": "app", "image": "registry.invalid/e2e/app:1" }],
-        },
-    }))
-    .expect("valid Pod");
+    let pod = pod_manifest(name, labels_, Some(SIMULATED_NODE));
     create_pod_when_admitted(client.clone(), ns, &pod).await;
     let api = Api::<Pod>::namespaced(client.clone(), ns);
     let ip = next_pod_ip();
