@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 use fixtures::{CHART_DEFAULTS, EXTRA_ENV, NAMESPACE, NOT_IN_CHART, OPTIONAL_ENV, Run};
 use fixtures::{all_set_values, default_values, merged, read, run_config_env, schema, set, yaml_documents};
-use helm::{chart_dir, helm};
-use rendered::{container, env_names, env_values, render_chart, try_render_chart};
+use helm::{chart_dir, container, env_values, helm};
+use rendered::{env_names, render_chart, try_render_chart};
 
 /// `cargo test --test chart -- --ignored --nocapture print_chart` prints the chart rendered with
 /// its defaults, as `helm template oda-api-operator charts/oda-api-operator -n oda-api-operator` would.

@@ -1,11 +1,9 @@
 //! The chart rendered by helm itself (`helm template`), and what its Deployment holds.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use crate::fixtures::{NAMESPACE, RELEASE, yaml_documents};
-use crate::helm::{chart_dir, helm, values_file};
+use crate::helm::{chart_dir, container, helm, values_file};
 
 /// A rendered chart: every object of every template, as `helm template` prints them.
 pub struct Rendered {
@@ -46,29 +44,11 @@ pub fn render_chart(values: &Value) -> Rendered {
     try_render_chart(values).unwrap_or_else(|e| panic!("helm template failed:\n{e}"))
 }
 
-pub fn container(deployment: &Value) -> &Value {
-    let containers = deployment["spec"]["template"]["spec"]["containers"].as_array().expect("containers");
-    assert_eq!(containers.len(), 1, "one container");
-    &containers[0]
-}
-
 pub fn env_names(deployment: &Value) -> Vec<String> {
     container(deployment)["env"]
         .as_array()
         .expect("env")
         .iter()
         .map(|e| e["name"].as_str().expect("env name").to_owned())
-        .collect()
-}
-
-/// Literal env values (not `valueFrom`).
-pub fn env_values(deployment: &Value) -> BTreeMap<String, String> {
-    container(deployment)["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| {
-            Some((e["name"].as_str()?.to_owned(), e.get("value")?.as_str().expect("env values are strings").to_owned()))
-        })
         .collect()
 }

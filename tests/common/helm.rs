@@ -1,9 +1,13 @@
 //! Runs the pinned helm (`scripts/testenv` builds it from `helm.sh/helm/v3`; `up` exports its path
-//! as `ODA_TESTENV_HELM`). Shared by the chart tests and the e2e suite.
+//! as `ODA_TESTENV_HELM`), and reads the chart's Deployment. Shared by the chart tests and the e2e
+//! suite.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
+
+use serde_json::Value;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -53,6 +57,27 @@ where
 /// Writes `values` (JSON is YAML) to a file of its own, for `helm -f`.
 pub fn values_file(values: &serde_json::Value) -> tempfile_path::Path {
     tempfile_path::Path::with_contents(&serde_json::to_string(values).expect("values serialise"))
+}
+
+// --- the chart's Deployment, as JSON (rendered by helm or read from a cluster) -----------------
+
+/// The Deployment's one container.
+pub fn container(deployment: &Value) -> &Value {
+    let containers = deployment["spec"]["template"]["spec"]["containers"].as_array().expect("containers");
+    assert_eq!(containers.len(), 1, "one container");
+    &containers[0]
+}
+
+/// Literal env values (not `valueFrom`).
+pub fn env_values(deployment: &Value) -> BTreeMap<String, String> {
+    container(deployment)["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| {
+            Some((e["name"].as_str()?.to_owned(), e.get("value")?.as_str().expect("env values are strings").to_owned()))
+        })
+        .collect()
 }
 
 /// A file removed when dropped (no crate needed for one temporary file).

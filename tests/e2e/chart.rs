@@ -3,8 +3,6 @@
 //! Deployment's env and authenticated as the chart's own ServiceAccount (a TokenRequest token), does
 //! its work: the chart's RBAC is what is tested.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
@@ -14,7 +12,7 @@ use kube::api::{Api, ListParams, PostParams};
 use kube::{Client, Config};
 use serde_json::json;
 
-use crate::helm::{chart_dir, helm};
+use crate::helm::{chart_dir, env_values, helm};
 use crate::operator::{Operator, wait_for_reason};
 use crate::support::*;
 
@@ -90,13 +88,7 @@ async fn the_chart_installs_and_its_service_account_runs_the_operator() {
     .await;
 
     // The operator with the Deployment's env and the ServiceAccount's token.
-    let deployment = serde_json::to_value(&deployment).expect("Deployment as JSON");
-    let container_env = deployment.pointer("/spec/template/spec/containers/0/env").and_then(|e| e.as_array());
-    let env: BTreeMap<String, String> = container_env
-        .expect("the container has env")
-        .iter()
-        .filter_map(|e| Some((e["name"].as_str()?.to_owned(), e.get("value")?.as_str()?.to_owned())))
-        .collect();
+    let env = env_values(&serde_json::to_value(&deployment).expect("Deployment as JSON"));
     assert_eq!(env.get("COMPONENT_NAMESPACE"), Some(&name));
     let operator = Operator::start_with_env(client_as_service_account(&ns, &name).await, &env);
 

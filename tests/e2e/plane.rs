@@ -48,7 +48,7 @@ async fn gateway_api_cel_rules_are_enforced() {
             }}),
         )
     };
-    let params = kube::api::PatchParams::apply(FIELD_MANAGER).validation_strict();
+    let params = strict_apply();
     // A CEL rule of the HTTPRoute CRD: a PathPrefix value must be an absolute path.
     let rejected = routes.patch("r", &params, &kube::api::Patch::Apply(route("relative"))).await;
     match rejected {
@@ -70,7 +70,7 @@ async fn istio_schemas_reject_unknown_fields() {
         &[],
         json!({"spec": {"hosts": ["*"], "http": [{"route": [{"destination": {"host": "x", "weigth": 1}}]}]}}),
     );
-    let params = kube::api::PatchParams::apply(FIELD_MANAGER).validation_strict();
+    let params = strict_apply();
     let api = dynamic_api(ns.client(), ns.name(), &virtual_service_resource());
     match api.patch("v", &params, &kube::api::Patch::Apply(&vs)).await {
         Err(kube::Error::Api(e)) => assert!(e.message.contains("weigth"), "{}", e.message),

@@ -32,6 +32,11 @@ pub fn exposed_api_resource() -> ApiResource {
     api_resource("oda.tmforum.org", "v1", "ExposedAPI", "exposedapis")
 }
 
+/// Server-side apply by the fixtures' field manager with `fieldValidation=Strict`.
+pub fn strict_apply() -> PatchParams {
+    PatchParams::apply(FIELD_MANAGER).validation_strict()
+}
+
 /// Creates (or updates) `obj` with server-side apply and `fieldValidation=Strict`, so that a field the
 /// CRD's schema does not know is an error rather than silently pruned.
 pub async fn create_strict<K>(api: &Api<K>, obj: &K) -> K
@@ -39,8 +44,9 @@ where
     K: Resource + Clone + Debug + Serialize + DeserializeOwned,
 {
     let name = obj.meta().name.clone().expect("the object has a name");
-    let params = PatchParams::apply(FIELD_MANAGER).validation_strict();
-    api.patch(&name, &params, &Patch::Apply(obj)).await.unwrap_or_else(|e| panic!("applying {name} strictly: {e}"))
+    api.patch(&name, &strict_apply(), &Patch::Apply(obj))
+        .await
+        .unwrap_or_else(|e| panic!("applying {name} strictly: {e}"))
 }
 
 /// Whether the cluster's ExposedAPI CRD has a status subresource (ours has; the Canvas' has not).
@@ -233,6 +239,10 @@ pub async fn set_load_balancer_hostname(client: Client, ns: &str, service_name: 
     set_load_balancer_ingress(client, ns, service_name, &[ingress]).await
 }
 
+/// The `endpointslice.kubernetes.io/managed-by` of hand-written slices: not the endpointslice
+/// controller's, so it leaves them alone.
+pub const MESH_MANAGER: &str = "mesh.e2e.oda-testenv";
+
 /// An EndpointSlice (discovery.k8s.io/v1) for `svc` written by someone other than the endpointslice
 /// controller, as some meshes write them (`endpointslice.kubernetes.io/managed-by` names
 /// [`MESH_MANAGER`], so the controller leaves it alone): generateName `<service>-`, the Service's
@@ -242,8 +252,6 @@ pub async fn set_load_balancer_hostname(client: Client, ns: &str, service_name: 
 /// otherwise driven by Pods ([`create_running_pod`]).
 ///
 /// `svc` must have been read from the server (the ownerReference needs its uid).
-pub const MESH_MANAGER: &str = "mesh.e2e.oda-testenv";
-
 pub fn endpoint_slice(svc: &Service, endpoints: &[(&str, bool)]) -> EndpointSlice {
     let svc_name = svc.name_any();
     let mut slice_labels = svc.metadata.labels.clone().unwrap_or_default();

@@ -42,8 +42,9 @@ pub async fn validate_istio_objects(client: Client, ns: &str) -> Result<(), Stri
     if documents.is_empty() {
         return Ok(());
     }
+    let documents = documents.join("\n---\n");
     let file = std::env::temp_dir().join(format!("oda-istio-{ns}.yaml"));
-    std::fs::write(&file, documents.join("\n---\n")).map_err(|e| format!("{}: {e}", file.display()))?;
+    std::fs::write(&file, &documents).map_err(|e| format!("{}: {e}", file.display()))?;
     let out = Command::new(&istioctl).arg("validate").arg("-f").arg(&file).output();
     let _ = std::fs::remove_file(&file);
     let out = out.map_err(|e| format!("running istioctl: {e}"))?;
@@ -51,10 +52,9 @@ pub async fn validate_istio_objects(client: Client, ns: &str) -> Result<(), Stri
         Ok(())
     } else {
         Err(format!(
-            "istioctl validate rejects the Istio objects of namespace {ns}:\n{}{}\n{}",
+            "istioctl validate rejects the Istio objects of namespace {ns}:\n{}{}\n{documents}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
-            documents.join("\n---\n")
         ))
     }
 }

@@ -271,10 +271,9 @@ impl Drop for TestNamespace {
                 return Ok(());
             };
             rt.block_on(async move {
-                let validated =
-                    if validate { validate_istio_objects(admin_client().await, &name).await } else { Ok(()) };
+                let client = admin_client().await;
+                let validated = if validate { validate_istio_objects(client.clone(), &name).await } else { Ok(()) };
                 let delete = async {
-                    let client = admin_client().await;
                     // No kubelet confirms the deletion of Pods bound to the simulated Node.
                     release_simulated_pods(client.clone(), &name).await;
                     release_finalizers(client.clone(), &name).await;
