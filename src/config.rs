@@ -38,6 +38,17 @@ impl VirtualServiceVersion {
     }
 }
 
+/// How APIs are published on the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RouteBackend {
+    /// An Istio `VirtualService` bound to the component gateway (the reference's way).
+    #[value(name = "VirtualService")]
+    VirtualService,
+    /// A Gateway API `HTTPRoute` attached to the component gateway.
+    #[value(name = "HTTPRoute")]
+    HttpRoute,
+}
+
 /// What decides the output, shared by `run` and `render`.
 #[derive(Args, Clone, Debug)]
 pub struct OperatorConfig {
@@ -57,12 +68,26 @@ pub struct OperatorConfig {
     /// API version of the VirtualServices written.
     #[arg(long, env = "APIOPERATORISTIO_VIRTUALSERVICE_VERSION", default_value = "v1alpha3", value_enum)]
     pub virtual_service_version: VirtualServiceVersion,
+
+    /// How APIs are published: Istio VirtualServices, or Gateway API HTTPRoutes attached to the
+    /// Gateway named by the component gateway setting. Switching removes the other kind's objects.
+    #[arg(long, env = "ROUTE_BACKEND", default_value = "VirtualService", value_enum)]
+    pub route_backend: RouteBackend,
+
+    /// The listener (`sectionName`) of the Gateway the HTTPRoutes attach to; all when unset.
+    #[arg(long, env = "GATEWAY_SECTION_NAME")]
+    pub gateway_section_name: Option<String>,
 }
 
 impl OperatorConfig {
     /// The public host name, treating an empty value as unset (as the reference does).
     pub fn public_hostname(&self) -> Option<&str> {
         self.public_hostname.as_deref().map(str::trim).filter(|h| !h.is_empty())
+    }
+
+    /// The Gateway listener HTTPRoutes attach to, treating an empty value as unset.
+    pub fn gateway_section_name(&self) -> Option<&str> {
+        self.gateway_section_name.as_deref().map(str::trim).filter(|s| !s.is_empty())
     }
 
     /// The VirtualService host: the public host name, or `*`.
@@ -78,6 +103,8 @@ impl Default for OperatorConfig {
             public_hostname: None,
             component_gateway: "component-gateway".into(),
             virtual_service_version: VirtualServiceVersion::V1alpha3,
+            route_backend: RouteBackend::VirtualService,
+            gateway_section_name: None,
         }
     }
 }
@@ -113,7 +140,7 @@ pub struct RunConfig {
     pub log_format: LogFormat,
 
     /// Label selector of the ingress gateway Services whose load-balancer address is published.
-    #[arg(long, env = "APIOPERATORISTIO_INGRESS_SELECTOR", default_value = crate::gateway_address::INGRESS_SERVICE_SELECTOR)]
+    #[arg(long, env = "APIOPERATORISTIO_INGRESS_SELECTOR", default_value = crate::core::gateway_address::INGRESS_SERVICE_SELECTOR)]
     pub ingress_selector: String,
 
     /// Namespace to look for the ingress gateway Service in; all namespaces when unset.

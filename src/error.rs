@@ -17,6 +17,12 @@ pub enum Error {
     Read { path: String, source: std::io::Error },
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error("the cluster is not ready for the operator: {0}")]
+    Setup(String),
+    #[error("cannot {what}: {source}")]
+    Start { what: String, source: std::io::Error },
+    #[error("leader election failed: {0}")]
+    Lease(String),
     #[error("{0}")]
     Render(#[from] crate::render::RenderError),
 }

@@ -1,4 +1,5 @@
 //! The `oda-api-operator` binary: `run` the operator, `render` offline, print the `crd`.
+#![forbid(unsafe_code)]
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -10,7 +11,7 @@ use oda_api_operator::telemetry::Telemetry;
 use oda_api_operator::{Error, crd};
 
 #[derive(Parser)]
-#[command(version, about = "Exposes TM Forum ODA Canvas ExposedAPIs through the Istio service mesh")]
+#[command(version, about = "Exposes TM Forum ODA Canvas ExposedAPIs on the Canvas gateway (Istio or Gateway API)")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -86,7 +87,7 @@ fn run(config: RunConfig) -> Result<(), Error> {
         }
     }
     let runtime =
-        tokio::runtime::Runtime::new().map_err(|e| Error::Config(format!("cannot start the runtime: {e}")))?;
+        tokio::runtime::Runtime::new().map_err(|source| Error::Start { what: "start the runtime".into(), source })?;
     runtime.block_on(async {
         let client = kube::Client::try_default().await?;
         let telemetry = Telemetry::default();
@@ -94,7 +95,7 @@ fn run(config: RunConfig) -> Result<(), Error> {
         let address = std::net::SocketAddr::from(([0, 0, 0, 0], config.http_port));
         let listener = tokio::net::TcpListener::bind(address)
             .await
-            .map_err(|e| Error::Config(format!("cannot listen on {address}: {e}")))?;
+            .map_err(|source| Error::Start { what: format!("listen on {address}"), source })?;
         let mut server_stop = stopped.clone();
         let server = tokio::spawn(oda_api_operator::http::serve(listener, telemetry.clone(), async move {
             let _ = server_stop.wait_for(|s| *s).await;

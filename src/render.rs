@@ -5,15 +5,15 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::api_url::published_url;
-use crate::config::{OpenMetricsImplementation, OperatorConfig};
+use crate::backend::route::RouteState;
+use crate::backend::scrape::annotations::desired_annotations;
+use crate::backend::{Backends, Installed};
+use crate::config::OperatorConfig;
+use crate::core::gateway_address::{GatewayAddress, IngressPort};
+use crate::core::status::{Outcome, desired_status};
+use crate::core::url::published_url;
+use crate::core::validation::{ValidApi, validate};
 use crate::exposed_api::ExposedAPI;
-use crate::gateway_address::{GatewayAddress, IngressPort};
-use crate::output::Output;
-use crate::pod_annotations::desired_annotations;
-use crate::service_monitor::ServiceMonitorOutput;
-use crate::validation::{ValidApi, validate};
-use crate::virtual_service::VirtualServiceOutput;
 
 /// Why input could not be rendered. Each names the document and, for spec problems, the field.
 #[derive(Debug, thiserror::Error)]
@@ -51,57 +51,55 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
         let api = parse_document(index, document)?;
         let valid = validate(&api, &options.namespace)
             .map_err(|e| RenderError::Document { document: describe(index, document), problem: e.to_string() })?;
-        for object in children(&valid, config) {
+        for object in children(&valid, config)? {
             push_document(&mut out, &object)?;
         }
         if options.with_status {
+            // Offline there is no route status and no endpoint to see: only `apiStatus` is shown.
             let url = published_url(&valid, gateway.as_ref());
+            let applied = Outcome::Applied { api: &valid, route_uid: None, route: RouteState::Accepted };
+            let (api_status, _, _) = desired_status(&applied, url.as_ref(), false, None);
             let status = json!({
                 "apiVersion": "oda.tmforum.org/v1",
                 "kind": "ExposedAPI",
                 "metadata": {"name": valid.name, "namespace": valid.namespace},
-                "status": {"apiStatus": {
-                    "name": valid.name,
-                    "path": valid.path,
-                    "port": valid.port,
-                    "implementation": valid.implementation,
-                    "url": url.as_ref().map(|u| &u.url),
-                    "developerUI": url.as_ref().and_then(|u| u.developer_ui.as_ref()),
-                    "ip": url.as_ref().and_then(|u| u.ip.as_ref()),
-                }}
+                "status": {"apiStatus": api_status},
             });
-            push_document(&mut out, &strip_nulls(status))?;
+            push_document(&mut out, &status)?;
         }
     }
     Ok(out)
 }
 
 /// The objects the operator writes for one API, in the order it writes them.
-fn children(api: &ValidApi, config: &OperatorConfig) -> Vec<Value> {
+fn children(api: &ValidApi, config: &OperatorConfig) -> Result<Vec<Value>, RenderError> {
+    let backends = Backends::new(config, Installed::ALL);
     let mut objects = Vec::new();
     if api.api_type.is_metrics() {
-        match config.openmetrics_implementation {
-            OpenMetricsImplementation::ServiceMonitor => {
-                objects.extend(ServiceMonitorOutput.desired(api).and_then(|o| serde_json::to_value(o).ok()));
-            }
-            mode => {
-                // Pods are only known in a cluster: show the annotations every selected pod gets.
-                let annotations = desired_annotations(mode, api, "<first-container>");
-                objects.push(json!({
-                    "apiVersion": "v1",
-                    "kind": "Pod",
-                    "metadata": {
-                        "name": format!("<each pod selected by Service {}>", api.implementation),
-                        "namespace": api.namespace,
-                        "annotations": annotations,
-                    }
-                }));
-            }
+        match &backends.service_monitor {
+            Some(monitor) => objects.extend(monitor.desired(api).map_err(defect)?.as_ref().map(encode).transpose()?),
+            // Pods are only known in a cluster: show the annotations every selected pod gets.
+            None => objects.push(json!({
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": format!("<each pod selected by Service {}>", api.implementation),
+                    "namespace": api.namespace,
+                    "annotations": desired_annotations(config.openmetrics_implementation, api, "<first-container>"),
+                }
+            })),
         }
     }
-    let vs = VirtualServiceOutput::new(config).desired(api);
-    objects.extend(vs.and_then(|o| serde_json::to_value(o).ok()));
-    objects
+    objects.push(encode(&backends.route.desired(api).map_err(defect)?)?);
+    Ok(objects)
+}
+
+fn encode(object: &kube::core::DynamicObject) -> Result<Value, RenderError> {
+    serde_json::to_value(object).map_err(|e| RenderError::Yaml(e.to_string()))
+}
+
+fn defect(e: crate::backend::BuildError) -> RenderError {
+    RenderError::Yaml(e.to_string())
 }
 
 /// The gateway as the flags describe it; a configured public host name wins, as in the cluster.
@@ -133,15 +131,6 @@ fn push_document(out: &mut String, value: &impl serde::Serialize) -> Result<(), 
     let yaml = serde_saphyr::to_string(value).map_err(|e| RenderError::Yaml(e.to_string()))?;
     let _ = write!(out, "---\n{yaml}");
     Ok(())
-}
-
-fn strip_nulls(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect())
-        }
-        other => other,
-    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::OpenMetricsImplementation;
 use crate::config::VirtualServiceVersion;
 
 const CORE: &str = include_str!("../examples/productcatalog-core-api.yaml");

@@ -25,10 +25,25 @@ pub struct ReasonLabel {
 }
 
 /// Kinds of writes counted in `oda_api_operator_writes_total`.
-pub const WRITE_KINDS: [&str; 6] = ["VirtualService", "ServiceMonitor", "status", "Component", "Pod", "finalizer"];
-/// Reasons counted in `oda_api_operator_reconcile_errors_total`: blocking `Ready` reasons, and
-/// `Error` for failed reconciles (retried with backoff).
-pub const ERROR_REASONS: [&str; 5] = ["InvalidSpec", "RouteConflict", "NotOwned", "ApplyFailed", "Error"];
+pub const WRITE_KINDS: [&str; 7] =
+    ["VirtualService", "HTTPRoute", "ServiceMonitor", "status", "Component", "Pod", "finalizer"];
+/// Reasons counted in `oda_api_operator_reconcile_errors_total`: the `Ready` reasons of a blocked
+/// API, and the category of a failed reconcile step (retried with backoff).
+pub const ERROR_REASONS: [&str; 13] = [
+    "InvalidSpec",
+    "RouteConflict",
+    "NotOwned",
+    "RouteNotAccepted",
+    "RouteRefsUnresolved",
+    "BuildFailed",
+    "ApplyFailed",
+    "RemoveFailed",
+    "AnnotateFailed",
+    "StatusWriteFailed",
+    "PropagationFailed",
+    "CleanupFailed",
+    "FinalizerFailed",
+];
 
 /// The operator's metrics, all prefixed `oda_api_operator_`.
 pub struct Metrics {

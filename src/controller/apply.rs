@@ -1,12 +1,26 @@
-//! Writes: server-side apply of children and status, and the Component's JSON patch.
+//! Writes: server-side apply of children and status, deletion of what a backend no longer wants,
+//! and the Component's JSON patch; each under the field manager of its purpose.
 
-use kube::api::{Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::core::{ApiResource, DynamicObject};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
-use super::MANAGER;
 use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
+
+/// The field manager of the objects an ExposedAPI owns whole (its route, its ServiceMonitor) and
+/// of its status. Each of these is written by this one purpose only; the name is the one every
+/// release has used, because server-side apply keeps a renamed manager's fields forever.
+pub const MANAGER: &str = "oda-api-operator";
+
+/// The field manager of the Component status entries the operator patches.
+pub const COMPONENT_MANAGER: &str = "oda-api-operator/component";
+
+/// The field manager of one ExposedAPI's pod annotations: one per API, so that two APIs of one
+/// Service never remove each other's keys.
+pub fn annotations_manager(api_uid: &str) -> String {
+    format!("{MANAGER}/metrics-{api_uid}")
+}
 
 /// Whether an existing child already is what the operator would apply: same spec, the desired
 /// labels present, the desired ownerReference present. Extra labels or annotations added by others
@@ -67,6 +81,25 @@ pub(super) async fn write_status(
     Ok(written.metadata.resource_version)
 }
 
+/// Deletes a child this API controls, on the condition that it still is the object observed (its
+/// uid), so that an object re-created by someone else in between is never touched.
+pub(super) async fn delete_child(
+    client: &Client,
+    resource: &ApiResource,
+    observed: &DynamicObject,
+) -> Result<(), kube::Error> {
+    let namespace = observed.namespace().unwrap_or_default();
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, resource);
+    let preconditions = Preconditions { uid: observed.uid(), resource_version: None };
+    let params = DeleteParams { preconditions: Some(preconditions), ..Default::default() };
+    match api.delete(&observed.name_any(), &params).await {
+        Ok(_) => Ok(()),
+        // Gone already, or replaced by an object that is not ours (the uid precondition failed).
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Applies JSON-patch operations to a Component's status entries.
 pub(super) async fn patch_component(
     client: &Client,
@@ -78,7 +111,7 @@ pub(super) async fn patch_component(
 ) -> Result<(), kube::Error> {
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, resource);
     let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops)).map_err(kube::Error::SerdeError)?;
-    let params = PatchParams { field_manager: Some(MANAGER.into()), ..Default::default() };
+    let params = PatchParams { field_manager: Some(COMPONENT_MANAGER.into()), ..Default::default() };
     if subresource {
         api.patch_status(name, &params, &Patch::<()>::Json(patch)).await?;
     } else {

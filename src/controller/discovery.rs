@@ -1,5 +1,5 @@
-//! Start-up discovery: which CRDs exist and whether they have a status subresource. Outputs whose
-//! CRD is absent are skipped (with a clear log) instead of failing every reconcile.
+//! Start-up discovery: which CRDs exist and whether they have a status subresource. Kinds whose
+//! CRD is absent are not watched (with a clear log); writing one fails with a condition saying so.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{Api, Client};
@@ -20,13 +20,26 @@ pub struct Discovered {
     pub service_monitor: bool,
     /// The Gateway API `Gateway` CRD exists.
     pub gateway_api: bool,
+    /// The Gateway API `HTTPRoute` CRD serves `v1`.
+    pub http_route: bool,
+}
+
+impl Discovered {
+    /// Which kinds the backends may write.
+    pub fn installed(&self) -> crate::backend::Installed {
+        crate::backend::Installed {
+            virtual_service: self.virtual_service,
+            http_route: self.http_route,
+            service_monitor: self.service_monitor,
+        }
+    }
 }
 
 /// Reads the CRDs the operator depends on.
 pub async fn discover(client: &Client, vs_version: VirtualServiceVersion) -> Result<Discovered, Error> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let exposed_api = crds.get_opt("exposedapis.oda.tmforum.org").await?.ok_or_else(|| {
-        Error::Config(
+        Error::Setup(
             "the ExposedAPI CRD is not installed: apply deploy/crds/exposedapis.oda.tmforum.org.yaml \
              (or the Canvas oda-crds chart) first"
                 .into(),
@@ -40,6 +53,11 @@ pub async fn discover(client: &Client, vs_version: VirtualServiceVersion) -> Res
         virtual_service: virtual_service.as_ref().is_some_and(|c| serves(c, vs_version.as_str())),
         service_monitor: crds.get_opt("servicemonitors.monitoring.coreos.com").await?.is_some(),
         gateway_api: crds.get_opt("gateways.gateway.networking.k8s.io").await?.is_some(),
+        http_route: crds
+            .get_opt("httproutes.gateway.networking.k8s.io")
+            .await?
+            .as_ref()
+            .is_some_and(|c| serves(c, "v1")),
     })
 }
 

@@ -1,20 +1,17 @@
 //! In-memory indexes fed by watch streams, so that a reconcile and an event mapping are lookups
 //! rather than LISTs or scans: readiness per Service, ExposedAPIs per implementation Service, and
-//! VirtualServices per route key (for O(1) conflict detection).
+//! routes per route key (for O(1) conflict detection; the index itself is the route backends').
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
-use kube::core::DynamicObject;
 use kube::runtime::watcher::Event;
 
+pub use crate::backend::route::Key;
+use crate::backend::route::{Claims, RouteIndex};
+use crate::core::readiness::{any_endpoint_ready, service_of};
 use crate::exposed_api::ExposedAPI;
-use crate::readiness::{any_endpoint_ready, service_of};
-use crate::virtual_service::RouteKey;
-
-/// `(namespace, name)`.
-pub type Key = (String, String);
 
 /// An index over one kind, maintained from its watch events.
 pub trait Index<K>: Default {
@@ -129,71 +126,14 @@ impl Index<ExposedAPI> for ImplementationIndex {
     }
 }
 
-/// VirtualServices by the routes they claim, for conflict detection.
-#[derive(Default, Debug)]
-pub struct RouteIndex {
-    claims: HashMap<RouteKey, BTreeSet<Key>>,
-    routes_of: HashMap<Key, Vec<RouteKey>>,
-}
-
-impl RouteIndex {
-    /// VirtualServices other than `own` claiming `key`, as `name.namespace` (the reference's form).
-    pub fn claimants_except(&self, key: &RouteKey, own: &Key) -> Vec<String> {
-        self.claims
-            .get(key)
-            .map(|set| set.iter().filter(|k| *k != own).map(|(ns, name)| format!("{name}.{ns}")).collect())
-            .unwrap_or_default()
-    }
-}
-
-impl RouteIndex {
-    /// The routes a VirtualService claimed when last seen.
-    pub fn keys_of(&self, vs: &DynamicObject) -> Vec<RouteKey> {
-        let key = (vs.namespace().unwrap_or_default(), vs.name_any());
-        self.routes_of.get(&key).cloned().unwrap_or_default()
-    }
-}
-
-impl Index<DynamicObject> for RouteIndex {
-    fn apply(&mut self, vs: &DynamicObject) {
-        self.delete(vs);
-        let Some(namespace) = vs.namespace() else { return };
-        let key = (namespace, vs.name_any());
-        let routes = RouteKey::all_of(vs);
-        for route in &routes {
-            self.claims.entry(route.clone()).or_default().insert(key.clone());
-        }
-        self.routes_of.insert(key, routes);
+/// The conflict index of the active route backend, fed with what each observed route claims.
+impl Index<Claims> for RouteIndex {
+    fn apply(&mut self, claims: &Claims) {
+        self.claim(claims);
     }
 
-    fn delete(&mut self, vs: &DynamicObject) {
-        let Some(namespace) = vs.namespace() else { return };
-        let key = (namespace, vs.name_any());
-        for route in self.routes_of.remove(&key).unwrap_or_default() {
-            if let Some(set) = self.claims.get_mut(&route) {
-                set.remove(&key);
-                if set.is_empty() {
-                    self.claims.remove(&route);
-                }
-            }
-        }
-    }
-}
-
-/// ExposedAPIs blocked by a route conflict, woken when a VirtualService on that route changes.
-#[derive(Default, Debug)]
-pub struct ConflictWaiters {
-    waiting: HashMap<RouteKey, HashSet<Key>>,
-}
-
-impl ConflictWaiters {
-    pub fn wait(&mut self, route: RouteKey, api: Key) {
-        self.waiting.entry(route).or_default().insert(api);
-    }
-
-    /// Takes the APIs waiting on any of these routes.
-    pub fn take(&mut self, routes: &[RouteKey]) -> Vec<Key> {
-        routes.iter().filter_map(|r| self.waiting.remove(r)).flatten().collect()
+    fn delete(&mut self, claims: &Claims) {
+        self.release(&claims.route);
     }
 }
 

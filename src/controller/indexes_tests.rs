@@ -1,7 +1,6 @@
 use super::*;
 use crate::exposed_api::ExposedApiSpec;
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions};
-use serde_json::json;
 
 fn slice(ns: &str, name: &str, service: &str, ready: bool) -> EndpointSlice {
     let mut s = EndpointSlice {
@@ -23,15 +22,6 @@ fn api(ns: &str, name: &str, implementation: &str) -> ExposedAPI {
         ExposedAPI::new(name, ExposedApiSpec { implementation: Some(implementation.into()), ..Default::default() });
     a.metadata.namespace = Some(ns.into());
     a
-}
-
-fn vs(ns: &str, name: &str, prefix: &str) -> DynamicObject {
-    serde_json::from_value(json!({
-        "apiVersion": "networking.istio.io/v1alpha3", "kind": "VirtualService",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {"hosts": ["*"], "gateways": ["canvas/gw"], "http": [{"match": [{"uri": {"prefix": prefix}}]}]}
-    }))
-    .unwrap()
 }
 
 #[test]
@@ -72,27 +62,4 @@ fn implementation_index_follows_spec_changes() {
     assert_eq!(index.apis_of("ns", "svc-b"), ["x"]);
     index.delete(&api("ns", "y", "svc-a"));
     assert!(index.apis_of("ns", "svc-a").is_empty());
-}
-
-#[test]
-fn route_index_reports_other_claimants_only() {
-    let mut index = RouteIndex::default();
-    index.apply(&vs("a", "mine", "/p"));
-    index.apply(&vs("b", "other", "/p"));
-    let key = RouteKey::new("a", "canvas/gw", "*", "/p");
-    let own = ("a".to_owned(), "mine".to_owned());
-    assert_eq!(index.claimants_except(&key, &own), ["other.b"]);
-    index.apply(&vs("b", "other", "/q"));
-    assert!(index.claimants_except(&key, &own).is_empty());
-    index.delete(&vs("a", "mine", "/p"));
-    assert!(index.claimants_except(&key, &("z".into(), "z".into())).is_empty());
-}
-
-#[test]
-fn conflict_waiters_are_taken_once() {
-    let mut waiters = ConflictWaiters::default();
-    let route = RouteKey::new("a", "gw", "*", "/p");
-    waiters.wait(route.clone(), ("a".into(), "x".into()));
-    assert_eq!(waiters.take(std::slice::from_ref(&route)).len(), 1);
-    assert!(waiters.take(&[route]).is_empty());
 }

@@ -1,87 +1,56 @@
 //! The controller: watches ExposedAPIs and the facts they depend on, and reconciles each API by
 //! applying its children with server-side apply and writing its status when it changes.
 //!
-//! Side watches (EndpointSlices, VirtualServices, ServiceMonitors, gateway address sources,
+//! Side watches (EndpointSlices, the kinds the backends write, gateway address sources,
 //! Components) run as tasks that keep in-memory indexes and send reconcile triggers. The controller
 //! starts only once every cache has listed, so a restart over converged objects writes nothing.
 
 mod apply;
+mod children;
+mod context;
+mod dereference;
 pub mod discovery;
+mod error;
+mod events;
+mod expose;
+mod gateway_watch;
 pub mod indexes;
+pub mod leader;
+mod pipeline;
 pub mod pod_index;
+mod propagate;
 mod recent;
-mod reconcile;
 mod scraping;
 mod watch_task;
 mod watches;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::channel::mpsc;
-use kube::core::DynamicObject;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::Result;
-use crate::config::{OpenMetricsImplementation, OperatorConfig, RunConfig, WatchNamespaces};
+use crate::backend::Backends;
+use crate::config::{OpenMetricsImplementation, RouteBackend, RunConfig, WatchNamespaces};
 use crate::exposed_api::ExposedAPI;
-use crate::gateway_address::GatewayAddress;
-use crate::service_monitor::ServiceMonitorOutput;
 use crate::telemetry::Telemetry;
-use crate::virtual_service::VirtualServiceOutput;
-use discovery::Discovered;
-use indexes::{ConflictWaiters, ImplementationIndex, ReadinessIndex, Relisting, RouteIndex};
-
-/// Field manager of every write the operator makes.
-pub const MANAGER: &str = "oda-api-operator";
-
-/// Shared, watch-fed state the reconciler reads.
-#[derive(Default)]
-pub struct State {
-    pub readiness: RwLock<Relisting<ReadinessIndex>>,
-    pub implementations: RwLock<Relisting<ImplementationIndex>>,
-    pub routes: RwLock<Relisting<RouteIndex>>,
-    pub waiters: Mutex<ConflictWaiters>,
-    pub gateway: RwLock<Option<GatewayAddress>>,
-    /// Service selectors and pods, for the annotation-based metrics patterns.
-    pub selectors: RwLock<Relisting<pod_index::SelectorIndex>>,
-    pub pods: RwLock<Relisting<pod_index::PodIndex>>,
-    /// The operator's own writes whose watch events have not arrived yet.
-    pub recent: Mutex<recent::RecentWrites>,
-    /// Consecutive failures per API, for exponential backoff.
-    pub failures: Mutex<HashMap<indexes::Key, u32>>,
-}
-
-/// Everything a reconcile needs.
-pub struct Context {
-    pub client: Client,
-    pub config: OperatorConfig,
-    pub namespaces: WatchNamespaces,
-    pub discovered: Discovered,
-    pub routes: VirtualServiceOutput,
-    /// Present when metrics APIs get ServiceMonitors and the CRD is installed.
-    pub service_monitor: Option<ServiceMonitorOutput>,
-    pub state: Arc<State>,
-    pub recorder: Recorder,
-    pub virtual_services: Store<DynamicObject>,
-    pub service_monitors: Option<Store<DynamicObject>>,
-    pub components: Option<Store<DynamicObject>>,
-    pub apis: Store<ExposedAPI>,
-    pub telemetry: Telemetry,
-}
+pub use apply::MANAGER;
+pub use context::{Context, State};
+pub use error::ReconcileError;
 
 /// Runs the operator until `stop` turns true, with leader election when configured; then finishes
 /// in-flight reconciles (and releases the lease) and returns.
 pub async fn run(client: Client, config: RunConfig, telemetry: Telemetry, stop: watch::Receiver<bool>) -> Result<()> {
     if config.leader_election {
-        return crate::leader::run_with_lease(client, config, telemetry, stop).await;
+        let lead = |shutdown| run_until(client.clone(), config.clone(), telemetry.clone(), shutdown);
+        return leader::run_with_lease(client.clone(), &config, telemetry.clone(), stop, lead).await;
     }
     let mut stop = stop;
     run_until(client, config, telemetry, async move {
@@ -124,18 +93,8 @@ pub async fn run_until(
     let namespaces = config.namespaces();
     let discovered = discovery::discover(&client, config.output.virtual_service_version).await?;
     info!(?namespaces, ?discovered, "starting");
-    if !discovered.virtual_service {
-        warn!(
-            version = config.output.virtual_service_version.as_str(),
-            "the VirtualService CRD does not serve this version: every apply will fail until Istio is installed"
-        );
-    }
-    let wants_service_monitors = config.output.openmetrics_implementation == OpenMetricsImplementation::ServiceMonitor;
-    if wants_service_monitors && !discovered.service_monitor {
-        warn!(
-            "OPENMETRICS_IMPLEMENTATION=ServiceMonitor but the ServiceMonitor CRD is not installed: no ServiceMonitors are written"
-        );
-    }
+    warn_missing_crds(&config, &discovered);
+    let backends = Backends::new(&config.output, discovered.installed());
 
     let state = Arc::new(State::default());
     let tasks = watch_task::Tasks::default();
@@ -150,21 +109,22 @@ pub async fn run_until(
         tasks: tasks.clone(),
         telemetry: telemetry.clone(),
     };
-    let synced = side.start(&config, &discovered);
+    let synced = side.start(&config, &discovered, &backends.kinds, backends.route.clone());
 
     let reporter = Reporter { controller: MANAGER.into(), instance: config.pod_name.clone() };
     let (reader, writer) = reflector::store::<ExposedAPI>();
     let ctx = Arc::new(Context {
         client: client.clone(),
-        routes: VirtualServiceOutput::new(&config.output),
-        service_monitor: (wants_service_monitors && discovered.service_monitor).then_some(ServiceMonitorOutput),
+        route: backends.route,
+        former_route: backends.former_route,
+        service_monitor: backends.service_monitor,
         config: config.output.clone(),
         namespaces: namespaces.clone(),
+        gateways: discovered.gateway_api.then(|| synced.gateways.clone()),
         discovered,
         state: state.clone(),
         recorder: Recorder::new(client.clone(), reporter),
-        virtual_services: synced.virtual_services.clone(),
-        service_monitors: synced.service_monitors.clone(),
+        children: synced.children.clone(),
         components: synced.components.clone(),
         apis: reader.clone(),
         telemetry: telemetry.clone(),
@@ -181,13 +141,35 @@ pub async fn run_until(
         .reconcile_on(triggers)
         .reconcile_all_on(all_triggers)
         .graceful_shutdown_on(shutdown)
-        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .run(pipeline::reconcile, pipeline::error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
     tasks.abort_all();
     telemetry.health.set_synced(false);
     info!("stopped");
     Ok(())
+}
+
+/// Says which configured kinds the cluster cannot take (their writes fail with a condition).
+fn warn_missing_crds(config: &RunConfig, discovered: &discovery::Discovered) {
+    let output = &config.output;
+    match output.route_backend {
+        RouteBackend::VirtualService if !discovered.virtual_service => warn!(
+            version = output.virtual_service_version.as_str(),
+            "the VirtualService CRD does not serve this version: every apply will fail until Istio is installed"
+        ),
+        RouteBackend::HttpRoute if !discovered.http_route => warn!(
+            "ROUTE_BACKEND=HTTPRoute but the HTTPRoute CRD (gateway.networking.k8s.io/v1) is not installed: every \
+             apply will fail until the Gateway API CRDs are installed"
+        ),
+        _ => {}
+    }
+    let wants_service_monitors = output.openmetrics_implementation == OpenMetricsImplementation::ServiceMonitor;
+    if wants_service_monitors && !discovered.service_monitor {
+        warn!(
+            "OPENMETRICS_IMPLEMENTATION=ServiceMonitor but the ServiceMonitor CRD is not installed: no ServiceMonitors are written"
+        );
+    }
 }
 
 /// The ExposedAPI watch: scoped to the watched namespaces, managed fields dropped (they are about

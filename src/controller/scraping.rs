@@ -4,24 +4,32 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
-use kube::core::DynamicObject;
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use tracing::info;
 
-use super::Context;
-use super::reconcile::{Journal, apply_if_changed, observed};
+use super::apply::{MANAGER, annotations_manager};
+use super::children::{apply_if_changed, observed, remove_controlled};
+use super::context::Context;
+use super::error::ReconcileError;
+use super::events::Journal;
+use crate::backend::scrape::annotations::desired_annotations;
 use crate::config::OpenMetricsImplementation;
-use crate::exposed_api::ExposedAPI;
-use crate::output::Output;
-use crate::ownership::is_controlled_by;
-use crate::pod_annotations::desired_annotations;
-use crate::status::{ConditionSpec, MetricsReason};
-use crate::validation::ValidApi;
+use crate::core::ownership::is_controlled_by;
+use crate::core::status::{ConditionSpec, MetricsReason};
+use crate::core::validation::ValidApi;
+use crate::exposed_api::{ApiType, ExposedAPI};
 
 /// Finalizer that lets the operator remove its pod annotations before the ExposedAPI goes.
 pub const FINALIZER: &str = "oda.tmforum.org/metrics-annotations";
+
+/// Whether the API needs cleanup that garbage collection cannot do: pod annotations are patched
+/// into pods the API does not own.
+pub(super) fn needs_finalizer(ctx: &Context, api: &ExposedAPI) -> bool {
+    let metrics = api.spec.api_type.as_deref().and_then(ApiType::parse).is_some_and(ApiType::is_metrics);
+    metrics && ctx.config.openmetrics_implementation != OpenMetricsImplementation::ServiceMonitor
+}
 
 /// Configures scraping for a valid API; `None` for APIs that are not metrics APIs. Leftovers of a
 /// previous type or mode (annotations, a ServiceMonitor) are removed first.
@@ -30,23 +38,28 @@ pub(super) async fn configure(
     api: &ExposedAPI,
     valid: &ValidApi,
     journal: &Journal,
-) -> Result<Option<ConditionSpec>, kube::Error> {
+) -> Result<Option<ConditionSpec>, ReconcileError> {
     let mode = ctx.config.openmetrics_implementation;
     let annotating = valid.api_type.is_metrics() && mode != OpenMetricsImplementation::ServiceMonitor;
     if !annotating && has_finalizer(api) {
-        remove_annotations(ctx, api).await?;
+        let annotate_error = |source| ReconcileError::Annotate { service: valid.implementation.clone(), source };
+        remove_annotations(ctx, api).await.map_err(annotate_error)?;
         remove_finalizer(ctx, api).await?;
     }
     let monitoring = valid.api_type.is_metrics() && mode == OpenMetricsImplementation::ServiceMonitor;
-    if !monitoring {
-        delete_stale_service_monitor(ctx, api, valid, journal).await?;
+    if !monitoring && let Some(backend) = &ctx.service_monitor {
+        let (uid, why) = (api.uid().unwrap_or_default(), "the API is no longer scraped through one");
+        remove_controlled(ctx, &backend.resource(), &uid, (&valid.namespace, &valid.name), journal, why).await?;
     }
     if !valid.api_type.is_metrics() {
         return Ok(None);
     }
     match mode {
         OpenMetricsImplementation::ServiceMonitor => service_monitor(ctx, api, valid, journal).await.map(Some),
-        mode => annotate(ctx, api, valid, mode).await.map(Some),
+        mode => annotate(ctx, api, valid, mode)
+            .await
+            .map(Some)
+            .map_err(|source| ReconcileError::Annotate { service: valid.implementation.clone(), source }),
     }
 }
 
@@ -55,14 +68,15 @@ async fn service_monitor(
     api: &ExposedAPI,
     valid: &ValidApi,
     journal: &Journal,
-) -> Result<ConditionSpec, kube::Error> {
-    let (Some(output), Some(store)) = (&ctx.service_monitor, &ctx.service_monitors) else {
+) -> Result<ConditionSpec, ReconcileError> {
+    let Some(backend) = &ctx.service_monitor else {
         return Ok(MetricsReason::ServiceMonitorCRDMissing.condition(
             "OPENMETRICS_IMPLEMENTATION=ServiceMonitor but the ServiceMonitor CRD (monitoring.coreos.com/v1) is not \
              installed: install the Prometheus operator, or use PrometheusAnnotation",
         ));
     };
-    let existing = observed(ctx, store, output, valid);
+    let resource = backend.resource();
+    let existing = observed(ctx, &resource, &valid.namespace, &valid.name);
     if let Some(existing) = &existing
         && !is_controlled_by(&existing.metadata, api.meta().uid.as_deref().unwrap_or_default())
     {
@@ -71,31 +85,10 @@ async fn service_monitor(
             valid.namespace, valid.name
         )));
     }
-    if let Some(desired) = output.desired(valid) {
-        apply_if_changed(ctx, &output.api_resource(), &desired, existing.as_deref(), journal).await?;
+    if let Some(desired) = backend.desired(valid)? {
+        apply_if_changed(ctx, &resource, &desired, existing.as_deref(), journal).await?;
     }
     Ok(MetricsReason::Configured.condition(format!("ServiceMonitor {} applied", valid.name)))
-}
-
-async fn delete_stale_service_monitor(
-    ctx: &Context,
-    api: &ExposedAPI,
-    valid: &ValidApi,
-    journal: &Journal,
-) -> Result<(), kube::Error> {
-    let (Some(output), Some(store)) = (&ctx.service_monitor, &ctx.service_monitors) else { return Ok(()) };
-    let Some(stale) = observed(ctx, store, output, valid) else { return Ok(()) };
-    if !is_controlled_by(&stale.metadata, api.meta().uid.as_deref().unwrap_or_default()) {
-        return Ok(());
-    }
-    let sms: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &valid.namespace, &output.api_resource());
-    match sms.delete(&stale.name_any(), &DeleteParams::default()).await {
-        Ok(_) => ctx.telemetry.metrics.wrote("ServiceMonitor"),
-        Err(kube::Error::Api(e)) if e.code == 404 => {}
-        Err(e) => return Err(e),
-    }
-    journal.note(format!("Deleted ServiceMonitor {}: the API is no longer scraped through one", valid.name));
-    Ok(())
 }
 
 async fn annotate(
@@ -118,16 +111,13 @@ async fn annotate(
         return Ok(MetricsReason::NoSelector
             .condition(format!("Service {} has no selector: there are no pods to annotate", valid.implementation)));
     }
-    if !has_finalizer(api) {
-        add_finalizer(ctx, api).await?;
-    }
     let pods = ctx.state.pods.read().map(|i| i.get().selected(&valid.namespace, &selector)).unwrap_or_default();
     if pods.is_empty() {
         return Ok(
             MetricsReason::WaitingForPods.condition(format!("no pod selected by Service {} yet", valid.implementation))
         );
     }
-    let manager = field_manager(api);
+    let manager = annotations_manager(api.meta().uid.as_deref().unwrap_or_default());
     let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &valid.namespace);
     let mut annotated = 0;
     for (name, facts) in &pods {
@@ -191,7 +181,7 @@ pub(super) async fn remove_annotations(ctx: &Context, api: &ExposedAPI) -> Resul
         let query: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
         ListParams::default().labels(&query.join(","))
     };
-    let manager = field_manager(api);
+    let manager = annotations_manager(api.meta().uid.as_deref().unwrap_or_default());
     for pod in pods.list_metadata(&params).await? {
         let ours =
             pod.annotations().keys().any(|k| k.starts_with("prometheus.io/") || k.starts_with("ad.datadoghq.com/"));
@@ -223,38 +213,21 @@ async fn apply_annotations(
     pods.patch(name, &PatchParams::apply(manager).force(), &Patch::Apply(body)).await.map(|_| ())
 }
 
-/// One field manager per ExposedAPI, so two APIs never remove each other's annotations.
-fn field_manager(api: &ExposedAPI) -> String {
-    format!("{}/metrics-{}", super::MANAGER, api.meta().uid.as_deref().unwrap_or_default())
-}
-
 pub(super) fn has_finalizer(api: &ExposedAPI) -> bool {
     api.finalizers().iter().any(|f| f == FINALIZER)
 }
 
-async fn add_finalizer(ctx: &Context, api: &ExposedAPI) -> Result<(), kube::Error> {
-    let ops = match api.meta().finalizers.as_ref() {
-        None => json!([{"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}]),
-        Some(existing) => json!([
-            {"op": "test", "path": "/metadata/finalizers", "value": existing},
-            {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER}
-        ]),
-    };
-    patch_metadata(ctx, api, ops).await
-}
-
-pub(super) async fn remove_finalizer(ctx: &Context, api: &ExposedAPI) -> Result<(), kube::Error> {
+/// Removes the finalizer of an API that no longer needs it (its type or the mode changed).
+async fn remove_finalizer(ctx: &Context, api: &ExposedAPI) -> Result<(), ReconcileError> {
     let Some(index) = api.finalizers().iter().position(|f| f == FINALIZER) else { return Ok(()) };
     let path = format!("/metadata/finalizers/{index}");
     let ops = json!([{"op": "test", "path": path, "value": FINALIZER}, {"op": "remove", "path": path}]);
-    patch_metadata(ctx, api, ops).await
-}
-
-async fn patch_metadata(ctx: &Context, api: &ExposedAPI, ops: Value) -> Result<(), kube::Error> {
     let apis: Api<ExposedAPI> = Api::namespaced(ctx.client.clone(), &api.namespace().unwrap_or_default());
-    let patch: json_patch::Patch = serde_json::from_value(ops).map_err(kube::Error::SerdeError)?;
-    let params = PatchParams { field_manager: Some(super::MANAGER.into()), ..Default::default() };
-    apis.patch(&api.name_any(), &params, &Patch::<()>::Json(patch)).await?;
+    let patch: json_patch::Patch = serde_json::from_value(ops).map_err(|e| ReconcileError::Finalizer(e.to_string()))?;
+    let params = PatchParams { field_manager: Some(MANAGER.into()), ..Default::default() };
+    apis.patch(&api.name_any(), &params, &Patch::<()>::Json(patch))
+        .await
+        .map_err(|e| ReconcileError::Finalizer(e.to_string()))?;
     ctx.telemetry.metrics.wrote("finalizer");
     Ok(())
 }

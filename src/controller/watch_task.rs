@@ -10,8 +10,9 @@ use kube::runtime::watcher::{self, Event};
 use tokio::sync::oneshot;
 use tracing::warn;
 
-use super::watches::SideWatches;
+use super::error::watch_forbidden;
 use crate::config::WatchNamespaces;
+use crate::telemetry::Health;
 
 /// Drops objects outside the watched namespaces from a cluster-wide watch.
 pub(super) fn keep_namespaces<K: Resource>(event: Event<K>, namespaces: &WatchNamespaces) -> Option<Event<K>> {
@@ -22,63 +23,52 @@ pub(super) fn keep_namespaces<K: Resource>(event: Event<K>, namespaces: &WatchNa
     }
 }
 
-/// Whether a side watch covers the whole cluster or only the watched namespaces.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Scope {
-    /// VirtualServices: a conflict can come from any namespace.
-    Cluster,
-    /// Everything else: events from other namespaces are dropped before any index sees them.
-    Watched,
-}
-
-impl SideWatches {
-    /// Runs a watch in a task, handing each event to `on_event`; the receiver fires after the
-    /// first complete list. A Forbidden watch is a standing problem in `/readyz` until it recovers.
-    pub(super) fn spawn_watch<K, S>(
-        &self,
-        scope: Scope,
-        kind: &'static str,
-        stream: S,
-        mut on_event: impl FnMut(Event<K>) + Send + 'static,
-    ) -> oneshot::Receiver<()>
-    where
-        K: Resource + Send + 'static,
-        S: futures::Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
-    {
-        let (tx, rx) = oneshot::channel();
-        let health = self.telemetry.health.clone();
-        let namespaces = (scope == Scope::Watched).then(|| self.namespaces.clone());
-        let source = format!("watch {kind}");
-        self.tasks.track(tokio::spawn(async move {
-            let mut listed = Some(tx);
-            let mut stream = std::pin::pin!(stream.default_backoff());
-            while let Some(event) = stream.next().await {
-                match event {
-                    Ok(event) => {
-                        health.problem(&source, None);
-                        let done = matches!(event, Event::InitDone);
-                        let event = match &namespaces {
-                            Some(namespaces) => keep_namespaces(event, namespaces),
-                            None => Some(event),
-                        };
-                        if let Some(event) = event {
-                            on_event(event);
-                        }
-                        if done && let Some(tx) = listed.take() {
-                            let _ = tx.send(());
-                        }
+/// Runs a watch in a task, handing each event to `on_event`; the receiver fires after the first
+/// complete list. With `namespaces`, events of other namespaces are dropped before `on_event`. A
+/// Forbidden watch is a standing problem in `/readyz` until it recovers.
+pub(super) fn spawn_watch<K, S>(
+    tasks: &Tasks,
+    health: Arc<Health>,
+    namespaces: Option<WatchNamespaces>,
+    kind: &'static str,
+    stream: S,
+    mut on_event: impl FnMut(Event<K>) + Send + 'static,
+) -> oneshot::Receiver<()>
+where
+    K: Resource + Send + 'static,
+    S: futures::Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    let source = format!("watch {kind}");
+    tasks.track(tokio::spawn(async move {
+        let mut listed = Some(tx);
+        let mut stream = std::pin::pin!(stream.default_backoff());
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(event) => {
+                    health.problem(&source, None);
+                    let done = matches!(event, Event::InitDone);
+                    let event = match &namespaces {
+                        Some(namespaces) => keep_namespaces(event, namespaces),
+                        None => Some(event),
+                    };
+                    if let Some(event) = event {
+                        on_event(event);
                     }
-                    Err(e) => {
-                        warn!(kind, error = %e, "watch failed; retrying with backoff");
-                        if e.to_string().contains("403") || e.to_string().contains("forbidden") {
-                            health.problem(&source, Some(format!("forbidden: {e}")));
-                        }
+                    if done && let Some(tx) = listed.take() {
+                        let _ = tx.send(());
+                    }
+                }
+                Err(e) => {
+                    warn!(kind, error = %e, "watch failed; retrying with backoff");
+                    if watch_forbidden(&e) {
+                        health.problem(&source, Some(format!("forbidden: {e}")));
                     }
                 }
             }
-        }));
-        rx
-    }
+        }
+    }));
+    rx
 }
 
 /// Side-watch tasks of a running operator, aborted when it stops.

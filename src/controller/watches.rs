@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use futures::channel::mpsc::UnboundedSender;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -13,18 +12,18 @@ use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::oneshot;
-use tracing::warn;
 
-use super::State;
+use super::children::ChildStores;
+use super::context::State;
 use super::discovery::Discovered;
-use super::watch_task::{Scope, Tasks};
-use crate::component::{component_resource, listed_api_names};
+use super::watch_task::{Tasks, spawn_watch};
+use crate::backend::ChildKind;
+use crate::backend::route::{Claims, Route};
 use crate::config::{RunConfig, WatchNamespaces};
+use crate::core::component::{component_resource, listed_api_names};
+use crate::core::gateway_address::Gateway;
+use crate::core::readiness::service_of;
 use crate::exposed_api::ExposedAPI;
-use crate::gateway_address::{self, Gateway};
-use crate::readiness::service_of;
-use crate::service_monitor::service_monitor_resource;
-use crate::virtual_service::{RouteKey, virtual_service_resource};
 
 pub(super) struct SideWatches {
     pub client: Client,
@@ -38,9 +37,9 @@ pub(super) struct SideWatches {
 
 /// Stores filled by side watches, and the signals that they have listed once.
 pub(super) struct Synced {
-    pub virtual_services: Store<DynamicObject>,
-    pub service_monitors: Option<Store<DynamicObject>>,
+    pub children: ChildStores,
     pub components: Option<Store<DynamicObject>>,
+    pub gateways: Store<Gateway>,
     listed: Vec<oneshot::Receiver<()>>,
 }
 
@@ -55,28 +54,52 @@ impl Synced {
 }
 
 impl SideWatches {
-    pub fn start(self, config: &RunConfig, discovered: &Discovered) -> Synced {
+    /// Starts the watches of the facts every API depends on, and of the child kinds the
+    /// backends declare; `route` is the active route backend, whose kind feeds the conflict index.
+    pub fn start(
+        self,
+        config: &RunConfig,
+        discovered: &Discovered,
+        kinds: &[ChildKind],
+        route: Arc<dyn Route>,
+    ) -> Synced {
         let mut listed = Vec::new();
         listed.push(self.endpoint_slices());
-        listed.push(self.gateway_address(config, discovered));
-        let vs_resource = virtual_service_resource(config.output.virtual_service_version);
-        let (virtual_services, vs_listed) = self.virtual_services(&vs_resource);
-        listed.push(vs_listed);
-        let service_monitors = discovered.service_monitor.then(|| {
-            let (store, done) = self.service_monitors();
+        let (gateways, gateway_listed) = super::gateway_watch::watch(
+            &self.client,
+            config,
+            discovered,
+            self.state.clone(),
+            self.all_trigger.clone(),
+            &self.tasks,
+        );
+        listed.push(gateway_listed);
+        let mut children = ChildStores::default();
+        let route_resource = route.resource();
+        for kind in kinds {
+            let active = (kind.resource == route_resource).then(|| route.clone());
+            let (store, done) = self.children(kind, active);
+            children.insert(&kind.resource, store);
             listed.push(done);
-            store
-        });
+        }
         if config.output.openmetrics_implementation != crate::config::OpenMetricsImplementation::ServiceMonitor {
             listed.push(self.service_selectors());
             listed.push(self.pods());
         }
         let components = discovered.component.is_some().then(|| {
-            let (store, done) = self.components();
+            let (store, done) = self.cached("Component", component_resource(), false, false, |this, event, _| {
+                if let Event::Apply(component) | Event::Delete(component) = event {
+                    let ns = component.namespace().unwrap_or_default();
+                    let value = serde_json::to_value(component).unwrap_or_default();
+                    for name in listed_api_names(&value) {
+                        this.send(&ns, &name);
+                    }
+                }
+            });
             listed.push(done);
             store
         });
-        Synced { virtual_services, service_monitors, components, listed }
+        Synced { children, components, gateways, listed }
     }
 
     /// A dynamic API over the watched namespaces (one namespace, or all and filtered).
@@ -110,8 +133,8 @@ impl SideWatches {
     fn endpoint_slices(&self) -> oneshot::Receiver<()> {
         let api: Api<EndpointSlice> = self.scoped_typed();
         let this = self.handle();
-        let config = watcher::Config::default().labels(crate::readiness::SERVICE_NAME_LABEL).any_semantic();
-        self.spawn_watch(Scope::Watched, "EndpointSlice", watcher::watcher(api, config), move |event| {
+        let config = watcher::Config::default().labels(crate::core::readiness::SERVICE_NAME_LABEL).any_semantic();
+        self.spawn_watch(true, "EndpointSlice", watcher::watcher(api, config), move |event| {
             let changed: Vec<(String, String)> = match &event {
                 Event::Apply(slice) | Event::Delete(slice) => slice_service(slice).into_iter().collect(),
                 _ => Vec::new(),
@@ -132,106 +155,43 @@ impl SideWatches {
         })
     }
 
-    /// Gateway address: re-reconcile everything when the published address changes.
-    fn gateway_address(&self, config: &RunConfig, discovered: &Discovered) -> oneshot::Receiver<()> {
-        let services: Api<Service> = match config.ingress_namespace() {
-            Some(ns) => Api::namespaced(self.client.clone(), ns),
-            None => Api::all(self.client.clone()),
-        };
-        let (gateway_ns, gateway_name) = gateway_address::gateway_ref(&config.output.component_gateway);
-        let gateways: Option<Api<Gateway>> = discovered.gateway_api.then(|| match gateway_ns {
-            Some(ns) => Api::namespaced(self.client.clone(), ns),
-            None => Api::all(self.client.clone()),
-        });
-        let (service_store, service_writer) = kube::runtime::reflector::store::<Service>();
-        let (gateway_store, gateway_writer) = kube::runtime::reflector::store::<Gateway>();
-        let service_events = watcher::watcher(services, watcher::Config::default().labels(&config.ingress_selector))
-            .default_backoff()
-            .reflect(service_writer)
-            .map(|e| e.map(|_| ()));
-        let gateway_events = match gateways {
-            Some(api) => {
-                let config = watcher::Config::default().fields(&format!("metadata.name={gateway_name}"));
-                watcher::watcher(api, config).default_backoff().reflect(gateway_writer).map(|e| e.map(|_| ())).boxed()
-            }
-            None => futures::stream::empty().boxed(),
-        };
-        let public_hostname = config.output.public_hostname().map(String::from);
-        let (tx, rx) = oneshot::channel();
-        let (services_listed, gateway_listed) = (service_store.clone(), gateway_store.clone());
-        let watch_gateway = discovered.gateway_api;
-        tokio::spawn(async move {
-            let _ = services_listed.wait_until_ready().await;
-            if watch_gateway {
-                let _ = gateway_listed.wait_until_ready().await;
-            }
-            let _ = tx.send(());
-        });
-        let this = self.handle();
-        let recompute = move |_: ()| {
-            let services = service_store.state();
-            let gateway = gateway_store.state().into_iter().next();
-            let address = gateway_address::select(
-                services.iter().map(|s| s.as_ref()),
-                gateway.as_deref(),
-                public_hostname.as_deref(),
-            );
-            let changed = this.state.gateway.write().map(|mut current| {
-                let changed = *current != address;
-                *current = address;
-                changed
-            });
-            if changed.unwrap_or(false) {
-                let _ = this.all_trigger.unbounded_send(());
-            }
-        };
-        self.tasks.track(tokio::spawn(futures::stream::select(service_events, gateway_events).for_each(
-            move |event| {
-                match event {
-                    Ok(()) => recompute(()),
-                    Err(e) => warn!(error = %e, "gateway address watch failed; retrying"),
-                }
-                futures::future::ready(())
-            },
-        )));
-        rx
-    }
-
-    /// VirtualServices: route index for conflicts, store for ownership and drift.
-    fn virtual_services(&self, resource: &ApiResource) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
-        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), resource);
-        let writer = Writer::new(resource.clone());
-        let store = writer.as_reader();
-        let mut writer = writer;
-        let this = self.handle();
-        let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
-            .modify(|vs: &mut DynamicObject| vs.metadata.managed_fields = None);
-        let plural = resource.plural.clone();
-        let done = self.spawn_watch(Scope::Cluster, "VirtualService", stream, move |event| {
-            writer.apply_watcher_event(&event);
-            let echo = this.echo(&plural, &event);
-            let touched = match &event {
-                Event::Apply(vs) | Event::Delete(vs) => Some(vs),
+    /// The children of one kind: cached for ownership and drift, the owner (and the namesake it
+    /// may block) re-reconciled on a change that is not our own echo. The active route kind also
+    /// feeds the conflict index and wakes the APIs waiting on a key it touches.
+    fn children(
+        &self,
+        kind: &ChildKind,
+        route: Option<Arc<dyn Route>>,
+    ) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
+        let name: &'static str = if route.is_some() { "route" } else { "child" };
+        self.cached(name, kind.resource.clone(), kind.cluster_wide, true, move |this, event, echo| {
+            let touched = match event {
+                Event::Apply(obj) | Event::Delete(obj) => Some(obj),
                 _ => None,
             };
-            let mut routes = touched.map(RouteKey::all_of).unwrap_or_default();
-            if let Ok(mut index) = this.state.routes.write() {
-                if let Some(vs) = touched {
-                    routes.extend(index.get().keys_of(vs));
+            if let Some(route) = &route {
+                let claims = |obj: &DynamicObject| Claims {
+                    route: (obj.namespace().unwrap_or_default(), obj.name_any()),
+                    keys: route.claims(obj),
+                };
+                let mut keys = touched.map(|obj| claims(obj).keys).unwrap_or_default();
+                if let Ok(mut index) = this.state.routes.write() {
+                    if let Some(obj) = touched {
+                        keys.extend(index.get().keys_of(&claims(obj).route));
+                    }
+                    index.handle(&map_event(event, claims));
                 }
-                index.handle(&event);
-            }
-            if let Some(vs) = touched {
-                if !echo {
-                    this.send_owner_and_namesake(vs.meta());
-                }
-                let woken = this.state.waiters.lock().map(|mut w| w.take(&routes)).unwrap_or_default();
+                let woken = this.state.waiters.lock().map(|mut w| w.take(&keys)).unwrap_or_default();
                 for (ns, name) in woken {
                     this.send(&ns, &name);
                 }
             }
-        });
-        (store, done)
+            if let Some(obj) = touched
+                && !echo
+            {
+                this.send_owner_and_namesake(&obj.metadata);
+            }
+        })
     }
 
     /// Service selectors, for the annotation modes: a changed selector re-annotates.
@@ -239,7 +199,7 @@ impl SideWatches {
         let api: Api<Service> = self.scoped_typed();
         let this = self.handle();
         self.spawn_watch(
-            Scope::Watched,
+            true,
             "Service",
             watcher::watcher(api, watcher::Config::default().any_semantic()),
             move |event| {
@@ -257,74 +217,64 @@ impl SideWatches {
     fn pods(&self) -> oneshot::Receiver<()> {
         let api: Api<PartialObjectMeta<Pod>> = self.scoped_typed();
         let this = self.handle();
-        self.spawn_watch(
-            Scope::Watched,
-            "Pod",
-            watcher::watcher(api, watcher::Config::default().any_semantic()),
-            move |event| {
-                if let Ok(mut index) = this.state.pods.write() {
-                    index.handle(&event);
+        self.spawn_watch(true, "Pod", watcher::watcher(api, watcher::Config::default().any_semantic()), move |event| {
+            if let Ok(mut index) = this.state.pods.write() {
+                index.handle(&event);
+            }
+            if let Event::Apply(pod) = &event {
+                let ns = pod.namespace().unwrap_or_default();
+                let services: Vec<String> = this
+                    .state
+                    .selectors
+                    .read()
+                    .map(|i| i.get().services_selecting(&ns, pod.labels()).map(String::from).collect())
+                    .unwrap_or_default();
+                for svc in services {
+                    this.send_apis_of(&ns, &svc);
                 }
-                if let Event::Apply(pod) = &event {
-                    let ns = pod.namespace().unwrap_or_default();
-                    let services: Vec<String> = this
-                        .state
-                        .selectors
-                        .read()
-                        .map(|i| i.get().services_selecting(&ns, pod.labels()).map(String::from).collect())
-                        .unwrap_or_default();
-                    for svc in services {
-                        this.send_apis_of(&ns, &svc);
-                    }
-                }
-            },
-        )
-    }
-
-    /// ServiceMonitors: ownership and drift (few objects, so cached whole).
-    fn service_monitors(&self) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
-        self.cached("ServiceMonitor", service_monitor_resource(), true, |this, sm| {
-            this.send_owner_and_namesake(&sm.metadata)
-        })
-    }
-
-    /// Components: re-reconcile the APIs a Component lists when it changes (e.g. appears late).
-    fn components(&self) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
-        self.cached("Component", component_resource(), false, |this, component| {
-            let ns = component.namespace().unwrap_or_default();
-            let value = serde_json::to_value(component).unwrap_or_default();
-            for name in listed_api_names(&value) {
-                this.send(&ns, &name);
             }
         })
     }
 
-    /// A cached watch over the watched namespaces; `on_change` maps a changed object to triggers,
-    /// except (with `written_by_us`) for the echoes of the operator's own writes.
+    /// A cached watch (cluster-wide, or over the watched namespaces), managed fields dropped;
+    /// `on_event` gets every event and whether it is the echo of the operator's own write (only
+    /// recognised for kinds `written_by_us`).
     fn cached(
         &self,
         kind: &'static str,
         resource: ApiResource,
+        cluster_wide: bool,
         written_by_us: bool,
-        on_change: impl Fn(&SideWatches, &DynamicObject) + Send + 'static,
+        on_event: impl Fn(&SideWatches, &Event<DynamicObject>, bool) + Send + 'static,
     ) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
-        let api = self.scoped(&resource);
+        let api = if cluster_wide { Api::all_with(self.client.clone(), &resource) } else { self.scoped(&resource) };
         let plural = resource.plural.clone();
         let mut writer = Writer::new(resource);
         let store = writer.as_reader();
         let this = self.handle();
         let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
             .modify(|obj: &mut DynamicObject| obj.metadata.managed_fields = None);
-        let done = self.spawn_watch(Scope::Watched, kind, stream, move |event| {
+        let done = self.spawn_watch(!cluster_wide, kind, stream, move |event| {
             writer.apply_watcher_event(&event);
             let echo = written_by_us && this.echo(&plural, &event);
-            if let Event::Apply(obj) | Event::Delete(obj) = &event
-                && !echo
-            {
-                on_change(&this, obj);
-            }
+            on_event(&this, &event, echo);
         });
         (store, done)
+    }
+
+    fn spawn_watch<K, S>(
+        &self,
+        scoped: bool,
+        kind: &'static str,
+        stream: S,
+        on_event: impl FnMut(Event<K>) + Send + 'static,
+    ) -> oneshot::Receiver<()>
+    where
+        K: Resource + Send + 'static,
+        S: futures::Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
+    {
+        let namespaces = scoped.then(|| self.namespaces.clone());
+        spawn_watch(&self.tasks, self.telemetry.health.clone(), namespaces, kind, stream, on_event)
     }
 
     /// Whether an event is the echo of the operator's own write (and forgets that write).
@@ -369,12 +319,23 @@ impl SideWatches {
     /// this object as `NotOwned`).
     fn send_owner_and_namesake(&self, meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) {
         let ns = meta.namespace.clone().unwrap_or_default();
-        if let Some(owner) = crate::ownership::controller_of(meta).filter(|r| r.kind == "ExposedAPI") {
+        if let Some(owner) = crate::core::ownership::controller_of(meta).filter(|r| r.kind == "ExposedAPI") {
             self.send(&ns, &owner.name);
         }
         if let Some(name) = meta.name.as_deref() {
             self.send(&ns, name);
         }
+    }
+}
+
+/// The same event, of what `f` makes of each object.
+fn map_event<K, T>(event: &Event<K>, f: impl Fn(&K) -> T) -> Event<T> {
+    match event {
+        Event::Apply(obj) => Event::Apply(f(obj)),
+        Event::Delete(obj) => Event::Delete(f(obj)),
+        Event::Init => Event::Init,
+        Event::InitApply(obj) => Event::InitApply(f(obj)),
+        Event::InitDone => Event::InitDone,
     }
 }
 

@@ -22,8 +22,9 @@ pub const NOT_IN_CHART: &[(&str, &str)] = &[
 pub const EXTRA_ENV: &[&str] = &["POD_NAMESPACE"];
 
 /// Variables rendered only when their value is set: `run` would take an empty
-/// APIOPERATORISTIO_INGRESS_NAMESPACE for the namespace `""`.
-pub const OPTIONAL_ENV: &[&str] = &["APIOPERATORISTIO_PUBLICHOSTNAME", "APIOPERATORISTIO_INGRESS_NAMESPACE"];
+/// APIOPERATORISTIO_INGRESS_NAMESPACE for the namespace `""`. GATEWAY_SECTION_NAME likewise.
+pub const OPTIONAL_ENV: &[&str] =
+    &["APIOPERATORISTIO_PUBLICHOSTNAME", "APIOPERATORISTIO_INGRESS_NAMESPACE", "GATEWAY_SECTION_NAME"];
 
 /// Chart defaults that differ from the binary's, on purpose.
 pub const CHART_DEFAULTS: &[(&str, &str)] = &[
@@ -100,6 +101,6 @@ pub fn set(items: impl IntoIterator<Item = impl Into<String>>) -> BTreeSet<Strin
 pub fn all_set_values() -> Value {
     merged(
         &default_values(),
-        &json!({ "config": { "publicHostname": "apis.example.com", "ingressNamespace": "istio-ingress" } }),
+        &json!({ "config": { "publicHostname": "apis.example.com", "ingressNamespace": "istio-ingress", "gatewaySectionName": "http" } }),
     )
 }

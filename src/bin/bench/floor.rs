@@ -9,14 +9,14 @@ use futures::{StreamExt, TryStreamExt, stream};
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::DynamicObject;
 use kube::{Client, ResourceExt};
-use oda_api_operator::api_url::published_url;
+use oda_api_operator::backend::istio::VirtualServiceRoute;
+use oda_api_operator::backend::route::{Route, RouteState};
 use oda_api_operator::config::OperatorConfig;
+use oda_api_operator::core::gateway_address::{GatewayAddress, IngressPort, IngressTarget};
+use oda_api_operator::core::status::{ConditionSpec, Outcome, assemble, desired_status};
+use oda_api_operator::core::url::published_url;
+use oda_api_operator::core::validation::{ValidApi, validate};
 use oda_api_operator::exposed_api::ExposedAPI;
-use oda_api_operator::gateway_address::{GatewayAddress, IngressPort, IngressTarget};
-use oda_api_operator::output::Output;
-use oda_api_operator::status::{ConditionSpec, Outcome, assemble, desired_status};
-use oda_api_operator::validation::{ValidApi, validate};
-use oda_api_operator::virtual_service::VirtualServiceOutput;
 use serde_json::json;
 
 use crate::apiserver;
@@ -43,7 +43,7 @@ pub async fn run(ctx: &Ctx, ns: &str, n: usize) -> Result<FloorReport> {
         target: Some(IngressTarget { ip: Some(GATEWAY_IP.to_owned()), hostname: None }),
         ports: vec![IngressPort { name: Some("http2".to_owned()), port: 80 }],
     };
-    let routes = VirtualServiceOutput::new(&OperatorConfig::default());
+    let routes = VirtualServiceRoute::new(&OperatorConfig::default());
 
     let cpu_before = cpu_snapshot(&ctx.control_plane);
     let apiserver_before = apiserver::snapshot(&clients.admin).await;
@@ -80,14 +80,14 @@ pub async fn run(ctx: &Ctx, ns: &str, n: usize) -> Result<FloorReport> {
 /// two latencies in seconds.
 async fn write_one(
     client: &Client,
-    routes: &VirtualServiceOutput,
+    routes: &VirtualServiceRoute,
     gateway: &GatewayAddress,
     api: &ValidApi,
     i: usize,
 ) -> Result<(f64, f64)> {
     let name = api_name(i);
-    let desired = routes.desired(api).ok_or("no VirtualService for the fixture")?;
-    let vs_api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &api.namespace, &routes.api_resource());
+    let desired = routes.desired(api)?;
+    let vs_api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &api.namespace, &routes.resource());
     let params = PatchParams::apply(OPERATOR_MANAGER).force();
     let t = Instant::now();
     let applied = retry(&format!("applying VirtualService {name}"), || async {
@@ -97,7 +97,7 @@ async fn write_one(
     let route_latency = t.elapsed();
 
     let url = published_url(api, Some(gateway));
-    let outcome = Outcome::Applied { api, route_uid: applied.uid() };
+    let outcome = Outcome::Applied { api, route_uid: applied.uid(), route: RouteState::Accepted };
     let (api_status, implementation, condition) = desired_status(&outcome, url.as_ref(), true, None);
     let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
     let status = assemble(api_status, implementation, &[ConditionSpec::from(&condition)], Some(1), None, now);

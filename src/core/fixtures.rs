@@ -1,7 +1,7 @@
 //! Test fixtures shared by the pure modules' unit tests: the reference's fixture APIs.
 
+use crate::core::validation::ValidApi;
 use crate::exposed_api::ApiType;
-use crate::validation::ValidApi;
 
 /// `CREATE_APISTATUS_1`: the TMF620 core API of release `prdcat3`.
 pub fn core_api() -> ValidApi {

@@ -4,8 +4,8 @@
 //! unless 80/443; `spec.hostname` replaces the host in the URL (not in the VirtualService); paths
 //! are appended verbatim.
 
-use crate::gateway_address::GatewayAddress;
-use crate::validation::ValidApi;
+use crate::core::gateway_address::GatewayAddress;
+use crate::core::validation::ValidApi;
 
 /// Where an API is reachable from outside.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -37,8 +37,8 @@ pub fn published_url(api: &ValidApi, gateway: Option<&GatewayAddress>) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::short_api;
-    use crate::gateway_address::{IngressPort, IngressTarget};
+    use crate::core::fixtures::short_api;
+    use crate::core::gateway_address::{IngressPort, IngressTarget};
 
     fn api(hostname: Option<&str>, developer_ui: bool) -> ValidApi {
         ValidApi {

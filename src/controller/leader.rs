@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use kube::Client;
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
@@ -17,13 +20,22 @@ use crate::{Error, Result};
 const LEASE_SECONDS: u64 = 15;
 const GRACE_SECONDS: u64 = 5;
 
-/// Runs the controller whenever this replica holds the lease, until `stop` turns true.
-pub async fn run_with_lease(
+/// Resolves when the controller must stop: the lease is lost, or the operator stops.
+pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
+
+/// Runs `lead` whenever this replica holds the lease, until `stop` turns true; `lead` runs until
+/// the shutdown it is given resolves.
+pub async fn run_with_lease<F, Fut>(
     client: Client,
-    config: RunConfig,
+    config: &RunConfig,
     telemetry: Telemetry,
     mut stop: watch::Receiver<bool>,
-) -> Result<()> {
+    mut lead: F,
+) -> Result<()>
+where
+    F: FnMut(Shutdown) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
     let namespace = config
         .leader_election_namespace
         .clone()
@@ -37,7 +49,7 @@ pub async fn run_with_lease(
         .with_grace(GRACE_SECONDS)
         .build()
         .await
-        .map_err(|e| Error::Config(format!("cannot use Lease {namespace}/{}: {e}", config.lease_name)))?;
+        .map_err(|e| Error::Lease(format!("cannot use Lease {namespace}/{}: {e}", config.lease_name)))?;
     let (mut leading, lease_task) = manager.watch().await;
     telemetry.health.set_leading(Some(false));
     info!(lease = %config.lease_name, %namespace, %identity, "standing by for the leader lease");
@@ -45,19 +57,19 @@ pub async fn run_with_lease(
     let result = loop {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => break Ok(()),
-            changed = leading.wait_for(|l| *l) => if changed.is_err() { break Err(Error::Config("the lease manager stopped".into())) },
+            changed = leading.wait_for(|l| *l) => if changed.is_err() { break Err(Error::Lease("the lease manager stopped".into())) },
         }
         info!(%identity, "acquired the leader lease; reconciling");
         telemetry.health.set_leading(Some(true));
         let mut lost = leading.clone();
         let mut stopping = stop.clone();
-        let shutdown = async move {
+        let shutdown: Shutdown = Box::pin(async move {
             tokio::select! {
                 _ = lost.wait_for(|l| !*l) => warn!("lost the leader lease; stopping the controller"),
                 _ = stopping.wait_for(|s| *s) => {}
             }
-        };
-        let run = crate::controller::run_until(client.clone(), config.clone(), telemetry.clone(), shutdown).await;
+        });
+        let run = lead(shutdown).await;
         telemetry.health.set_leading(Some(false));
         telemetry.health.set_synced(false);
         if let Err(e) = run {

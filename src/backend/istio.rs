@@ -1,13 +1,14 @@
-//! The Istio `VirtualService` that publishes an API on the Canvas gateway (reference §2.4), and the
-//! route keys used to detect two VirtualServices claiming the same gateway, host and path.
+//! The Istio route backend: the `VirtualService` that publishes an API on the Canvas gateway
+//! (reference §2.4).
 
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde::{Deserialize, Serialize};
 
+use super::route::{Route, RouteKey, RouteState};
+use super::{BuildError, object_with_spec};
 use crate::config::{OperatorConfig, VirtualServiceVersion};
-use crate::output::{Output, object};
-use crate::ownership::child_metadata;
-use crate::validation::ValidApi;
+use crate::core::ownership::child_metadata;
+use crate::core::validation::ValidApi;
 
 /// The subset of `networking.istio.io` VirtualService spec the operator writes and reads.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -63,15 +64,15 @@ pub struct PortSelector {
     pub number: u32,
 }
 
-/// The Istio output backend.
+/// The Istio route backend.
 #[derive(Clone, Debug)]
-pub struct VirtualServiceOutput {
+pub struct VirtualServiceRoute {
     pub gateway: String,
     pub host: String,
     pub version: VirtualServiceVersion,
 }
 
-impl VirtualServiceOutput {
+impl VirtualServiceRoute {
     pub fn new(config: &OperatorConfig) -> Self {
         Self {
             gateway: config.component_gateway.clone(),
@@ -96,21 +97,39 @@ impl VirtualServiceOutput {
             }],
         }
     }
-
-    /// The route key of the VirtualService this backend writes for `api`.
-    pub fn route_key(&self, api: &ValidApi) -> RouteKey {
-        RouteKey::new(&api.namespace, &self.gateway, &self.host, &api.path)
-    }
 }
 
-impl Output for VirtualServiceOutput {
-    fn api_resource(&self) -> ApiResource {
+impl Route for VirtualServiceRoute {
+    fn resource(&self) -> ApiResource {
         virtual_service_resource(self.version)
     }
 
-    fn desired(&self, api: &ValidApi) -> Option<DynamicObject> {
-        let spec = serde_json::to_value(self.spec(api)).ok()?;
-        Some(object(&self.api_resource(), child_metadata(api), serde_json::json!({ "spec": spec })))
+    fn desired(&self, api: &ValidApi) -> Result<DynamicObject, BuildError> {
+        object_with_spec(&self.resource(), child_metadata(api), &self.spec(api))
+    }
+
+    fn route_key(&self, api: &ValidApi) -> RouteKey {
+        RouteKey::new(&api.namespace, &self.gateway, &self.host, &api.path)
+    }
+
+    /// Every gateway × host × URI prefix of the VirtualService, except the `mesh` pseudo-gateway
+    /// (sidecar routing, not the ingress). The reference compared raw gateway strings.
+    fn claims(&self, vs: &DynamicObject) -> Vec<RouteKey> {
+        let namespace = vs.metadata.namespace.as_deref().unwrap_or_default();
+        let Some(spec) = vs.data.get("spec").and_then(|s| serde_json::from_value::<VirtualServiceSpec>(s.clone()).ok())
+        else {
+            return Vec::new();
+        };
+        let prefixes: Vec<&str> =
+            spec.http.iter().flat_map(|r| r.matches.iter()).filter_map(|m| m.uri.as_ref()?.prefix.as_deref()).collect();
+        let gateways: Vec<&str> = spec.gateways.iter().map(String::as_str).filter(|g| *g != "mesh").collect();
+        let hosts: Vec<&str> = spec.hosts.iter().map(String::as_str).collect();
+        RouteKey::product(namespace, &gateways, &hosts, &prefixes)
+    }
+
+    /// A VirtualService has no status a controller reports acceptance in: applied is accepted.
+    fn state(&self, _: &DynamicObject) -> RouteState {
+        RouteState::Accepted
     }
 }
 
@@ -122,59 +141,15 @@ pub fn virtual_service_resource(version: VirtualServiceVersion) -> ApiResource {
     )
 }
 
-/// What two VirtualServices must not share: gateway, host and URI prefix.
-///
-/// Gateways are normalised to `<namespace>/<name>` (a bare name means the VirtualService's own
-/// namespace, as Istio resolves it), so `component-gateway` in namespace `canvas` and
-/// `canvas/component-gateway` are recognised as the same gateway, and bare names in two different
-/// namespaces are not mistaken for one. The reference compared the raw strings.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RouteKey {
-    pub gateway: String,
-    pub host: String,
-    pub prefix: String,
-}
-
-impl RouteKey {
-    pub fn new(namespace: &str, gateway: &str, host: &str, prefix: &str) -> Self {
-        let gateway = if gateway.contains('/') { gateway.to_owned() } else { format!("{namespace}/{gateway}") };
-        Self { gateway, host: host.to_owned(), prefix: prefix.to_owned() }
-    }
-
-    /// Every (gateway, host, prefix) a VirtualService claims. Unlike the reference, which read only
-    /// the first of each list, all gateways, hosts and prefix matches are considered.
-    pub fn all_of(obj: &DynamicObject) -> Vec<RouteKey> {
-        let namespace = obj.metadata.namespace.as_deref().unwrap_or_default();
-        let Some(spec) =
-            obj.data.get("spec").and_then(|s| serde_json::from_value::<VirtualServiceSpec>(s.clone()).ok())
-        else {
-            return Vec::new();
-        };
-        let prefixes: Vec<&str> =
-            spec.http.iter().flat_map(|r| r.matches.iter()).filter_map(|m| m.uri.as_ref()?.prefix.as_deref()).collect();
-        let mut keys = Vec::new();
-        for gateway in spec.gateways.iter().filter(|g| g.as_str() != "mesh") {
-            for host in &spec.hosts {
-                for prefix in &prefixes {
-                    keys.push(RouteKey::new(namespace, gateway, host, prefix));
-                }
-            }
-        }
-        keys.sort();
-        keys.dedup();
-        keys
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::core_api as api;
+    use crate::core::fixtures::core_api as api;
     use serde_json::json;
 
     #[test]
     fn golden_g1_shape() {
-        let vs = VirtualServiceOutput::new(&OperatorConfig::default()).desired(&api()).unwrap();
+        let vs = VirtualServiceRoute::new(&OperatorConfig::default()).desired(&api()).unwrap();
         let value = serde_json::to_value(&vs).unwrap();
         assert_eq!(
             value,
@@ -214,7 +189,7 @@ mod tests {
             virtual_service_version: VirtualServiceVersion::V1,
             ..Default::default()
         };
-        let vs = VirtualServiceOutput::new(&config).desired(&api()).unwrap();
+        let vs = VirtualServiceRoute::new(&config).desired(&api()).unwrap();
         assert_eq!(vs.types.as_ref().unwrap().api_version, "networking.istio.io/v1");
         assert_eq!(vs.data["spec"]["hosts"], json!(["components.ihc-dt.cluster-2.de"]));
         assert_eq!(vs.data["spec"]["gateways"], json!(["canvas/component-gateway"]));
@@ -231,7 +206,7 @@ mod tests {
             }
         }))
         .unwrap();
-        let keys = RouteKey::all_of(&vs);
+        let keys = VirtualServiceRoute::new(&OperatorConfig::default()).claims(&vs);
         assert_eq!(
             keys,
             vec![
@@ -239,6 +214,5 @@ mod tests {
                 RouteKey::new("x", "canvas/component-gateway", "*", "/b"),
             ]
         );
-        assert_ne!(RouteKey::new("a", "gw", "*", "/p"), RouteKey::new("b", "gw", "*", "/p"));
     }
 }

@@ -3,7 +3,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
-use crate::validation::ValidApi;
+use crate::core::validation::ValidApi;
 
 /// The controller ownerReference the reference operator (kopf `adopt`) sets, field for field.
 pub fn owner_reference(api: &ValidApi) -> Option<OwnerReference> {

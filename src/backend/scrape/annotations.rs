@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::OpenMetricsImplementation;
-use crate::validation::ValidApi;
+use crate::core::validation::ValidApi;
 
 /// The annotations the operator owns on each pod of a metrics API's implementation.
 ///
@@ -47,7 +47,7 @@ fn datadog_check(api: &ValidApi) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::metrics_api as api;
+    use crate::core::fixtures::metrics_api as api;
 
     #[test]
     fn golden_g14_datadog_string() {

@@ -5,9 +5,9 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::api_url::PublishedUrl;
+use crate::core::url::PublishedUrl;
+use crate::core::validation::ValidApi;
 use crate::exposed_api::{ApiStatus, ExposedApiStatus, ImplementationStatus};
-use crate::validation::ValidApi;
 
 /// Type of the summary condition.
 pub const READY: &str = "Ready";
@@ -29,10 +29,16 @@ pub enum ReadyReason {
     NotOwned,
     /// Writing a child failed (e.g. Forbidden, CRD not installed); the message has the API error.
     ApplyFailed,
+    /// The route is applied, but no gateway controller has reported on its current generation.
+    RoutePending,
+    /// The gateway controller did not accept the route (`Accepted=False`); its message is quoted.
+    RouteNotAccepted,
+    /// The gateway controller could not resolve the route's references (`ResolvedRefs=False`).
+    RouteRefsUnresolved,
 }
 
 impl ReadyReason {
-    pub const ALL: [ReadyReason; 7] = [
+    pub const ALL: [ReadyReason; 10] = [
         Self::Exposed,
         Self::ImplementationNotReady,
         Self::AddressPending,
@@ -40,6 +46,9 @@ impl ReadyReason {
         Self::RouteConflict,
         Self::NotOwned,
         Self::ApplyFailed,
+        Self::RoutePending,
+        Self::RouteNotAccepted,
+        Self::RouteRefsUnresolved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +60,9 @@ impl ReadyReason {
             Self::RouteConflict => "RouteConflict",
             Self::NotOwned => "NotOwned",
             Self::ApplyFailed => "ApplyFailed",
+            Self::RoutePending => "RoutePending",
+            Self::RouteNotAccepted => "RouteNotAccepted",
+            Self::RouteRefsUnresolved => "RouteRefsUnresolved",
         }
     }
 }
@@ -111,11 +123,23 @@ impl MetricsReason {
     }
 }
 
+/// What a route's status says about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteState {
+    /// Nothing left to wait for: accepted by its controller, or a kind without such status.
+    Accepted,
+    /// Not (yet) rejected and not accepted: no controller has reported on this generation.
+    Pending { message: String },
+    /// Rejected by its controller; the reason of the `Ready` condition and the controller's words.
+    Rejected { reason: ReadyReason, message: String },
+}
+
 /// What happened to the children in this reconcile.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome<'a> {
-    /// Children applied; `route_uid` is the VirtualService's uid (reported as `apiStatus.uid`).
-    Applied { api: &'a ValidApi, route_uid: Option<String> },
+    /// The route is applied; `route_uid` is its uid (reported as `apiStatus.uid`), `route` what
+    /// its own status says.
+    Applied { api: &'a ValidApi, route_uid: Option<String>, route: RouteState },
     /// Nothing written; the reason and a message for the condition.
     Blocked { reason: ReadyReason, message: String },
 }
@@ -139,8 +163,8 @@ pub fn desired_status(
     previous: Option<&ExposedApiStatus>,
 ) -> (Option<ApiStatus>, ImplementationStatus, ReadyCondition) {
     let implementation = ImplementationStatus { ready: implementation_ready };
-    let (api, route_uid) = match outcome {
-        Outcome::Applied { api, route_uid } => (*api, route_uid),
+    let (api, route_uid, route) = match outcome {
+        Outcome::Applied { api, route_uid, route } => (*api, route_uid, route),
         Outcome::Blocked { reason, message } => {
             let kept = previous.and_then(|p| p.api_status.clone());
             let condition = ReadyCondition { status: false, reason: *reason, message: message.clone() };
@@ -157,18 +181,24 @@ pub fn desired_status(
         developer_ui: url.and_then(|u| u.developer_ui.clone()),
         ip: url.and_then(|u| u.ip.clone()),
     };
-    let condition = match (url, implementation_ready) {
-        (None, _) => ReadyCondition {
+    let condition = match (route, url, implementation_ready) {
+        (RouteState::Pending { message }, _, _) => {
+            ReadyCondition { status: false, reason: ReadyReason::RoutePending, message: message.clone() }
+        }
+        (RouteState::Rejected { reason, message }, _, _) => {
+            ReadyCondition { status: false, reason: *reason, message: message.clone() }
+        }
+        (RouteState::Accepted, None, _) => ReadyCondition {
             status: false,
             reason: ReadyReason::AddressPending,
             message: "route applied; waiting for the ingress gateway to get an address".into(),
         },
-        (Some(u), false) => ReadyCondition {
+        (RouteState::Accepted, Some(u), false) => ReadyCondition {
             status: false,
             reason: ReadyReason::ImplementationNotReady,
             message: format!("published at {}; no ready endpoint of Service {}", u.url, api.implementation),
         },
-        (Some(u), true) => {
+        (RouteState::Accepted, Some(u), true) => {
             ReadyCondition { status: true, reason: ReadyReason::Exposed, message: format!("published at {}", u.url) }
         }
     };

@@ -1,7 +1,7 @@
 use super::*;
 
 fn api() -> ValidApi {
-    ValidApi { path: "/c1/x".into(), developer_ui: Some("/c1/docs".into()), ..crate::fixtures::short_api() }
+    ValidApi { path: "/c1/x".into(), developer_ui: Some("/c1/docs".into()), ..crate::core::fixtures::short_api() }
 }
 use jiff::Timestamp;
 
@@ -20,7 +20,7 @@ fn at(seconds: i64) -> Time {
 #[test]
 fn applied_with_url_and_ready_is_exposed() {
     let api = api();
-    let outcome = Outcome::Applied { api: &api, route_uid: Some("vs-uid-0001".into()) };
+    let outcome = Outcome::Applied { api: &api, route_uid: Some("vs-uid-0001".into()), route: RouteState::Accepted };
     let (api_status, implementation, ready) = desired_status(&outcome, Some(&url()), true, None);
     let api_status = api_status.unwrap();
     assert_eq!(api_status.uid.as_deref(), Some("vs-uid-0001"));
@@ -35,7 +35,7 @@ fn applied_with_url_and_ready_is_exposed() {
 #[test]
 fn reasons_follow_address_and_readiness() {
     let api = api();
-    let outcome = Outcome::Applied { api: &api, route_uid: None };
+    let outcome = Outcome::Applied { api: &api, route_uid: None, route: RouteState::Accepted };
     let (s, _, ready) = desired_status(&outcome, None, true, None);
     assert_eq!(ready.reason, ReadyReason::AddressPending);
     assert_eq!(s.unwrap().url, None, "golden G6: no url, developerUI or ip without an address");
@@ -88,7 +88,7 @@ fn unchanged_status_needs_no_write() {
 fn reasons_are_a_closed_documented_set() {
     let mut names: Vec<&str> = ReadyReason::ALL.iter().map(|r| r.as_str()).collect();
     names.extend(MetricsReason::ALL.iter().map(|r| r.as_str()));
-    let docs = include_str!("../docs/design.md");
+    let docs = include_str!("../../docs/design.md");
     for name in names {
         assert!(docs.contains(&format!("`{name}`")), "docs/design.md does not document reason {name}");
     }

@@ -4,6 +4,8 @@
 //! (by namespace, then name), else the status addresses of the Gateway API `Gateway` named by
 //! `APIOPERATORISTIO_COMPONENTGATEWAY` (what the Canvas documentation promises). A configured public
 //! host name replaces the address whatever the source.
+//! With `ROUTE_BACKEND=HTTPRoute` the Gateway the routes attach to is the only source
+//! ([`GatewayAddress::for_routes`]).
 
 use k8s_openapi::api::core::v1::Service;
 use kube::CustomResource;
@@ -68,6 +70,18 @@ impl GatewayAddress {
         let ports =
             gateway.spec.listeners.iter().map(|l| IngressPort { name: Some(l.name.clone()), port: l.port }).collect();
         Self { target, ports }
+    }
+
+    /// The address of a Gateway for routes attached to listener `section` (all listeners when
+    /// `None`): its status addresses, and the port of that listener, else of the first HTTP or
+    /// HTTPS listener. The port appears in URLs unless it is 80 or 443.
+    pub fn for_routes(gateway: &Gateway, section: Option<&str>) -> Self {
+        let listener = match section {
+            Some(section) => gateway.spec.listeners.iter().find(|l| l.name == section),
+            None => gateway.spec.listeners.iter().find(|l| matches!(l.protocol.as_str(), "HTTP" | "HTTPS")),
+        };
+        let ports = listener.map(|l| vec![IngressPort { name: Some("http".into()), port: l.port }]).unwrap_or_default();
+        Self { target: Self::from_gateway(gateway).target, ports }
     }
 
     /// Applies `APIOPERATORISTIO_PUBLICHOSTNAME`: a dotted quad is reported as an IP, anything else
@@ -246,6 +260,18 @@ mod tests {
         let with_address = [service("istio", "ingress", Some("1.1.1.1"))];
         assert_eq!(ip(select(&with_address, Some(&gw), None)), Some("1.1.1.1".into()), "the Service comes first");
         assert_eq!(select(&[], None, None), None);
+    }
+
+    #[test]
+    fn routes_take_the_port_of_their_listener() {
+        let mut gw = gateway(&[("IPAddress", "4.4.4.4")]);
+        gw.spec.listeners.insert(0, Listener { name: "tls".into(), port: 8443, protocol: "TLS".into() });
+        gw.spec.listeners.push(Listener { name: "web".into(), port: 80, protocol: "HTTP".into() });
+        assert_eq!(GatewayAddress::for_routes(&gw, None).port_suffix(), ":8080", "first HTTP listener");
+        assert_eq!(GatewayAddress::for_routes(&gw, Some("web")).port_suffix(), "");
+        assert_eq!(GatewayAddress::for_routes(&gw, Some("tls")).port_suffix(), ":8443");
+        let unknown = GatewayAddress::for_routes(&gw, Some("nope"));
+        assert_eq!((unknown.port_suffix(), unknown.target.unwrap().ip), (String::new(), Some("4.4.4.4".into())));
     }
 
     #[test]

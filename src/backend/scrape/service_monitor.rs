@@ -4,9 +4,9 @@ use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::output::{Output, object};
-use crate::ownership::child_metadata;
-use crate::validation::ValidApi;
+use crate::backend::{BuildError, object_with_spec};
+use crate::core::ownership::child_metadata;
+use crate::core::validation::ValidApi;
 
 /// The subset of `monitoring.coreos.com/v1` ServiceMonitor spec the operator writes.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -35,11 +35,11 @@ pub struct Endpoint {
     pub basic_auth: Option<Value>,
 }
 
-/// The ServiceMonitor output backend.
+/// The ServiceMonitor scraping backend.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct ServiceMonitorOutput;
+pub struct ServiceMonitorBackend;
 
-impl ServiceMonitorOutput {
+impl ServiceMonitorBackend {
     pub fn spec(api: &ValidApi) -> ServiceMonitorSpec {
         ServiceMonitorSpec {
             selector: LabelSelector { match_labels: [("name".to_owned(), api.implementation.clone())].into() },
@@ -52,19 +52,17 @@ impl ServiceMonitorOutput {
             }],
         }
     }
-}
 
-impl Output for ServiceMonitorOutput {
-    fn api_resource(&self) -> ApiResource {
+    pub fn resource(&self) -> ApiResource {
         service_monitor_resource()
     }
 
-    fn desired(&self, api: &ValidApi) -> Option<DynamicObject> {
+    /// The ServiceMonitor of a metrics API; `None` for other APIs.
+    pub fn desired(&self, api: &ValidApi) -> Result<Option<DynamicObject>, BuildError> {
         if !api.api_type.is_metrics() {
-            return None;
+            return Ok(None);
         }
-        let spec = serde_json::to_value(Self::spec(api)).ok()?;
-        Some(object(&self.api_resource(), child_metadata(api), serde_json::json!({ "spec": spec })))
+        object_with_spec(&self.resource(), child_metadata(api), &Self::spec(api)).map(Some)
     }
 }
 
@@ -83,12 +81,12 @@ mod tests {
     use serde_json::json;
 
     fn metrics_api(basic_auth: Option<Value>) -> ValidApi {
-        ValidApi { basic_auth, ..crate::fixtures::metrics_api() }
+        ValidApi { basic_auth, ..crate::core::fixtures::metrics_api() }
     }
 
     #[test]
     fn golden_g11_shape() {
-        let sm = ServiceMonitorOutput.desired(&metrics_api(None)).unwrap();
+        let sm = ServiceMonitorBackend.desired(&metrics_api(None)).unwrap().unwrap();
         assert_eq!(sm.types.as_ref().unwrap().api_version, "monitoring.coreos.com/v1");
         assert_eq!(sm.metadata.name.as_deref(), Some("prdcat3-productcatalogmanagement-metrics"));
         assert_eq!(
@@ -108,7 +106,7 @@ mod tests {
     #[test]
     fn basic_auth_is_copied_verbatim() {
         let auth = json!({"username": {"name": "s", "key": "u"}, "password": {"name": "s", "key": "p"}});
-        let sm = ServiceMonitorOutput.desired(&metrics_api(Some(auth.clone()))).unwrap();
+        let sm = ServiceMonitorBackend.desired(&metrics_api(Some(auth.clone()))).unwrap().unwrap();
         assert_eq!(sm.data["spec"]["endpoints"][0]["basicAuth"], auth);
     }
 
@@ -116,8 +114,8 @@ mod tests {
     fn only_metrics_apis_get_one() {
         let mut api = metrics_api(None);
         api.api_type = ApiType::Openapi;
-        assert!(ServiceMonitorOutput.desired(&api).is_none());
+        assert!(ServiceMonitorBackend.desired(&api).unwrap().is_none());
         api.api_type = ApiType::Openmetrics;
-        assert!(ServiceMonitorOutput.desired(&api).is_some());
+        assert!(ServiceMonitorBackend.desired(&api).unwrap().is_some());
     }
 }

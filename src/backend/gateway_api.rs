@@ -1,0 +1,326 @@
+//! The Gateway API route backend: one `HTTPRoute` per API, attached to the component Gateway,
+//! and the reading of its `status.parents` (the gateway controller's acceptance).
+
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use serde::{Deserialize, Serialize};
+
+use super::route::{Route, RouteKey, RouteState};
+use super::{BuildError, object_with_spec};
+use crate::config::OperatorConfig;
+use crate::core::gateway_address::gateway_ref;
+use crate::core::ownership::child_metadata;
+use crate::core::status::ReadyReason;
+use crate::core::validation::ValidApi;
+
+const GROUP: &str = "gateway.networking.k8s.io";
+const GATEWAY: &str = "Gateway";
+const PATH_PREFIX: &str = "PathPrefix";
+
+/// The subset of `HTTPRoute` spec the operator writes and reads. Every field the CRD would
+/// default is written explicitly, so that the stored spec equals the desired one and a converged
+/// route is recognised without a write.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpRouteSpec {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parent_refs: Vec<ParentReference>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hostnames: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<HttpRouteRule>,
+}
+
+/// A reference to the Gateway (or one listener of it) a route attaches to.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ParentReference {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section_name: Option<String>,
+}
+
+impl ParentReference {
+    /// Whether two references name the same parent, seen from a route in `namespace`.
+    fn same_parent(&self, other: &ParentReference, namespace: &str) -> bool {
+        let key = |p: &ParentReference| {
+            (
+                p.group.clone().unwrap_or_else(|| GROUP.into()),
+                p.kind.clone().unwrap_or_else(|| GATEWAY.into()),
+                p.namespace.clone().unwrap_or_else(|| namespace.into()),
+                p.name.clone(),
+                p.section_name.clone(),
+            )
+        };
+        key(self) == key(other)
+    }
+
+    fn is_gateway(&self) -> bool {
+        self.group.as_deref().unwrap_or(GROUP) == GROUP && self.kind.as_deref().unwrap_or(GATEWAY) == GATEWAY
+    }
+}
+
+/// One rule: path matches and the backends they go to.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpRouteRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<Vec<HttpRouteMatch>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backend_refs: Vec<HttpBackendRef>,
+}
+
+/// A request match; only the path matters to the operator.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct HttpRouteMatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<HttpPathMatch>,
+}
+
+/// A path match (`PathPrefix` unless said otherwise).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct HttpPathMatch {
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// A Service and port the traffic goes to.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct HttpBackendRef {
+    pub group: String,
+    pub kind: String,
+    pub name: String,
+    pub port: u16,
+    pub weight: i32,
+}
+
+/// The part of `HTTPRoute` status the operator reads.
+#[derive(Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct HttpRouteStatus {
+    #[serde(default)]
+    pub parents: Vec<RouteParentStatus>,
+}
+
+/// What one controller reports for one parent.
+#[derive(Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteParentStatus {
+    pub parent_ref: ParentReference,
+    #[serde(default)]
+    pub controller_name: String,
+    #[serde(default)]
+    pub conditions: Vec<RouteCondition>,
+}
+
+/// A condition as a controller writes it (read leniently: no field is required).
+#[derive(Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteCondition {
+    #[serde(rename = "type", default)]
+    pub type_: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub observed_generation: Option<i64>,
+}
+
+/// The Gateway API route backend.
+#[derive(Clone, Debug)]
+pub struct HttpRouteBackend {
+    /// The Gateway: `namespace/name`, or a bare name for a Gateway in each API's namespace.
+    pub gateway: String,
+    pub section_name: Option<String>,
+    pub hostname: Option<String>,
+}
+
+impl HttpRouteBackend {
+    pub fn new(config: &OperatorConfig) -> Self {
+        Self {
+            gateway: config.component_gateway.clone(),
+            section_name: config.gateway_section_name().map(String::from),
+            hostname: config.public_hostname().map(String::from),
+        }
+    }
+
+    /// The parent reference every route carries.
+    pub fn parent(&self) -> ParentReference {
+        let (namespace, name) = gateway_ref(&self.gateway);
+        ParentReference {
+            group: Some(GROUP.into()),
+            kind: Some(GATEWAY.into()),
+            namespace: namespace.map(String::from),
+            name: name.into(),
+            section_name: self.section_name.clone(),
+        }
+    }
+
+    /// One rule: requests under the API path go to `<implementation>:<port>` in the namespace.
+    pub fn spec(&self, api: &ValidApi) -> HttpRouteSpec {
+        HttpRouteSpec {
+            parent_refs: vec![self.parent()],
+            hostnames: self.hostname.iter().cloned().collect(),
+            rules: vec![HttpRouteRule {
+                matches: Some(vec![HttpRouteMatch {
+                    path: Some(HttpPathMatch { type_: Some(PATH_PREFIX.into()), value: Some(api.path.clone()) }),
+                }]),
+                backend_refs: vec![HttpBackendRef {
+                    group: String::new(),
+                    kind: "Service".into(),
+                    name: api.implementation.clone(),
+                    port: api.port,
+                    weight: 1,
+                }],
+            }],
+        }
+    }
+}
+
+impl Route for HttpRouteBackend {
+    fn resource(&self) -> ApiResource {
+        http_route_resource()
+    }
+
+    fn desired(&self, api: &ValidApi) -> Result<DynamicObject, BuildError> {
+        object_with_spec(&self.resource(), child_metadata(api), &self.spec(api))
+    }
+
+    fn route_key(&self, api: &ValidApi) -> RouteKey {
+        RouteKey::new(&api.namespace, &self.gateway, self.hostname.as_deref().unwrap_or("*"), &api.path)
+    }
+
+    /// Every Gateway parent × host name (`*` without any) × path prefix. A rule without matches
+    /// matches `/`, as the CRD defaults it.
+    fn claims(&self, route: &DynamicObject) -> Vec<RouteKey> {
+        let namespace = route.metadata.namespace.as_deref().unwrap_or_default();
+        let Some(spec) = route.data.get("spec").and_then(|s| serde_json::from_value::<HttpRouteSpec>(s.clone()).ok())
+        else {
+            return Vec::new();
+        };
+        let gateways: Vec<String> = spec
+            .parent_refs
+            .iter()
+            .filter(|p| p.is_gateway())
+            .map(|p| format!("{}/{}", p.namespace.as_deref().unwrap_or(namespace), p.name))
+            .collect();
+        let hosts: Vec<&str> =
+            if spec.hostnames.is_empty() { vec!["*"] } else { spec.hostnames.iter().map(String::as_str).collect() };
+        let prefixes: Vec<&str> = spec
+            .rules
+            .iter()
+            .flat_map(|rule| match &rule.matches {
+                Some(matches) if !matches.is_empty() => matches.iter().map(path_prefix).collect(),
+                _ => vec![Some("/")],
+            })
+            .flatten()
+            .collect();
+        let gateways: Vec<&str> = gateways.iter().map(String::as_str).collect();
+        RouteKey::product(namespace, &gateways, &hosts, &prefixes)
+    }
+
+    fn state(&self, route: &DynamicObject) -> RouteState {
+        parent_state(route, &self.parent())
+    }
+}
+
+/// The prefix a match claims: its value for `PathPrefix` (the default), none for other types.
+fn path_prefix(m: &HttpRouteMatch) -> Option<&str> {
+    match &m.path {
+        None => Some("/"),
+        Some(path) if path.type_.as_deref().unwrap_or(PATH_PREFIX) == PATH_PREFIX => {
+            Some(path.value.as_deref().unwrap_or("/"))
+        }
+        Some(_) => None,
+    }
+}
+
+/// What the controllers report for our parent, for the current generation of the route: the
+/// worst of their entries (rejected, then pending); pending when none has reported.
+pub fn parent_state(route: &DynamicObject, parent: &ParentReference) -> RouteState {
+    let namespace = route.metadata.namespace.as_deref().unwrap_or_default();
+    let name = route.metadata.name.as_deref().unwrap_or_default();
+    let generation = route.metadata.generation;
+    let status: HttpRouteStatus =
+        route.data.get("status").and_then(|s| serde_json::from_value(s.clone()).ok()).unwrap_or_default();
+    let gateway = format!("{}/{}", parent.namespace.as_deref().unwrap_or(namespace), parent.name);
+    let mut worst: Option<RouteState> = None;
+    for entry in status.parents.iter().filter(|p| p.parent_ref.same_parent(parent, namespace)) {
+        let state = entry_state(entry, generation, &gateway);
+        let rank = |s: &RouteState| match s {
+            RouteState::Accepted => 0,
+            RouteState::Pending { .. } => 1,
+            RouteState::Rejected { .. } => 2,
+        };
+        if worst.as_ref().is_none_or(|w| rank(&state) > rank(w)) {
+            worst = Some(state);
+        }
+    }
+    worst.unwrap_or_else(|| RouteState::Pending {
+        message: format!(
+            "HTTPRoute {namespace}/{name} applied; no gateway controller has reported on it for Gateway {gateway} yet"
+        ),
+    })
+}
+
+fn entry_state(entry: &RouteParentStatus, generation: Option<i64>, gateway: &str) -> RouteState {
+    let controller = if entry.controller_name.is_empty() { "the gateway controller" } else { &entry.controller_name };
+    let find = |type_: &str| entry.conditions.iter().find(|c| c.type_ == type_);
+    let current = |c: &RouteCondition| match (c.observed_generation, generation) {
+        (Some(seen), Some(now)) => seen >= now,
+        _ => true,
+    };
+    let Some(accepted) = find("Accepted").filter(|c| current(c)) else {
+        return RouteState::Pending {
+            message: format!(
+                "{controller} has not reported on the current generation of the route for Gateway {gateway}"
+            ),
+        };
+    };
+    let quote = |c: &RouteCondition| {
+        let mut words = c.reason.clone();
+        if !c.message.is_empty() {
+            words = if words.is_empty() { c.message.clone() } else { format!("{words}: {}", c.message) };
+        }
+        words
+    };
+    match accepted.status.as_str() {
+        "True" => {}
+        "False" => {
+            return RouteState::Rejected {
+                reason: ReadyReason::RouteNotAccepted,
+                message: format!("Gateway {gateway} did not accept the route ({controller}): {}", quote(accepted)),
+            };
+        }
+        _ => {
+            return RouteState::Pending {
+                message: format!("{controller} has not decided on the route for Gateway {gateway} yet"),
+            };
+        }
+    }
+    if let Some(resolved) = find("ResolvedRefs").filter(|c| current(c) && c.status == "False") {
+        return RouteState::Rejected {
+            reason: ReadyReason::RouteRefsUnresolved,
+            message: format!("{controller} cannot resolve the route's references: {}", quote(resolved)),
+        };
+    }
+    RouteState::Accepted
+}
+
+/// `gateway.networking.k8s.io/v1` `HTTPRoute`.
+pub fn http_route_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, "v1", "HTTPRoute"), "httproutes")
+}
+
+#[cfg(test)]
+#[path = "gateway_api_tests.rs"]
+mod tests;

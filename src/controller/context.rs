@@ -1,0 +1,61 @@
+//! What reconciles share: the watch-fed state and caches, the backends, the clients.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use kube::Client;
+use kube::core::DynamicObject;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
+
+use super::children::ChildStores;
+use super::discovery::Discovered;
+use super::indexes::{ImplementationIndex, Key, ReadinessIndex, Relisting};
+use super::{pod_index, recent};
+use crate::backend::route::{ConflictWaiters, Route, RouteIndex};
+use crate::backend::scrape::service_monitor::ServiceMonitorBackend;
+use crate::config::{OperatorConfig, WatchNamespaces};
+use crate::core::gateway_address::{Gateway, GatewayAddress};
+use crate::exposed_api::ExposedAPI;
+use crate::telemetry::Telemetry;
+
+/// Shared, watch-fed state the reconciler reads.
+#[derive(Default)]
+pub struct State {
+    pub readiness: RwLock<Relisting<ReadinessIndex>>,
+    pub implementations: RwLock<Relisting<ImplementationIndex>>,
+    /// What the routes of the active route kind claim.
+    pub routes: RwLock<Relisting<RouteIndex>>,
+    pub waiters: Mutex<ConflictWaiters>,
+    /// The address of the ingress gateway Service (else Gateway), for VirtualServices.
+    pub gateway: RwLock<Option<GatewayAddress>>,
+    /// Service selectors and pods, for the annotation-based metrics patterns.
+    pub selectors: RwLock<Relisting<pod_index::SelectorIndex>>,
+    pub pods: RwLock<Relisting<pod_index::PodIndex>>,
+    /// The operator's own writes whose watch events have not arrived yet.
+    pub recent: Mutex<recent::RecentWrites>,
+    /// Consecutive failures per API, for exponential backoff.
+    pub failures: Mutex<HashMap<Key, u32>>,
+}
+
+/// Everything a reconcile needs.
+pub struct Context {
+    pub client: Client,
+    pub config: OperatorConfig,
+    pub namespaces: WatchNamespaces,
+    pub discovered: Discovered,
+    /// The active route backend, and the other one (whose routes an API controls are removed).
+    pub route: Arc<dyn Route>,
+    pub former_route: Option<Arc<dyn Route>>,
+    /// Present when metrics APIs get ServiceMonitors and the CRD is installed.
+    pub service_monitor: Option<ServiceMonitorBackend>,
+    pub state: Arc<State>,
+    pub recorder: Recorder,
+    /// Watch caches of the kinds the backends write.
+    pub children: ChildStores,
+    pub components: Option<Store<DynamicObject>>,
+    /// The component Gateway(s), for the URLs of HTTPRoutes.
+    pub gateways: Option<Store<Gateway>>,
+    pub apis: Store<ExposedAPI>,
+    pub telemetry: Telemetry,
+}

@@ -1,0 +1,46 @@
+//! The dereference step: the facts a reconcile needs, read from watch caches and indexes (never
+//! from the API server): the implementation's readiness, where the gateway is reachable, and the
+//! status the API has now (our own last write while its echo is on its way).
+
+use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
+
+use super::context::Context;
+use crate::config::RouteBackend;
+use crate::core::gateway_address::{Gateway, GatewayAddress, gateway_ref};
+use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
+
+/// What the status of one API is computed from, besides the outcome of its steps.
+pub(super) struct Facts {
+    pub implementation_ready: bool,
+    pub gateway: Option<GatewayAddress>,
+    /// Our own last status write, if the cache has not caught up with it yet.
+    pub recent_status: Option<ExposedApiStatus>,
+}
+
+pub(super) fn facts(ctx: &Context, api: &ExposedAPI, namespace: &str) -> Facts {
+    let implementation = api.spec.implementation.as_deref().unwrap_or_default();
+    let implementation_ready =
+        ctx.state.readiness.read().map(|i| i.get().ready(namespace, implementation)).unwrap_or(false);
+    let recent_status = ctx.state.recent.lock().ok().and_then(|r| r.status(namespace, &api.name_any()).cloned());
+    Facts { implementation_ready, gateway: gateway(ctx, namespace), recent_status }
+}
+
+/// The address URLs are built from. VirtualServices: the ingress gateway Service, else the
+/// Gateway (computed by the gateway watch). HTTPRoutes: the Gateway they attach to, in the API's
+/// namespace when the setting names no namespace. A public host name wins in both.
+fn gateway(ctx: &Context, namespace: &str) -> Option<GatewayAddress> {
+    match ctx.config.route_backend {
+        RouteBackend::VirtualService => ctx.state.gateway.read().ok().and_then(|g| g.clone()),
+        RouteBackend::HttpRoute => {
+            let (gateway_ns, name) = gateway_ref(&ctx.config.component_gateway);
+            let key = ObjectRef::<Gateway>::new(name).within(gateway_ns.unwrap_or(namespace));
+            let observed = ctx.gateways.as_ref().and_then(|store| store.get(&key));
+            let address = observed.map(|gw| GatewayAddress::for_routes(&gw, ctx.config.gateway_section_name()));
+            match ctx.config.public_hostname() {
+                Some(host) => Some(address.unwrap_or_default().with_public_hostname(host)),
+                None => address,
+            }
+        }
+    }
+}

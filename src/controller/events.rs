@@ -1,0 +1,42 @@
+//! What a reconcile tells: the writes it made, noted as it goes, told in one Event at its end.
+
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use tracing::warn;
+
+use super::context::Context;
+use crate::exposed_api::ExposedAPI;
+
+/// The writes of one reconcile, told in a single Event at its end (not one Event per write).
+#[derive(Default)]
+pub(super) struct Journal(std::sync::Mutex<Vec<String>>);
+
+impl Journal {
+    pub fn note(&self, note: String) {
+        if let Ok(mut notes) = self.0.lock() {
+            notes.push(note);
+        }
+    }
+
+    pub fn take(&self) -> Vec<String> {
+        self.0.lock().map(|mut n| std::mem::take(&mut *n)).unwrap_or_default()
+    }
+}
+
+/// Publishes an Event in the background: Events inform, they must not slow convergence.
+pub(super) fn publish(ctx: &Context, api: &ExposedAPI, type_: EventType, reason: &str, note: &str) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    let (recorder, reference) = (ctx.recorder.clone(), api.object_ref(&()));
+    let name = api.name_any();
+    tokio::spawn(async move {
+        if let Err(e) = recorder.publish(&event, &reference).await {
+            warn!(exposedapi = %name, error = %e, "cannot publish event");
+        }
+    });
+}

@@ -1,0 +1,66 @@
+//! The route step: the same for every route backend. Build the desired route, refuse to touch a
+//! route the API does not control, refuse a route another one already claims, apply what differs,
+//! read the route's own status, and remove the route of the former backend once the new one is in
+//! place.
+
+use std::sync::Arc;
+
+use kube::ResourceExt;
+
+use super::children::{apply_if_changed, observed, remove_controlled};
+use super::context::Context;
+use super::error::ReconcileError;
+use super::events::Journal;
+use crate::core::ownership::is_controlled_by;
+use crate::core::status::{Outcome, ReadyReason, RouteState};
+use crate::core::validation::ValidApi;
+use crate::exposed_api::ExposedAPI;
+
+pub(super) async fn expose<'a>(
+    ctx: &Context,
+    api: &ExposedAPI,
+    valid: &'a ValidApi,
+    journal: &Journal,
+) -> Result<Outcome<'a>, ReconcileError> {
+    let route = ctx.route.as_ref();
+    let resource = route.resource();
+    let uid = api.uid().unwrap_or_default();
+    let key = (valid.namespace.clone(), valid.name.clone());
+    let desired = route.desired(valid)?;
+    let existing = observed(ctx, &resource, &valid.namespace, &valid.name);
+    if let Some(existing) = &existing
+        && !is_controlled_by(&existing.metadata, &uid)
+    {
+        let message = format!(
+            "{} {}/{} exists and is not controlled by this ExposedAPI; it is left untouched",
+            resource.kind, valid.namespace, valid.name
+        );
+        return Ok(Outcome::Blocked { reason: ReadyReason::NotOwned, message });
+    }
+
+    let claim = route.route_key(valid);
+    let others = ctx.state.routes.read().map(|r| r.get().claimants_except(&claim, &key)).unwrap_or_default();
+    if !others.is_empty() {
+        if let Ok(mut waiters) = ctx.state.waiters.lock() {
+            waiters.wait(claim.clone(), key);
+        }
+        let message = format!(
+            "conflicting {} '{}' already routes gateway {}, host {} and path prefix {}; nothing was written",
+            resource.kind,
+            others.join("', '"),
+            claim.gateway,
+            claim.host,
+            claim.prefix
+        );
+        return Ok(Outcome::Blocked { reason: ReadyReason::RouteConflict, message });
+    }
+
+    let applied = apply_if_changed(ctx, &resource, &desired, existing.as_deref(), journal).await?;
+    let current = applied.map(Arc::new).or(existing);
+    let state = current.as_deref().map_or(RouteState::Accepted, |r| route.state(r));
+    if let Some(former) = &ctx.former_route {
+        let why = format!("ROUTE_BACKEND is {}", resource.kind);
+        remove_controlled(ctx, &former.resource(), &uid, (&valid.namespace, &valid.name), journal, &why).await?;
+    }
+    Ok(Outcome::Applied { api: valid, route_uid: current.and_then(|r| r.uid()), route: state })
+}

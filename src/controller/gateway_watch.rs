@@ -1,0 +1,116 @@
+//! Where the gateway is reachable, kept current: the ingress gateway Services (VirtualService
+//! backend) and the component Gateway(s). Everything is re-reconciled when an address changes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::channel::mpsc::UnboundedSender;
+use k8s_openapi::api::core::v1::Service;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use tokio::sync::oneshot;
+use tracing::warn;
+
+use super::context::State;
+use super::discovery::Discovered;
+use super::watch_task::Tasks;
+use crate::config::{RouteBackend, RunConfig};
+use crate::core::gateway_address::{self, Gateway, GatewayAddress};
+
+/// Starts the watch; returns the Gateway cache (read by the HTTPRoute backend's URL) and the
+/// signal of the first complete list.
+pub(super) fn watch(
+    client: &Client,
+    config: &RunConfig,
+    discovered: &Discovered,
+    state: Arc<State>,
+    all_trigger: UnboundedSender<()>,
+    tasks: &Tasks,
+) -> (Store<Gateway>, oneshot::Receiver<()>) {
+    // HTTPRoutes are reached through their Gateway only; the Istio ingress Service is not theirs.
+    let watch_services = config.output.route_backend == RouteBackend::VirtualService;
+    let services: Api<Service> = match config.ingress_namespace() {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let (gateway_ns, gateway_name) = gateway_address::gateway_ref(&config.output.component_gateway);
+    let gateways: Option<Api<Gateway>> = discovered.gateway_api.then(|| match gateway_ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    });
+    let (service_store, service_writer) = reflector::store::<Service>();
+    let (gateway_store, gateway_writer) = reflector::store::<Gateway>();
+    let service_events = if watch_services {
+        watcher::watcher(services, watcher::Config::default().labels(&config.ingress_selector))
+            .default_backoff()
+            .reflect(service_writer)
+            .map(|e| e.map(|_| ()))
+            .boxed()
+    } else {
+        futures::stream::empty().boxed()
+    };
+    let gateway_events = match gateways {
+        Some(api) => {
+            let config = watcher::Config::default().fields(&format!("metadata.name={gateway_name}"));
+            watcher::watcher(api, config).default_backoff().reflect(gateway_writer).map(|e| e.map(|_| ())).boxed()
+        }
+        None => futures::stream::empty().boxed(),
+    };
+    let (tx, rx) = oneshot::channel();
+    let (services_listed, gateway_listed) = (service_store.clone(), gateway_store.clone());
+    let watch_gateway = discovered.gateway_api;
+    tokio::spawn(async move {
+        if watch_services {
+            let _ = services_listed.wait_until_ready().await;
+        }
+        if watch_gateway {
+            let _ = gateway_listed.wait_until_ready().await;
+        }
+        let _ = tx.send(());
+    });
+    let public_hostname = config.output.public_hostname().map(String::from);
+    let section = config.output.gateway_section_name().map(String::from);
+    let gateways = gateway_store.clone();
+    let mut per_gateway = BTreeMap::new();
+    let mut recompute = move || {
+        let services = service_store.state();
+        let first_gateway = gateways.state().into_iter().next();
+        let address = gateway_address::select(
+            services.iter().map(|s| s.as_ref()),
+            first_gateway.as_deref(),
+            public_hostname.as_deref(),
+        );
+        let changed = state.gateway.write().map(|mut current| {
+            let changed = *current != address;
+            *current = address;
+            changed
+        });
+        // The HTTPRoute backend reads each Gateway itself: a change of any is a change.
+        let now: BTreeMap<(String, String), GatewayAddress> = gateways
+            .state()
+            .iter()
+            .map(|gw| {
+                (
+                    (gw.namespace().unwrap_or_default(), gw.name_any()),
+                    GatewayAddress::for_routes(gw, section.as_deref()),
+                )
+            })
+            .collect();
+        let routes_changed = now != per_gateway;
+        per_gateway = now;
+        if changed.unwrap_or(false) || routes_changed {
+            let _ = all_trigger.unbounded_send(());
+        }
+    };
+    tasks.track(tokio::spawn(futures::stream::select(service_events, gateway_events).for_each(move |event| {
+        match event {
+            Ok(()) => recompute(),
+            Err(e) => warn!(error = %e, "gateway address watch failed; retrying"),
+        }
+        futures::future::ready(())
+    })));
+    (gateway_store, rx)
+}

@@ -1,0 +1,235 @@
+//! One reconcile of one ExposedAPI, as a pipeline of named steps:
+//!
+//! validate → scrape (metrics backend) → expose (route backend) → dereference (facts from the
+//! caches) → status (pure: `core::status`) → write it if it changed → propagate to the Component →
+//! one Event. Each step fails with its own [`ReconcileError`] kind; a failed step is reported in
+//! the conditions and the later steps still run, so the status always says what happened.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{self, finalizer};
+use kube::{Api, Resource, ResourceExt};
+use tracing::{Instrument, info, info_span, warn};
+
+use super::apply::write_status;
+use super::context::Context;
+use super::dereference::facts;
+use super::error::ReconcileError;
+use super::events::{Journal, publish};
+use super::expose::expose;
+use super::propagate::propagate;
+use super::scraping;
+use crate::core::status::{
+    ConditionSpec, METRICS, MetricsReason, Outcome, READY, ReadyReason, assemble, desired_status, needs_write,
+};
+use crate::core::url::published_url;
+use crate::core::validation::validate;
+use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
+
+const RESYNC: Duration = Duration::from_secs(3600);
+const BLOCKED_RECHECK: Duration = Duration::from_secs(300);
+/// Failed clean-ups after which the finalizer goes anyway: deletion is never blocked for good.
+const CLEANUP_ATTEMPTS: u32 = 5;
+
+pub(super) async fn reconcile(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let namespace = api.namespace().unwrap_or_default();
+    if !ctx.namespaces.matches(&namespace) {
+        return Ok(Action::await_change());
+    }
+    // `exposedapi`, not `name`: JSON logs already use `name` for the span's own name.
+    let span = info_span!("reconcile", namespace = %namespace, exposedapi = %api.name_any(), component = api.component_name().unwrap_or(""));
+    // Only APIs with something garbage collection cannot remove carry the finalizer.
+    if !scraping::needs_finalizer(&ctx, &api) && !scraping::has_finalizer(&api) {
+        if api.meta().deletion_timestamp.is_some() {
+            return Ok(Action::await_change());
+        }
+        return reconcile_api(api, ctx).instrument(span).await;
+    }
+    let apis: Api<ExposedAPI> = Api::namespaced(ctx.client.clone(), &namespace);
+    let steps = finalizer(&apis, scraping::FINALIZER, api, |event| async {
+        match event {
+            finalizer::Event::Apply(api) => reconcile_api(api, ctx.clone()).await,
+            finalizer::Event::Cleanup(api) => cleanup(api, ctx.clone()).await,
+        }
+    });
+    steps.instrument(span).await.map_err(|e| match e {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+        other => ReconcileError::Finalizer(other.to_string()),
+    })
+}
+
+/// Deletion: remove our pod annotations. After repeated failures the finalizer goes anyway, with
+/// a Warning Event.
+async fn cleanup(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    if let Err(e) = scraping::remove_annotations(&ctx, &api).await {
+        let attempts = ctx.state.failures.lock().map(|f| f.get(&key_of(&api)).copied().unwrap_or(0)).unwrap_or(0);
+        if attempts < CLEANUP_ATTEMPTS {
+            return Err(ReconcileError::Cleanup(e));
+        }
+        let note = format!(
+            "could not remove metrics annotations after {attempts} attempts ({e}); removing the finalizer anyway"
+        );
+        warn!("{note}");
+        publish(&ctx, &api, EventType::Warning, "CleanupFailed", &note);
+    }
+    Ok(Action::await_change())
+}
+
+fn key_of(api: &ExposedAPI) -> (String, String) {
+    (api.namespace().unwrap_or_default(), api.name_any())
+}
+
+async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let namespace = api.namespace().unwrap_or_default();
+    let metrics = &ctx.telemetry.metrics;
+    let _timer = metrics.reconcile_started(&key_of(&api));
+    metrics.managed_apis.set(ctx.apis.len() as i64);
+    let journal = Journal::default();
+    let mut failure = None;
+
+    let validated = validate(&api, &namespace);
+    // Metrics scraping first, then the route, in the reference's order; a scraping failure does
+    // not keep the route from being published.
+    let scraping = match &validated {
+        Ok(valid) => match scraping::configure(&ctx, &api, valid, &journal).await {
+            Ok(condition) => condition,
+            Err(e) => {
+                let condition = MetricsReason::Failed.condition(e.to_string());
+                failure = Some(e);
+                Some(condition)
+            }
+        },
+        Err(_) => None,
+    };
+    let outcome = match &validated {
+        Err(invalid) => Outcome::Blocked { reason: ReadyReason::InvalidSpec, message: invalid.to_string() },
+        Ok(valid) => match expose(&ctx, &api, valid, &journal).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let outcome = Outcome::Blocked { reason: ReadyReason::ApplyFailed, message: e.to_string() };
+                failure = Some(e);
+                outcome
+            }
+        },
+    };
+
+    let facts = facts(&ctx, &api, &namespace);
+    let url = validated.as_ref().ok().and_then(|v| published_url(v, facts.gateway.as_ref()));
+    let previous = facts.recent_status.as_ref().or(api.status.as_ref());
+    let (api_status, implementation, ready) =
+        desired_status(&outcome, url.as_ref(), facts.implementation_ready, previous);
+    let reason = ready.reason;
+    metrics.conflicted(key_of(&api), reason == ReadyReason::RouteConflict);
+    // Blocked is counted here; failed steps are counted by their category in `error_policy`.
+    if reason_event_type(reason) == EventType::Warning && reason != ReadyReason::ApplyFailed {
+        metrics.error(reason.as_str());
+    }
+    let conditions: Vec<ConditionSpec> = std::iter::once(ConditionSpec::from(&ready)).chain(scraping.clone()).collect();
+    let main_resource = !ctx.discovered.exposed_api_status_subresource;
+    // Without a status subresource, writing the status writes the object and bumps its generation
+    // by one: the status names the generation its own write produces, so that tools reading
+    // kstatus (observedGeneration == generation) see it current.
+    let generation = api.meta().generation.map(|g| if main_resource { g + 1 } else { g });
+    let status = assemble(api_status, implementation, &conditions, generation, previous, Time(Timestamp::now()));
+    // A spec change that leaves the status as it was still needs the generation acknowledged (the
+    // cache shows our own last write by then: no overlay pending).
+    let unacknowledged = main_resource
+        && facts.recent_status.is_none()
+        && api.status.as_ref().and_then(|s| s.observed_generation) != api.meta().generation;
+    if needs_write(previous, &status, main_resource) || unacknowledged {
+        let written = write_status(&ctx.client, &api, &status, !main_resource).await;
+        ctx.telemetry.health.record("write exposedapis status", &written);
+        let version = written.map_err(ReconcileError::Status)?;
+        metrics.wrote("status");
+        if let Ok(mut recent) = ctx.state.recent.lock() {
+            recent.wrote_status(&api, version, status.clone());
+        }
+    }
+    tell(&ctx, &api, previous, scraping.as_ref(), &ready.message, reason, journal.take());
+    propagate(&ctx, &api, &status).await?;
+
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if let Ok(mut failures) = ctx.state.failures.lock() {
+        failures.remove(&key_of(&api));
+    }
+    Ok(match reason {
+        ReadyReason::InvalidSpec => Action::await_change(),
+        ReadyReason::RouteConflict | ReadyReason::NotOwned => Action::requeue(BLOCKED_RECHECK),
+        _ => Action::requeue(RESYNC),
+    })
+}
+
+/// The one Event of a reconcile: its writes and any condition that changed reason.
+fn tell(
+    ctx: &Context,
+    api: &ExposedAPI,
+    previous: Option<&ExposedApiStatus>,
+    scraping: Option<&ConditionSpec>,
+    message: &str,
+    reason: ReadyReason,
+    mut notes: Vec<String>,
+) {
+    let mut event = None;
+    if let Some(scraping) = scraping
+        && previous_reason(previous, METRICS) != Some(scraping.reason)
+    {
+        let type_ = if scraping.status { EventType::Normal } else { EventType::Warning };
+        notes.push(scraping.message.clone());
+        event = Some((type_, format!("Metrics{}", scraping.reason)));
+    }
+    if previous_reason(previous, READY) != Some(reason.as_str()) {
+        info!(reason = reason.as_str(), %message, "status changed");
+        notes.push(message.to_owned());
+        event = Some((reason_event_type(reason), reason.as_str().to_owned()));
+    }
+    if !notes.is_empty() {
+        let (type_, reason) = event.unwrap_or((EventType::Normal, "Applied".to_owned()));
+        publish(ctx, api, type_, &reason, &notes.join("; "));
+    }
+}
+
+fn previous_reason<'a>(previous: Option<&'a ExposedApiStatus>, type_: &str) -> Option<&'a str> {
+    previous?.conditions.iter().find(|c| c.type_ == type_).map(|c| c.reason.as_str())
+}
+
+/// Warnings: what needs someone to act (a spec, an owner, a permission, the gateway's verdict).
+/// Waiting for an address, a ready endpoint or a controller's report is normal.
+fn reason_event_type(reason: ReadyReason) -> EventType {
+    match reason {
+        ReadyReason::InvalidSpec
+        | ReadyReason::RouteConflict
+        | ReadyReason::NotOwned
+        | ReadyReason::ApplyFailed
+        | ReadyReason::RouteNotAccepted
+        | ReadyReason::RouteRefsUnresolved => EventType::Warning,
+        ReadyReason::Exposed
+        | ReadyReason::ImplementationNotReady
+        | ReadyReason::AddressPending
+        | ReadyReason::RoutePending => EventType::Normal,
+    }
+}
+
+/// Exponential backoff per API (5 s doubling to 5 min), so a failing API never spins.
+pub(super) fn error_policy(api: Arc<ExposedAPI>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    let attempts = ctx
+        .state
+        .failures
+        .lock()
+        .map(|mut f| {
+            let n = f.entry(key_of(&api)).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        })
+        .unwrap_or(1);
+    let delay = Duration::from_secs(5u64.saturating_mul(1 << attempts.min(6).saturating_sub(1)).min(300));
+    ctx.telemetry.metrics.error(error.category());
+    warn!(namespace = %api.namespace().unwrap_or_default(), name = %api.name_any(), category = error.category(), error = %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}

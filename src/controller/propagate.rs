@@ -1,0 +1,53 @@
+//! The propagate step: URL, developer UI and readiness copied into the owning Component's entry.
+
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+use tracing::info;
+
+use super::apply::patch_component;
+use super::context::Context;
+use super::error::ReconcileError;
+use crate::core::component::{Published, component_resource, propagation_patch};
+use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
+
+/// Patches the Component's entry for this API when it differs from the status.
+pub(super) async fn propagate(
+    ctx: &Context,
+    api: &ExposedAPI,
+    status: &ExposedApiStatus,
+) -> Result<(), ReconcileError> {
+    let (Some(store), Some(subresource)) = (&ctx.components, ctx.discovered.component) else { return Ok(()) };
+    let Some(owner) = api.owner_references().iter().find(|r| r.kind == "Component") else { return Ok(()) };
+    let namespace = api.namespace().unwrap_or_default();
+    let resource = component_resource();
+    let Some(component) = store.get(&ObjectRef::new_with(&owner.name, resource.clone()).within(&namespace)) else {
+        // Not there yet: the Component watch reconciles this API when it appears.
+        return Ok(());
+    };
+    let api_status = status.api_status.clone().unwrap_or_default();
+    let published = Published {
+        api_uid: api.meta().uid.as_deref().unwrap_or_default(),
+        url: api_status.url.as_deref(),
+        developer_ui: api_status.developer_ui.as_deref(),
+        ready: status.implementation.as_ref().is_some_and(|i| i.ready),
+    };
+    let ops = match serde_json::to_value(component.as_ref()) {
+        Ok(value) => propagation_patch(&value, &published),
+        Err(_) => return Ok(()),
+    };
+    if ops.is_empty() {
+        return Ok(());
+    }
+    info!(component = %owner.name, "updating the Component's entry");
+    let patched = patch_component(&ctx.client, &resource, &namespace, &owner.name, ops, subresource).await;
+    ctx.telemetry.health.record("write components", &patched);
+    match patched {
+        Ok(()) => {
+            ctx.telemetry.metrics.wrote("Component");
+            Ok(())
+        }
+        // A failed `test` means the entries moved under us; the Component watch brings us back.
+        Err(kube::Error::Api(e)) if e.code == 422 => Ok(()),
+        Err(source) => Err(ReconcileError::Propagate { name: owner.name.clone(), source }),
+    }
+}

@@ -1,0 +1,13 @@
+//! The pure core: an ExposedAPI, the configuration and observed facts in; validated facts, URLs,
+//! conditions and status out. No I/O and no clock (the time is passed in), so every function here
+//! is deterministic and unit-tested without a cluster.
+
+pub mod component;
+#[cfg(test)]
+pub(crate) mod fixtures;
+pub mod gateway_address;
+pub mod ownership;
+pub mod readiness;
+pub mod status;
+pub mod url;
+pub mod validation;
