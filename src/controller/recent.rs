@@ -42,15 +42,14 @@ impl RecentWrites {
         }
     }
 
-    /// A watch event for a child; true when it is the echo of our own last write.
+    /// A watch event for a child; true when it is the echo of our own last write. An event at or
+    /// after our write (someone else's later change, e.g. a controller's status) also ends the
+    /// overlay: the cache is current from then on, even if the echo came before we recorded it.
     pub fn seen_object(&mut self, plural: &str, obj: &DynamicObject, deleted: bool) -> bool {
         let key = object_key(plural, obj);
-        let echo = !deleted
-            && self
-                .objects
-                .get(&key)
-                .is_some_and(|w| w.resource_version().is_some() && w.resource_version() == obj.resource_version());
-        if echo || deleted {
+        let ours = self.objects.get(&key).and_then(|w| w.resource_version());
+        let echo = !deleted && ours.is_some() && ours == obj.resource_version();
+        if echo || deleted || not_older(obj.resource_version().as_deref(), ours.as_deref()) {
             self.objects.remove(&key);
         }
         echo
@@ -75,9 +74,10 @@ impl RecentWrites {
     /// A watch event for an API; true when it is the echo of our own last status write.
     pub fn seen_api(&mut self, api: &ExposedAPI, deleted: bool) -> bool {
         let key = (api.namespace().unwrap_or_default(), api.name_any());
-        let echo = !deleted
-            && self.statuses.get(&key).is_some_and(|(rv, _)| api.metadata.resource_version.as_ref() == Some(rv));
-        if echo || deleted {
+        let ours = self.statuses.get(&key).map(|(rv, _)| rv.as_str());
+        let seen = api.metadata.resource_version.as_deref();
+        let echo = !deleted && ours.is_some() && ours == seen;
+        if echo || deleted || not_older(seen, ours) {
             self.statuses.remove(&key);
         }
         echo
@@ -90,6 +90,15 @@ impl RecentWrites {
 
     pub fn forget_statuses(&mut self) {
         self.statuses.clear();
+    }
+}
+
+/// Whether version `seen` is not older than `ours`. Resource versions are etcd revisions on every
+/// API server this runs against; when either is not a number, nothing is assumed.
+fn not_older(seen: Option<&str>, ours: Option<&str>) -> bool {
+    match (seen.and_then(|s| s.parse::<u64>().ok()), ours.and_then(|o| o.parse::<u64>().ok())) {
+        (Some(seen), Some(ours)) => seen >= ours,
+        _ => false,
     }
 }
 
@@ -114,6 +123,15 @@ mod tests {
         assert!(recent.object("virtualservices", "ns", "a").is_some());
         assert!(recent.seen_object("virtualservices", &vs("5"), false), "the echo");
         assert!(recent.object("virtualservices", "ns", "a").is_none());
+    }
+
+    #[test]
+    fn a_later_change_by_someone_else_ends_the_overlay() {
+        let mut recent = RecentWrites::default();
+        // Our echo (5) came before the write was recorded; the next event (6) is someone else's.
+        recent.wrote_object("httproutes", None, vs("5"));
+        assert!(!recent.seen_object("httproutes", &vs("6"), false));
+        assert!(recent.object("httproutes", "ns", "a").is_none(), "the cache is current again");
     }
 
     #[test]

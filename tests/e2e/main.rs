@@ -11,6 +11,7 @@ mod chart;
 mod controller;
 #[path = "../common/helm.rs"]
 mod helm;
+mod httproute;
 mod metrics;
 mod operating;
 mod operator;
