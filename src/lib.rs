@@ -2,6 +2,7 @@
 //!
 //! The pure core turns an ExposedAPI, the configuration and observed facts (gateway address,
 //! EndpointSlices) into desired objects and status; the controller applies them.
+#![forbid(unsafe_code)]
 
 pub mod api_url;
 pub mod component;

@@ -1,4 +1,5 @@
 //! The `oda-api-operator` binary: `run` the operator, `render` offline, print the `crd`.
+#![forbid(unsafe_code)]
 
 use std::io::Read;
 use std::process::ExitCode;
