@@ -11,7 +11,7 @@ use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::core::ApiResource;
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -22,15 +22,6 @@ use super::*;
 
 // ---------------------------------------------------------------------------------------------
 // custom resources (as DynamicObject, independent of the operator's own types)
-
-pub fn api_resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
-}
-
-/// `oda.tmforum.org/v1` ExposedAPI (CRD from deploy/crds).
-pub fn exposed_api_resource() -> ApiResource {
-    api_resource("oda.tmforum.org", "v1", "ExposedAPI", "exposedapis")
-}
 
 /// Server-side apply by the fixtures' field manager with `fieldValidation=Strict`.
 pub fn strict_apply() -> PatchParams {
@@ -57,36 +48,6 @@ pub async fn exposed_api_has_status_subresource() -> bool {
         .await
         .expect("the ExposedAPI CRD is installed");
     crd.spec.versions.iter().any(|v| v.name == "v1" && v.subresources.as_ref().is_some_and(|s| s.status.is_some()))
-}
-
-/// `oda.tmforum.org/v1` Component (stand-in CRD, no status subresource).
-pub fn component_resource() -> ApiResource {
-    api_resource("oda.tmforum.org", "v1", "Component", "components")
-}
-
-/// `networking.istio.io/v1alpha3` VirtualService (Istio's CRD; v1beta1 and v1 also served).
-pub fn virtual_service_resource() -> ApiResource {
-    api_resource("networking.istio.io", "v1alpha3", "VirtualService", "virtualservices")
-}
-
-/// `monitoring.coreos.com/v1` ServiceMonitor (the Prometheus operator's CRD).
-pub fn service_monitor_resource() -> ApiResource {
-    api_resource("monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors")
-}
-
-/// `gateway.networking.k8s.io/v1` Gateway (Gateway API's CRD).
-pub fn gateway_api_gateway_resource() -> ApiResource {
-    api_resource("gateway.networking.k8s.io", "v1", "Gateway", "gateways")
-}
-
-/// `gateway.networking.k8s.io/v1` HTTPRoute (Gateway API's CRD).
-pub fn http_route_resource() -> ApiResource {
-    api_resource("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes")
-}
-
-/// Namespaced dynamic API for `ar`.
-pub fn dynamic_api(client: Client, ns: &str, ar: &ApiResource) -> Api<DynamicObject> {
-    Api::namespaced_with(client, ns, ar)
 }
 
 /// Builds a namespaced custom object: `data` holds the top-level fields besides

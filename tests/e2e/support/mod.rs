@@ -20,10 +20,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, DeleteParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config, Resource};
+use kube::api::{Api, DeleteParams};
+use kube::{Client, Resource};
+use oda_test_support::clients;
+pub use oda_test_support::clients::operator_identity_is_separate;
+use oda_test_support::namespaces::create_labelled_namespace;
+pub use oda_test_support::resources::*;
 
 /// How long [`wait_for`] sleeps between attempts.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -38,21 +40,9 @@ const NO_CLUSTER: &str = "no cluster: run `eval \"$(scripts/testenv up)\"` (see 
 // ---------------------------------------------------------------------------------------------
 // clients
 
-async fn client_from_kubeconfig_list(var: &str, paths: &str) -> Client {
-    let mut merged: Option<Kubeconfig> = None;
-    for path in paths.split(':').filter(|p| !p.is_empty()) {
-        let kc = Kubeconfig::read_from(path)
-            .unwrap_or_else(|e| panic!("{NO_CLUSTER}\n(cannot read {var} file {path}: {e})"));
-        merged = Some(match merged {
-            None => kc,
-            Some(m) => m.merge(kc).unwrap_or_else(|e| panic!("{NO_CLUSTER}\n(cannot merge {var}: {e})")),
-        });
-    }
-    let kc = merged.unwrap_or_else(|| panic!("{NO_CLUSTER}\n({var} is empty)"));
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("{NO_CLUSTER}\n(bad kubeconfig in {var}={paths}: {e})"));
-    Client::try_from(config).unwrap_or_else(|e| panic!("{NO_CLUSTER}\n(cannot build a client from {var}={paths}: {e})"))
+/// Panics with instructions and `reason` when no cluster is configured.
+fn no_cluster<T>(reason: String) -> T {
+    panic!("{NO_CLUSTER}\n({reason})")
 }
 
 /// Client with the admin identity, from `KUBECONFIG`.
@@ -60,29 +50,13 @@ async fn client_from_kubeconfig_list(var: &str, paths: &str) -> Client {
 /// Panics with instructions when no cluster is configured. `~/.kube/config` is deliberately
 /// NOT used as a fallback, so the tests never touch a cluster by accident.
 pub async fn admin_client() -> Client {
-    let paths = std::env::var("KUBECONFIG")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| panic!("{NO_CLUSTER}\n(KUBECONFIG is not set)"));
-    client_from_kubeconfig_list("KUBECONFIG", &paths).await
+    clients::admin_client().await.unwrap_or_else(no_cluster)
 }
 
 /// Client with the operator's identity (User `oda-api-operator`, bound to the ClusterRole of
 /// deploy/rbac.yaml), from `ODA_OPERATOR_KUBECONFIG`; falls back to [`admin_client`].
 pub async fn operator_client() -> Client {
-    match std::env::var("ODA_OPERATOR_KUBECONFIG") {
-        Ok(paths) if !paths.trim().is_empty() => client_from_kubeconfig_list("ODA_OPERATOR_KUBECONFIG", &paths).await,
-        _ => admin_client().await,
-    }
-}
-
-/// True when the operator identity is a separate, least-privilege one (false when
-/// `ODA_OPERATOR_KUBECONFIG` is unset or equal to `KUBECONFIG`, e.g. with `TESTENV_KUBECONFIG`).
-pub fn operator_identity_is_separate() -> bool {
-    match (std::env::var("ODA_OPERATOR_KUBECONFIG"), std::env::var("KUBECONFIG")) {
-        (Ok(op), Ok(admin)) => !op.trim().is_empty() && op != admin,
-        _ => false,
-    }
+    clients::operator_client().await.unwrap_or_else(no_cluster)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,18 +174,7 @@ impl TestNamespace {
     pub async fn new(test: &str) -> Self {
         let client = admin_client().await;
         let name = unique_namespace_name(test);
-        let ns = Namespace {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                labels: Some(labels(&[("oda-testenv/e2e", "true")])),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await
-            .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
+        create_labelled_namespace(&client, &name, "oda-testenv/e2e").await.unwrap_or_else(|e| panic!("{e}"));
         TestNamespace { name, client }
     }
 

@@ -12,7 +12,10 @@ use kube::core::DynamicObject;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
-use crate::cluster::{Result, dynamic, exposed_api_resource, retry};
+use oda_test_support::resources::{dynamic_api, exposed_api_resource};
+use oda_test_support::retry::retry;
+
+use crate::cluster::Result;
 
 /// The ingress gateway's load-balancer address: every URL starts with `https://` + this.
 pub const GATEWAY_IP: &str = "20.1.2.3";
@@ -143,7 +146,8 @@ where
             other => other.map(|_| ()),
         }
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 /// Creates the implementation Service and its EndpointSlice of every API, `concurrency` at a time.
@@ -177,7 +181,7 @@ pub struct Burst {
 /// Creates the N ExposedAPIs in one burst, `concurrency` requests in flight. Returns the created
 /// objects' uids in API order too.
 pub async fn create_apis(client: &Client, ns: &str, n: usize, concurrency: usize) -> Result<(Burst, Vec<String>)> {
-    let api = dynamic(client, ns, &exposed_api_resource());
+    let api = dynamic_api(client.clone(), ns, &exposed_api_resource());
     burst(n, concurrency, |i| {
         let (api, obj, name) = (&api, exposed_api(ns, i, 4), api_name(i));
         async move {
@@ -196,7 +200,7 @@ pub async fn create_apis(client: &Client, ns: &str, n: usize, concurrency: usize
 
 /// Changes `spec.path` of every API to version `version`, `concurrency` requests in flight.
 pub async fn patch_paths(client: &Client, ns: &str, n: usize, concurrency: usize, version: u32) -> Result<Burst> {
-    let api = dynamic(client, ns, &exposed_api_resource());
+    let api = dynamic_api(client.clone(), ns, &exposed_api_resource());
     let (burst, _) = burst(n, concurrency, |i| {
         let (api, patch) = (&api, json!({"spec": {"path": api_path(i, version)}}));
         async move {

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 use crate::apiserver;
-use crate::cluster::{self, Clients, Result, exposed_api_resource, virtual_service_resource};
+use oda_test_support::resources::{exposed_api_resource, virtual_service_resource};
+
+use crate::cluster::{self, Clients, Result};
 use crate::fixtures::{self, api_path};
 use crate::floor;
 use crate::process::{OperatorProcess, OperatorSpec, cpu_snapshot, proc_stats};

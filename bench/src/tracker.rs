@@ -15,7 +15,9 @@ use kube::{Client, ResourceExt};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::cluster::{Result, dynamic, exposed_api_resource, virtual_service_resource};
+use oda_test_support::resources::{dynamic_api, exposed_api_resource, virtual_service_resource};
+
+use crate::cluster::Result;
 use crate::fixtures::{api_name, expected_url};
 use crate::report::{Convergence, quantile};
 
@@ -304,7 +306,7 @@ fn spawn_watch(
     state: Arc<Mutex<State>>,
     notify: Arc<Notify>,
 ) -> JoinHandle<()> {
-    let api = dynamic(client, ns, &ar);
+    let api = dynamic_api(client.clone(), ns, &ar);
     tokio::spawn(async move {
         let mut stream = watch(api, watcher::Config::default()).default_backoff().boxed();
         let mut lists = 0u32;

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::cluster::Result;
-use crate::prom::{OperatorMetrics, Scrape, http_get};
+use crate::prom::{HttpClient, OperatorMetrics, Scrape};
 
 /// CPU time and memory of a process, from `/proc/<pid>/stat` and `/proc/<pid>/status`.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
@@ -73,6 +73,7 @@ pub struct OperatorProcess {
     pub port: u16,
     pub log: PathBuf,
     pub started: Instant,
+    http: HttpClient,
 }
 
 /// Configuration variables of the operator that must not leak from the caller's environment.
@@ -112,7 +113,14 @@ impl OperatorProcess {
         }
         let child = command.spawn().map_err(|e| format!("starting {}: {e}", spec.binary.display()))?;
         let pid = child.id();
-        Ok(Self { child: Some(child), pid, port, log: spec.log.clone(), started: Instant::now() })
+        Ok(Self {
+            child: Some(child),
+            pid,
+            port,
+            log: spec.log.clone(),
+            started: Instant::now(),
+            http: HttpClient::new(),
+        })
     }
 
     pub fn stats(&self) -> Option<ProcStats> {
@@ -132,12 +140,8 @@ impl OperatorProcess {
                     format!("the operator exited ({status}) while starting; log: {}", self.log.display()).into()
                 );
             }
-            let port = self.port;
-            let ready = tokio::task::spawn_blocking(move || http_get(port, "/readyz", Duration::from_secs(2)))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .is_some_and(|(code, _)| code == 200);
+            let ready =
+                self.http.get(self.port, "/readyz", Duration::from_secs(2)).await.is_ok_and(|(code, _)| code == 200);
             let logged = std::fs::read_to_string(&self.log).is_ok_and(|l| l.contains("caches synced"));
             if ready || logged {
                 return Ok(self.started.elapsed());
@@ -156,9 +160,7 @@ impl OperatorProcess {
 
     /// The operator's metrics, or `None` when `/metrics` is not served (yet).
     pub async fn metrics(&self) -> Option<OperatorMetrics> {
-        let port = self.port;
-        let (code, body) =
-            tokio::task::spawn_blocking(move || http_get(port, "/metrics", Duration::from_secs(5))).await.ok()?.ok()?;
+        let (code, body) = self.http.get(self.port, "/metrics", Duration::from_secs(5)).await.ok()?;
         let scrape = Scrape::parse(&body);
         let served = code == 200 && scrape.samples.iter().any(|s| s.name.starts_with("oda_api_operator_"));
         served.then(|| OperatorMetrics::from_scrape(&scrape))

@@ -2,9 +2,11 @@
 //! ExposedAPIs, on a real control plane (`scripts/testenv`), against a write floor. See
 //! docs/benchmarks.md; `scripts/bench` builds, brings the control plane up, runs this and updates
 //! that document. Not part of the test command: nothing here asserts a time.
+#![forbid(unsafe_code)]
 
 mod apiserver;
 mod cluster;
+mod expected;
 mod fixtures;
 mod floor;
 mod markdown;
@@ -86,9 +88,11 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<bool> {
     if !cli.operator.is_file() {
-        return Err(
-            format!("{} not found: build it with `cargo build --release --bins`", cli.operator.display()).into()
-        );
+        return Err(format!(
+            "{} not found: build it with `cargo build --release --workspace --bins`",
+            cli.operator.display()
+        )
+        .into());
     }
     if cli.n.is_empty() || cli.n.contains(&0) {
         return Err("--n takes positive numbers".into());

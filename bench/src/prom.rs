@@ -1,41 +1,38 @@
 //! Reading the operator's `/metrics` (Prometheus / OpenMetrics text) over plain HTTP/1.1.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
-/// `GET http://127.0.0.1:<port><path>`: the status code and the body.
-pub fn http_get(port: u16, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed HTTP response");
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(bad)?;
-    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(bad)?;
-    let chunked = head.lines().any(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("transfer-encoding:") && l.contains("chunked")
-    });
-    let body = if chunked { dechunk(body) } else { body.to_owned() };
-    Ok((code, body))
-}
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16) else { break };
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = rest[size..].strip_prefix("\r\n").unwrap_or(&rest[size..]);
+use crate::cluster::Result;
+
+/// An HTTP/1.1 client for the operator's endpoints on loopback.
+#[derive(Clone)]
+pub struct HttpClient(Client<HttpConnector, Empty<Bytes>>);
+
+impl HttpClient {
+    pub fn new() -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(2)));
+        Self(Client::builder(TokioExecutor::new()).build(connector))
     }
-    out
+
+    /// `GET http://127.0.0.1:<port><path>`: the status code and the body, within `timeout`.
+    pub async fn get(&self, port: u16, path: &str, timeout: Duration) -> Result<(u16, String)> {
+        let uri: hyper::Uri = format!("http://127.0.0.1:{port}{path}").parse()?;
+        let request = async {
+            let response = self.0.get(uri).await?;
+            let code = response.status().as_u16();
+            let body = response.into_body().collect().await?.to_bytes();
+            Ok::<_, crate::cluster::Error>((code, String::from_utf8_lossy(&body).into_owned()))
+        };
+        tokio::time::timeout(timeout, request).await.map_err(|_| format!("GET {path}: timed out"))?
+    }
 }
 
 /// One sample: metric name, labels, value.
@@ -46,7 +43,8 @@ pub struct Sample {
     pub value: f64,
 }
 
-/// A parsed exposition.
+/// A parsed exposition: its counters, gauges and untyped samples (among them the `_sum` and
+/// `_count` of histograms and summaries; their buckets and quantiles are left out).
 #[derive(Clone, Debug, Default)]
 pub struct Scrape {
     pub samples: Vec<Sample>,
@@ -54,8 +52,22 @@ pub struct Scrape {
 
 impl Scrape {
     pub fn parse(text: &str) -> Self {
-        let samples =
-            text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).filter_map(parse_line).collect();
+        use prometheus_parse::Value;
+        let Ok(scrape) = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))) else {
+            return Self::default();
+        };
+        let samples = scrape
+            .samples
+            .into_iter()
+            .filter_map(|s| {
+                let value = match s.value {
+                    Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
+                    Value::Histogram(_) | Value::Summary(_) => return None,
+                };
+                let labels = s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                Some(Sample { name: s.metric, labels, value })
+            })
+            .collect();
         Self { samples }
     }
 
@@ -74,54 +86,6 @@ impl Scrape {
         }
         out
     }
-}
-
-fn parse_line(line: &str) -> Option<Sample> {
-    let line = line.trim();
-    let (name, labels, rest) = match line.find('{') {
-        Some(open) if open < line.find(' ').unwrap_or(usize::MAX) => {
-            let close = line.rfind('}')?;
-            (&line[..open], parse_labels(&line[open + 1..close]), &line[close + 1..])
-        }
-        _ => {
-            let (name, rest) = line.split_once(' ')?;
-            (name, BTreeMap::new(), rest)
-        }
-    };
-    let value = rest.split_whitespace().next()?;
-    let value = match value {
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        v => v.parse().ok()?,
-    };
-    Some(Sample { name: name.to_owned(), labels, value })
-}
-
-fn parse_labels(text: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut rest = text;
-    while let Some((key, after)) = rest.split_once("=\"") {
-        let mut value = String::new();
-        let mut chars = after.char_indices();
-        let mut end = after.len();
-        while let Some((at, c)) = chars.next() {
-            match c {
-                '\\' => {
-                    if let Some((_, escaped)) = chars.next() {
-                        value.push(if escaped == 'n' { '\n' } else { escaped });
-                    }
-                }
-                '"' => {
-                    end = at + 1;
-                    break;
-                }
-                c => value.push(c),
-            }
-        }
-        out.insert(key.trim().trim_start_matches(',').trim().to_owned(), value);
-        rest = &after[end..];
-    }
-    out
 }
 
 /// The operator metrics the benchmark reads.
@@ -183,7 +147,8 @@ mod tests {
 oda_api_operator_reconciles_total 12
 oda_api_operator_writes_total{kind="VirtualService"} 5
 oda_api_operator_writes_total{kind="status"} 6
-oda_api_operator_reconcile_errors_total{reason="ApplyFailed",extra="a \"q\", b"} 1
+oda_api_operator_reconcile_errors_total{reason="ApplyFailed",kind="VirtualService"} 1
+# TYPE oda_api_operator_reconcile_duration_seconds histogram
 oda_api_operator_reconcile_duration_seconds_sum 0.5
 oda_api_operator_reconcile_duration_seconds_count 10
 oda_api_operator_reconcile_duration_seconds_bucket{le="+Inf"} 10
@@ -202,12 +167,20 @@ oda_api_operator_queue_depth 0
         assert_eq!(m.queue_depth, Some(0.0));
         let s = Scrape::parse(TEXT);
         let errors = s.samples.iter().find(|s| s.name.ends_with("errors_total")).unwrap();
-        assert_eq!(errors.labels.get("extra").map(String::as_str), Some("a \"q\", b"));
+        assert_eq!(errors.labels.get("kind").map(String::as_str), Some("VirtualService"));
         assert_eq!(s.sum("absent"), None);
+        assert_eq!(s.sum("oda_api_operator_reconcile_duration_seconds_bucket"), None);
     }
 
     #[test]
-    fn dechunks() {
-        assert_eq!(dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), "hello world");
+    fn keeps_the_labels_of_histogram_sums() {
+        let s = Scrape::parse(
+            "# TYPE apiserver_request_duration_seconds histogram\n\
+             apiserver_request_duration_seconds_bucket{verb=\"APPLY\",resource=\"virtualservices\",le=\"0.1\"} 3\n\
+             apiserver_request_duration_seconds_sum{verb=\"APPLY\",resource=\"virtualservices\"} 0.25\n\
+             apiserver_request_duration_seconds_count{verb=\"APPLY\",resource=\"virtualservices\"} 3\n",
+        );
+        assert_eq!(s.by_label("apiserver_request_duration_seconds_sum", "verb").get("APPLY"), Some(&0.25));
+        assert_eq!(s.sum("apiserver_request_duration_seconds_count"), Some(3.0));
     }
 }

@@ -1,15 +1,14 @@
 //! Clients, namespaces and the resources the benchmark reads and writes.
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
-use kube::{Client, Config, ResourceExt};
+use kube::api::{Api, DeleteParams, ListParams};
+use kube::core::ApiResource;
+use kube::{Client, ResourceExt};
+use oda_test_support::resources::dynamic_api;
+use oda_test_support::{clients, namespaces};
 
 /// Errors of the harness: a message is enough.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -32,51 +31,14 @@ pub struct Clients {
 impl Clients {
     /// From `KUBECONFIG` (admin) and `ODA_OPERATOR_KUBECONFIG` (operator; falls back to the admin).
     pub async fn from_env() -> Result<Self> {
-        let admin_paths = std::env::var("KUBECONFIG")
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .ok_or("KUBECONFIG is not set: run `eval \"$(scripts/testenv up)\"` first (see docs/testenv.md)")?;
-        let operator_paths = std::env::var("ODA_OPERATOR_KUBECONFIG")
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .unwrap_or(admin_paths.clone());
+        let not_set = "KUBECONFIG is not set: run `eval \"$(scripts/testenv up)\"` first (see docs/testenv.md)";
+        let (operator_paths, var) = clients::operator_kubeconfig().ok_or(not_set)?;
         Ok(Self {
-            admin: client_from(&admin_paths).await?,
-            operator: client_from(&operator_paths).await?,
+            admin: clients::admin_client().await?,
+            operator: clients::client_from_kubeconfig_list(var, &operator_paths).await?,
             operator_kubeconfig: operator_paths,
         })
     }
-}
-
-async fn client_from(paths: &str) -> Result<Client> {
-    let mut merged: Option<Kubeconfig> = None;
-    for path in paths.split(':').filter(|p| !p.is_empty()) {
-        let kc = Kubeconfig::read_from(path).map_err(|e| format!("reading kubeconfig {path}: {e}"))?;
-        merged = Some(match merged {
-            None => kc,
-            Some(m) => m.merge(kc)?,
-        });
-    }
-    let kc = merged.ok_or("empty kubeconfig list")?;
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
-    Ok(Client::try_from(config)?)
-}
-
-/// `oda.tmforum.org/v1` ExposedAPI.
-pub fn exposed_api_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("oda.tmforum.org", "v1", "ExposedAPI"), "exposedapis")
-}
-
-/// `networking.istio.io/v1alpha3` VirtualService, as the operator writes it by default.
-pub fn virtual_service_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("networking.istio.io", "v1alpha3", "VirtualService"),
-        "virtualservices",
-    )
-}
-
-pub fn dynamic(client: &Client, ns: &str, ar: &ApiResource) -> Api<DynamicObject> {
-    Api::namespaced_with(client.clone(), ns, ar)
 }
 
 /// A DNS-label-safe suffix that differs between runs.
@@ -87,18 +49,7 @@ pub fn run_suffix() -> String {
 
 /// Creates a namespace labelled [`NS_LABEL`].
 pub async fn create_namespace(client: &Client, name: &str) -> Result<()> {
-    let ns = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            labels: Some([(NS_LABEL.to_owned(), "true".to_owned())].into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .map_err(|e| format!("creating namespace {name}: {e}"))?;
+    namespaces::create_labelled_namespace(client, name, NS_LABEL).await?;
     Ok(())
 }
 
@@ -158,27 +109,6 @@ pub async fn resource_versions(
     ns: &str,
     ar: &ApiResource,
 ) -> Result<std::collections::BTreeMap<String, String>> {
-    let list = dynamic(client, ns, ar).list(&ListParams::default()).await?;
+    let list = dynamic_api(client.clone(), ns, ar).list(&ListParams::default()).await?;
     Ok(list.items.into_iter().map(|o| (o.name_any(), o.resource_version().unwrap_or_default())).collect())
-}
-
-/// Retries transient failures (throttling, server errors, timeouts, connection resets) of `call`.
-pub async fn retry<T, F, Fut>(what: &str, mut call: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, kube::Error>>,
-{
-    let mut delay = Duration::from_millis(200);
-    for attempt in 1.. {
-        match call().await {
-            Ok(v) => return Ok(v),
-            Err(kube::Error::Api(e)) if attempt < 8 && (e.code == 429 || e.code >= 500) => {}
-            Err(kube::Error::Api(e)) => return Err(format!("{what}: {e}").into()),
-            Err(e) if attempt < 8 => eprintln!("bench: {what}: {e}; retrying"),
-            Err(e) => return Err(format!("{what}: {e}").into()),
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
-    }
-    unreachable!()
 }
