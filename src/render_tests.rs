@@ -1,6 +1,5 @@
 use super::*;
-use crate::config::OpenMetricsImplementation;
-use crate::config::VirtualServiceVersion;
+use crate::config::{OpenMetricsImplementation, RouteBackend, VirtualServiceVersion};
 
 const CORE: &str = include_str!("../examples/productcatalog-core-api.yaml");
 const METRICS: &str = include_str!("../examples/productcatalog-metrics-api.yaml");
@@ -16,6 +15,25 @@ fn options(address: Option<&str>) -> RenderOptions {
 
 fn docs(out: &str) -> Vec<Value> {
     serde_saphyr::from_multiple(out).unwrap()
+}
+
+#[test]
+fn the_gateway_api_backend_renders_an_http_route() {
+    let config = OperatorConfig {
+        route_backend: RouteBackend::HttpRoute,
+        component_gateway: "canvas/component-gateway".into(),
+        ..Default::default()
+    };
+    let docs = docs(&render(CORE, &config, &options(Some("20.1.2.3"))).unwrap());
+    assert_eq!(docs.len(), 2);
+    assert_eq!(
+        (&docs[0]["apiVersion"], &docs[0]["kind"]),
+        (&json!("gateway.networking.k8s.io/v1"), &json!("HTTPRoute"))
+    );
+    assert_eq!(docs[0]["spec"]["parentRefs"][0]["name"], "component-gateway");
+    assert_eq!(docs[0]["spec"]["rules"][0]["backendRefs"][0]["name"], "prdcat3-prodcatapi");
+    let url = "https://20.1.2.3/prdcat3-productcatalogmanagement/tmf-api/productCatalogManagement/v4";
+    assert_eq!(docs[1]["status"]["apiStatus"]["url"], url);
 }
 
 #[test]

@@ -9,15 +9,15 @@ mod apply;
 mod children;
 mod context;
 mod dereference;
-pub mod discovery;
+mod discovery;
 mod error;
 mod events;
 mod expose;
 mod gateway_watch;
-pub mod indexes;
-pub mod leader;
+mod indexes;
+mod leader;
 mod pipeline;
-pub mod pod_index;
+mod pod_index;
 mod propagate;
 mod recent;
 mod scraping;
@@ -42,7 +42,7 @@ use crate::config::{OpenMetricsImplementation, RouteBackend, RunConfig, WatchNam
 use crate::exposed_api::ExposedAPI;
 use crate::telemetry::Telemetry;
 pub use apply::MANAGER;
-pub use context::{Context, State};
+use context::{Context, State};
 pub use error::ReconcileError;
 
 /// Runs the operator until `stop` turns true, with leader election when configured; then finishes
