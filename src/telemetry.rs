@@ -28,13 +28,10 @@ pub struct ReasonLabel {
 pub const WRITE_KINDS: [&str; 7] =
     ["VirtualService", "HTTPRoute", "ServiceMonitor", "status", "Component", "Pod", "finalizer"];
 /// Reasons counted in `oda_api_operator_reconcile_errors_total`: the `Ready` reasons of a blocked
-/// API, and the category of a failed reconcile step (retried with backoff).
-pub const ERROR_REASONS: [&str; 13] = [
-    "InvalidSpec",
-    "RouteConflict",
-    "NotOwned",
-    "RouteNotAccepted",
-    "RouteRefsUnresolved",
+/// API, and the category of a failed reconcile step (retried with backoff; `ReconcileError`).
+pub const BLOCKED_REASONS: [&str; 5] =
+    ["InvalidSpec", "RouteConflict", "NotOwned", "RouteNotAccepted", "RouteRefsUnresolved"];
+pub const FAILED_STEPS: [&str; 8] = [
     "BuildFailed",
     "ApplyFailed",
     "RemoveFailed",
@@ -78,8 +75,8 @@ impl Default for Metrics {
         for kind in WRITE_KINDS {
             let _ = writes.get_or_create(&KindLabel { kind: kind.to_owned() });
         }
-        for reason in ERROR_REASONS {
-            let _ = errors.get_or_create(&ReasonLabel { reason: reason.to_owned() });
+        for reason in BLOCKED_REASONS.iter().chain(&FAILED_STEPS) {
+            let _ = errors.get_or_create(&ReasonLabel { reason: (*reason).to_owned() });
         }
         Self {
             registry,

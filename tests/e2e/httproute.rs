@@ -238,14 +238,11 @@ async fn deleting_the_api_garbage_collects_its_route() {
     let _operator = start(&ns).await;
     wait_for_route(&ns, "c1-api", |_| true).await;
     exposed_apis(ns.name()).await.delete("c1-api", &DeleteParams::foreground()).await.unwrap();
-    let api = routes(&ns);
-    wait_for(GC_TIMEOUT, || async {
-        match api.get_opt("c1-api").await.map_err(|e| e.to_string())? {
-            None => Ok(()),
-            Some(_) => Err("HTTPRoute still there".to_owned()),
-        }
-    })
-    .await;
+    wait_until_gone(&routes(&ns), "c1-api", GC_TIMEOUT).await;
+}
+
+async fn wait_until_gone(api: &kube::Api<DynamicObject>, name: &str, timeout: Duration) {
+    wait_for(timeout, || async { matches!(api.get_opt(name).await, Ok(None)) }).await;
 }
 
 #[tokio::test]
@@ -270,13 +267,7 @@ async fn switching_the_backend_leaves_no_orphan_and_spares_foreign_routes() {
 
     let gateway_api = start(&ns).await;
     wait_for_route(&ns, "c1-api", |_| true).await;
-    wait_for(Duration::from_secs(60), || async {
-        match vs_api.get_opt("c1-api").await.map_err(|e| e.to_string())? {
-            None => Ok(()),
-            Some(_) => Err("the former VirtualService is still there".to_owned()),
-        }
-    })
-    .await;
+    wait_until_gone(&vs_api, "c1-api", Duration::from_secs(60)).await;
     assert_eq!(vs_api.get("c2-api").await.unwrap().resource_version(), foreign_vs.resource_version());
     gateway_api.stop().await;
 
