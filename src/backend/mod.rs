@@ -47,6 +47,8 @@ pub struct Backends {
     pub service_monitor: Option<ServiceMonitorBackend>,
     /// The kinds to watch and cache: the route kinds whose CRD is installed, the ServiceMonitor.
     pub kinds: Vec<ChildKind>,
+    /// The annotation scrapers need Services (their selectors) and Pods (metadata) watched.
+    pub watches_pods: bool,
 }
 
 impl Backends {
@@ -63,7 +65,13 @@ impl Backends {
         kinds.extend(route_installed.then(|| route.child_kind()));
         kinds.extend(former_installed.then(|| former.child_kind()));
         kinds.extend(service_monitor.map(|sm| ChildKind { resource: sm.resource(), cluster_wide: false }));
-        Self { route, former_route: former_installed.then_some(former), service_monitor, kinds }
+        Self {
+            route,
+            former_route: former_installed.then_some(former),
+            service_monitor,
+            kinds,
+            watches_pods: !monitors,
+        }
     }
 }
 

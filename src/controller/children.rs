@@ -2,12 +2,11 @@
 //! (or the operator's own write whose echo is still on its way), applied with server-side apply
 //! only when they differ, and removed when a backend no longer wants them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use kube::ResourceExt;
 use kube::core::{ApiResource, DynamicObject};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use tracing::info;
 
 use super::apply::{apply_child, delete_child, matches_observed};
@@ -15,24 +14,6 @@ use super::context::Context;
 use super::error::ReconcileError;
 use super::events::Journal;
 use crate::core::ownership::is_controlled_by;
-
-/// The watch caches of the child kinds, by group and plural.
-#[derive(Clone, Default)]
-pub struct ChildStores(HashMap<(String, String), Store<DynamicObject>>);
-
-impl ChildStores {
-    pub fn insert(&mut self, resource: &ApiResource, store: Store<DynamicObject>) {
-        self.0.insert(key(resource), store);
-    }
-
-    pub fn get(&self, resource: &ApiResource) -> Option<&Store<DynamicObject>> {
-        self.0.get(&key(resource))
-    }
-}
-
-fn key(resource: &ApiResource) -> (String, String) {
-    (resource.group.clone(), resource.plural.clone())
-}
 
 /// The child of `resource` named `name`: our own last write while its echo is pending, else the
 /// cache; `None` when the kind is not watched (its CRD is not installed).

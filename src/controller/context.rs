@@ -4,11 +4,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use kube::Client;
-use kube::core::DynamicObject;
+use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 
-use super::children::ChildStores;
 use super::discovery::Discovered;
 use super::indexes::{ImplementationIndex, Key, ReadinessIndex, Relisting};
 use super::{pod_index, recent};
@@ -58,4 +57,22 @@ pub struct Context {
     pub gateways: Option<Store<Gateway>>,
     pub apis: Store<ExposedAPI>,
     pub telemetry: Telemetry,
+}
+
+/// The watch caches of the child kinds, by group and plural.
+#[derive(Clone, Default)]
+pub struct ChildStores(HashMap<(String, String), Store<DynamicObject>>);
+
+impl ChildStores {
+    pub fn insert(&mut self, resource: &ApiResource, store: Store<DynamicObject>) {
+        self.0.insert(key(resource), store);
+    }
+
+    pub fn get(&self, resource: &ApiResource) -> Option<&Store<DynamicObject>> {
+        self.0.get(&key(resource))
+    }
+}
+
+fn key(resource: &ApiResource) -> (String, String) {
+    (resource.group.clone(), resource.plural.clone())
 }

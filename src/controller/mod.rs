@@ -109,7 +109,7 @@ pub async fn run_until(
         tasks: tasks.clone(),
         telemetry: telemetry.clone(),
     };
-    let synced = side.start(&config, &discovered, &backends.kinds, backends.route.clone());
+    let synced = side.start(&config, &discovered, &backends);
 
     let reporter = Reporter { controller: MANAGER.into(), instance: config.pod_name.clone() };
     let (reader, writer) = reflector::store::<ExposedAPI>();

@@ -13,12 +13,12 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::oneshot;
 
-use super::children::ChildStores;
+use super::context::ChildStores;
 use super::context::State;
 use super::discovery::Discovered;
 use super::watch_task::{Tasks, spawn_watch};
-use crate::backend::ChildKind;
 use crate::backend::route::{Claims, Route};
+use crate::backend::{Backends, ChildKind};
 use crate::config::{RunConfig, WatchNamespaces};
 use crate::core::component::{component_resource, listed_api_names};
 use crate::core::gateway_address::Gateway;
@@ -56,13 +56,7 @@ impl Synced {
 impl SideWatches {
     /// Starts the watches of the facts every API depends on, and of the child kinds the
     /// backends declare; `route` is the active route backend, whose kind feeds the conflict index.
-    pub fn start(
-        self,
-        config: &RunConfig,
-        discovered: &Discovered,
-        kinds: &[ChildKind],
-        route: Arc<dyn Route>,
-    ) -> Synced {
+    pub fn start(self, config: &RunConfig, discovered: &Discovered, backends: &Backends) -> Synced {
         let mut listed = Vec::new();
         listed.push(self.endpoint_slices());
         let (gateways, gateway_listed) = super::gateway_watch::watch(
@@ -75,14 +69,14 @@ impl SideWatches {
         );
         listed.push(gateway_listed);
         let mut children = ChildStores::default();
-        let route_resource = route.resource();
-        for kind in kinds {
-            let active = (kind.resource == route_resource).then(|| route.clone());
+        let route_resource = backends.route.resource();
+        for kind in &backends.kinds {
+            let active = (kind.resource == route_resource).then(|| backends.route.clone());
             let (store, done) = self.children(kind, active);
             children.insert(&kind.resource, store);
             listed.push(done);
         }
-        if config.output.openmetrics_implementation != crate::config::OpenMetricsImplementation::ServiceMonitor {
+        if backends.watches_pods {
             listed.push(self.service_selectors());
             listed.push(self.pods());
         }
