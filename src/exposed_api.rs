@@ -250,7 +250,7 @@ pub struct ApiStatus {
     /// Name of the ExposedAPI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// uid of the route object (VirtualService) publishing the API.
+    /// uid of the route object (VirtualService or HTTPRoute) publishing the API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
     /// `spec.path`.

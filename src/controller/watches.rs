@@ -168,12 +168,16 @@ impl SideWatches {
                     route: (obj.namespace().unwrap_or_default(), obj.name_any()),
                     keys: route.claims(obj),
                 };
-                let mut keys = touched.map(|obj| claims(obj).keys).unwrap_or_default();
+                let claimed = map_event(event, claims);
+                let mut keys = match &claimed {
+                    Event::Apply(c) | Event::Delete(c) => c.keys.clone(),
+                    _ => Vec::new(),
+                };
                 if let Ok(mut index) = this.state.routes.write() {
-                    if let Some(obj) = touched {
-                        keys.extend(index.get().keys_of(&claims(obj).route));
+                    if let Event::Apply(c) | Event::Delete(c) = &claimed {
+                        keys.extend(index.get().keys_of(&c.route));
                     }
-                    index.handle(&map_event(event, claims));
+                    index.handle(&claimed);
                 }
                 let woken = this.state.waiters.lock().map(|mut w| w.take(&keys)).unwrap_or_default();
                 for (ns, name) in woken {

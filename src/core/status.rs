@@ -23,7 +23,7 @@ pub enum ReadyReason {
     AddressPending,
     /// The spec is invalid; the message names the field. Nothing is written until it is fixed.
     InvalidSpec,
-    /// Another VirtualService claims the same gateway, host and path; the message names it.
+    /// Another route of the same kind claims the same gateway, host and path; the message names it.
     RouteConflict,
     /// An object with the child's name exists and is not controlled by this ExposedAPI.
     NotOwned,

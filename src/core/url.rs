@@ -1,7 +1,7 @@
 //! External URL, developer-UI URL and `ip` of an API (reference §2.7).
 //!
 //! Scheme is always `https://`; the port suffix comes from the gateway's first `http`/`http2` port
-//! unless 80/443; `spec.hostname` replaces the host in the URL (not in the VirtualService); paths
+//! unless 80/443; `spec.hostname` replaces the host in the URL (not in the route); paths
 //! are appended verbatim.
 
 use crate::core::gateway_address::GatewayAddress;
