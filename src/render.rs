@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::backend::route::RouteState;
+use crate::backend::scrape::Scraper;
 use crate::backend::scrape::annotations::desired_annotations;
 use crate::backend::{Backends, Installed};
 use crate::config::OperatorConfig;
@@ -76,18 +77,21 @@ fn children(api: &ValidApi, config: &OperatorConfig) -> Result<Vec<Value>, Rende
     let backends = Backends::new(config, Installed::ALL);
     let mut objects = Vec::new();
     if api.api_type.is_metrics() {
-        match &backends.service_monitor {
-            Some(monitor) => objects.extend(monitor.desired(api).map_err(defect)?.as_ref().map(encode).transpose()?),
+        match backends.scraper {
+            Scraper::ServiceMonitor(monitor) => {
+                objects.extend(monitor.desired(api).map_err(defect)?.as_ref().map(encode).transpose()?)
+            }
             // Pods are only known in a cluster: show the annotations every selected pod gets.
-            None => objects.push(json!({
+            Scraper::Annotations(mode) => objects.push(json!({
                 "apiVersion": "v1",
                 "kind": "Pod",
                 "metadata": {
                     "name": format!("<each pod selected by Service {}>", api.implementation),
                     "namespace": api.namespace,
-                    "annotations": desired_annotations(config.openmetrics_implementation, api, "<first-container>"),
+                    "annotations": desired_annotations(mode, api, "<first-container>"),
                 }
             })),
+            Scraper::ServiceMonitorMissing => {}
         }
     }
     objects.push(encode(&backends.route.desired(api).map_err(defect)?)?);

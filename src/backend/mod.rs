@@ -16,11 +16,12 @@ use std::sync::Arc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::{ApiResource, DynamicObject};
 
-use crate::config::{OpenMetricsImplementation, OperatorConfig, RouteBackend};
+use crate::config::{OperatorConfig, RouteBackend};
 use gateway_api::HttpRouteBackend;
 use istio::VirtualServiceRoute;
 use route::Route;
-use scrape::service_monitor::ServiceMonitorBackend;
+use scrape::Scraper;
+use scrape::service_monitor::service_monitor_resource;
 
 /// Which of the kinds the backends write have their CRD installed.
 #[derive(Clone, Copy, Debug)]
@@ -43,12 +44,11 @@ pub struct Backends {
     /// The other route backend, when its CRD is installed: its routes that an API controls are
     /// removed once the API's route of the active kind is applied (a switch leaves no orphan).
     pub former_route: Option<Arc<dyn Route>>,
-    /// Present when metrics APIs get ServiceMonitors (the mode is chosen and the CRD installed).
-    pub service_monitor: Option<ServiceMonitorBackend>,
-    /// The kinds to watch and cache: the route kinds whose CRD is installed, the ServiceMonitor.
+    /// How metrics APIs are scraped.
+    pub scraper: Scraper,
+    /// The kinds to watch and cache: the route kinds and the ServiceMonitor, when their CRD is
+    /// installed (a ServiceMonitor left by another mode is removed through the same cache).
     pub kinds: Vec<ChildKind>,
-    /// The annotation scrapers need Services (their selectors) and Pods (metadata) watched.
-    pub watches_pods: bool,
 }
 
 impl Backends {
@@ -59,19 +59,13 @@ impl Backends {
             RouteBackend::VirtualService => ((istio, installed.virtual_service), (gateway_api, installed.http_route)),
             RouteBackend::HttpRoute => ((gateway_api, installed.http_route), (istio, installed.virtual_service)),
         };
-        let monitors = config.openmetrics_implementation == OpenMetricsImplementation::ServiceMonitor;
-        let service_monitor = (monitors && installed.service_monitor).then_some(ServiceMonitorBackend);
+        let scraper = Scraper::new(config.openmetrics_implementation, installed.service_monitor);
         let mut kinds: Vec<ChildKind> = Vec::new();
         kinds.extend(route_installed.then(|| route.child_kind()));
         kinds.extend(former_installed.then(|| former.child_kind()));
-        kinds.extend(service_monitor.map(|sm| ChildKind { resource: sm.resource(), cluster_wide: false }));
-        Self {
-            route,
-            former_route: former_installed.then_some(former),
-            service_monitor,
-            kinds,
-            watches_pods: !monitors,
-        }
+        let monitors = ChildKind { resource: service_monitor_resource(), cluster_wide: false };
+        kinds.extend(installed.service_monitor.then_some(monitors));
+        Self { route, former_route: former_installed.then_some(former), scraper, kinds }
     }
 }
 
@@ -103,4 +97,45 @@ pub(crate) fn object_with_spec(
     let mut obj = DynamicObject::new("", resource).data(serde_json::json!({ "spec": spec }));
     obj.metadata = metadata;
     Ok(obj)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::OpenMetricsImplementation;
+    use crate::exposed_api::ApiType;
+
+    fn kinds(backends: &Backends) -> Vec<String> {
+        backends.kinds.iter().map(|k| k.resource.kind.clone()).collect()
+    }
+
+    #[test]
+    fn the_setting_picks_the_route_and_the_other_kind_is_watched_for_orphans() {
+        let istio = Backends::new(&OperatorConfig::default(), Installed::ALL);
+        assert_eq!(istio.route.resource().kind, "VirtualService");
+        assert_eq!(istio.former_route.as_ref().map(|r| r.resource().kind), Some("HTTPRoute".into()));
+        assert_eq!(kinds(&istio), ["VirtualService", "HTTPRoute", "ServiceMonitor"]);
+
+        let config = OperatorConfig { route_backend: RouteBackend::HttpRoute, ..Default::default() };
+        let without_istio = Installed { virtual_service: false, ..Installed::ALL };
+        let gateway_api = Backends::new(&config, without_istio);
+        assert_eq!(gateway_api.route.resource().kind, "HTTPRoute");
+        assert!(gateway_api.former_route.is_none(), "no Istio CRD: nothing to clean up");
+        assert_eq!(kinds(&gateway_api), ["HTTPRoute", "ServiceMonitor"]);
+    }
+
+    #[test]
+    fn only_annotated_metrics_apis_need_cleanup() {
+        let annotations = OperatorConfig {
+            openmetrics_implementation: OpenMetricsImplementation::PrometheusAnnotation,
+            ..Default::default()
+        };
+        let scraper = Backends::new(&annotations, Installed::ALL).scraper;
+        assert!(scraper.needs_cleanup(Some(ApiType::Prometheus)) && scraper.watches_pods());
+        assert!(!scraper.needs_cleanup(Some(ApiType::Openapi)) && !scraper.needs_cleanup(None));
+        let monitors = Backends::new(&OperatorConfig::default(), Installed::ALL).scraper;
+        assert!(!monitors.needs_cleanup(Some(ApiType::Prometheus)) && !monitors.watches_pods());
+        let missing = Installed { service_monitor: false, ..Installed::ALL };
+        assert_eq!(Backends::new(&OperatorConfig::default(), missing).scraper, scrape::Scraper::ServiceMonitorMissing);
+    }
 }

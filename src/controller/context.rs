@@ -12,7 +12,7 @@ use super::discovery::Discovered;
 use super::indexes::{ImplementationIndex, Key, ReadinessIndex, Relisting};
 use super::{pod_index, recent};
 use crate::backend::route::{ConflictWaiters, Route, RouteIndex};
-use crate::backend::scrape::service_monitor::ServiceMonitorBackend;
+use crate::backend::scrape::Scraper;
 use crate::config::{OperatorConfig, WatchNamespaces};
 use crate::core::gateway_address::{Gateway, GatewayAddress};
 use crate::exposed_api::ExposedAPI;
@@ -46,8 +46,8 @@ pub struct Context {
     /// The active route backend, and the other one (whose routes an API controls are removed).
     pub route: Arc<dyn Route>,
     pub former_route: Option<Arc<dyn Route>>,
-    /// Present when metrics APIs get ServiceMonitors and the CRD is installed.
-    pub service_monitor: Option<ServiceMonitorBackend>,
+    /// How metrics APIs are scraped.
+    pub scraper: Scraper,
     pub state: Arc<State>,
     pub recorder: Recorder,
     /// Watch caches of the kinds the backends write.

@@ -117,7 +117,7 @@ pub async fn run_until(
         client: client.clone(),
         route: backends.route,
         former_route: backends.former_route,
-        service_monitor: backends.service_monitor,
+        scraper: backends.scraper,
         config: config.output.clone(),
         namespaces: namespaces.clone(),
         gateways: discovered.gateway_api.then(|| synced.gateways.clone()),

@@ -14,7 +14,9 @@ use super::children::{apply_if_changed, observed, remove_controlled};
 use super::context::Context;
 use super::error::ReconcileError;
 use super::events::Journal;
+use crate::backend::scrape::Scraper;
 use crate::backend::scrape::annotations::desired_annotations;
+use crate::backend::scrape::service_monitor::{ServiceMonitorBackend, service_monitor_resource};
 use crate::config::OpenMetricsImplementation;
 use crate::core::ownership::is_controlled_by;
 use crate::core::status::{ConditionSpec, MetricsReason};
@@ -24,11 +26,9 @@ use crate::exposed_api::{ApiType, ExposedAPI};
 /// Finalizer that lets the operator remove its pod annotations before the ExposedAPI goes.
 pub const FINALIZER: &str = "oda.tmforum.org/metrics-annotations";
 
-/// Whether the API needs cleanup that garbage collection cannot do: pod annotations are patched
-/// into pods the API does not own.
+/// Whether the API carries the finalizer: its scraper says it leaves something behind.
 pub(super) fn needs_finalizer(ctx: &Context, api: &ExposedAPI) -> bool {
-    let metrics = api.spec.api_type.as_deref().and_then(ApiType::parse).is_some_and(ApiType::is_metrics);
-    metrics && ctx.config.openmetrics_implementation != OpenMetricsImplementation::ServiceMonitor
+    ctx.scraper.needs_cleanup(api.spec.api_type.as_deref().and_then(ApiType::parse))
 }
 
 /// Configures scraping for a valid API; `None` for APIs that are not metrics APIs. Leftovers of a
@@ -39,27 +39,25 @@ pub(super) async fn configure(
     valid: &ValidApi,
     journal: &Journal,
 ) -> Result<Option<ConditionSpec>, ReconcileError> {
-    let mode = ctx.config.openmetrics_implementation;
-    let annotating = valid.api_type.is_metrics() && mode != OpenMetricsImplementation::ServiceMonitor;
-    if !annotating && has_finalizer(api) {
-        let annotate_error = |source| ReconcileError::Annotate { service: valid.implementation.clone(), source };
+    let scraper = if valid.api_type.is_metrics() { Some(ctx.scraper) } else { None };
+    let annotate_error = |source| ReconcileError::Annotate { service: valid.implementation.clone(), source };
+    if !matches!(scraper, Some(Scraper::Annotations(_))) && has_finalizer(api) {
         remove_annotations(ctx, api).await.map_err(annotate_error)?;
         remove_finalizer(ctx, api).await?;
     }
-    let monitoring = valid.api_type.is_metrics() && mode == OpenMetricsImplementation::ServiceMonitor;
-    if !monitoring && let Some(backend) = &ctx.service_monitor {
+    if !matches!(scraper, Some(Scraper::ServiceMonitor(_))) {
         let (uid, why) = (api.uid().unwrap_or_default(), "the API is no longer scraped through one");
-        remove_controlled(ctx, &backend.resource(), &uid, (&valid.namespace, &valid.name), journal, why).await?;
+        let resource = service_monitor_resource();
+        remove_controlled(ctx, &resource, &uid, (&valid.namespace, &valid.name), journal, why).await?;
     }
-    if !valid.api_type.is_metrics() {
-        return Ok(None);
-    }
-    match mode {
-        OpenMetricsImplementation::ServiceMonitor => service_monitor(ctx, api, valid, journal).await.map(Some),
-        mode => annotate(ctx, api, valid, mode)
-            .await
-            .map(Some)
-            .map_err(|source| ReconcileError::Annotate { service: valid.implementation.clone(), source }),
+    match scraper {
+        None => Ok(None),
+        Some(Scraper::ServiceMonitor(backend)) => service_monitor(ctx, api, valid, backend, journal).await.map(Some),
+        Some(Scraper::ServiceMonitorMissing) => Ok(Some(MetricsReason::ServiceMonitorCRDMissing.condition(
+            "OPENMETRICS_IMPLEMENTATION=ServiceMonitor but the ServiceMonitor CRD (monitoring.coreos.com/v1) is not \
+             installed: install the Prometheus operator, or use PrometheusAnnotation",
+        ))),
+        Some(Scraper::Annotations(mode)) => annotate(ctx, api, valid, mode).await.map(Some).map_err(annotate_error),
     }
 }
 
@@ -67,14 +65,9 @@ async fn service_monitor(
     ctx: &Context,
     api: &ExposedAPI,
     valid: &ValidApi,
+    backend: ServiceMonitorBackend,
     journal: &Journal,
 ) -> Result<ConditionSpec, ReconcileError> {
-    let Some(backend) = &ctx.service_monitor else {
-        return Ok(MetricsReason::ServiceMonitorCRDMissing.condition(
-            "OPENMETRICS_IMPLEMENTATION=ServiceMonitor but the ServiceMonitor CRD (monitoring.coreos.com/v1) is not \
-             installed: install the Prometheus operator, or use PrometheusAnnotation",
-        ));
-    };
     let resource = backend.resource();
     let existing = observed(ctx, &resource, &valid.namespace, &valid.name);
     if let Some(existing) = &existing

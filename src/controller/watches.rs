@@ -76,7 +76,7 @@ impl SideWatches {
             children.insert(&kind.resource, store);
             listed.push(done);
         }
-        if backends.watches_pods {
+        if backends.scraper.watches_pods() {
             listed.push(self.service_selectors());
             listed.push(self.pods());
         }

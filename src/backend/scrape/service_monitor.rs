@@ -36,7 +36,7 @@ pub struct Endpoint {
 }
 
 /// The ServiceMonitor scraping backend.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ServiceMonitorBackend;
 
 impl ServiceMonitorBackend {
