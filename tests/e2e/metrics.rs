@@ -76,6 +76,28 @@ async fn service_monitor_mode_writes_the_reference_service_monitor() {
     drop(api);
 }
 
+#[tokio::test]
+async fn switching_to_annotations_removes_the_service_monitor() {
+    let ns = TestNamespace::new("sm-to-annotations").await;
+    metrics_fixture(&ns).await;
+    let sms = dynamic_api(ns.client(), ns.name(), &service_monitor_resource());
+    let monitors = Operator::start(ns.name(), &[]).await;
+    wait_for(Duration::from_secs(60), || async { sms.get_opt("c1-metrics").await.ok().flatten() }).await;
+    monitors.stop().await;
+
+    let _annotations = Operator::start(ns.name(), &["--openmetrics-implementation=PrometheusAnnotation"]).await;
+    wait_for(Duration::from_secs(60), || async { matches!(sms.get_opt("c1-metrics").await, Ok(None)) }).await;
+    let api = wait_for(Duration::from_secs(30), || async {
+        let a = exposed_apis(ns.name()).await.get("c1-metrics").await.ok()?;
+        (metrics_condition(&a)?.0 == "WaitingForPods").then_some(a)
+    })
+    .await;
+    assert!(
+        api.finalizers().iter().any(|f| f == "oda.tmforum.org/metrics-annotations"),
+        "annotating needs the finalizer"
+    );
+}
+
 async fn virtual_service_exists(ns: &TestNamespace, name: &str) -> bool {
     dynamic_api(ns.client(), ns.name(), &virtual_service_resource()).get_opt(name).await.ok().flatten().is_some()
 }
