@@ -89,18 +89,18 @@ pub(super) fn watch(
             changed
         });
         // The HTTPRoute backend reads each Gateway itself: a change of any is a change.
-        let now: BTreeMap<(String, String), GatewayAddress> = gateways
-            .state()
-            .iter()
-            .map(|gw| {
-                (
-                    (gw.namespace().unwrap_or_default(), gw.name_any()),
-                    GatewayAddress::for_routes(gw, section.as_deref()),
-                )
-            })
-            .collect();
-        let routes_changed = now != per_gateway;
-        per_gateway = now;
+        let routes_changed = !watch_services && {
+            let now: BTreeMap<(String, String), GatewayAddress> = gateways
+                .state()
+                .iter()
+                .map(|gw| {
+                    let key = (gw.namespace().unwrap_or_default(), gw.name_any());
+                    (key, GatewayAddress::for_routes(gw, section.as_deref()))
+                })
+                .collect();
+            let previous = std::mem::replace(&mut per_gateway, now);
+            previous != per_gateway
+        };
         if changed.unwrap_or(false) || routes_changed {
             let _ = all_trigger.unbounded_send(());
         }

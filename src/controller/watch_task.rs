@@ -30,7 +30,7 @@ pub(super) fn spawn_watch<K, S>(
     tasks: &Tasks,
     health: Arc<Health>,
     namespaces: Option<WatchNamespaces>,
-    kind: &'static str,
+    kind: &str,
     stream: S,
     mut on_event: impl FnMut(Event<K>) + Send + 'static,
 ) -> oneshot::Receiver<()>
@@ -39,7 +39,7 @@ where
     S: futures::Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
 {
     let (tx, rx) = oneshot::channel();
-    let source = format!("watch {kind}");
+    let (kind, source) = (kind.to_owned(), format!("watch {kind}"));
     tasks.track(tokio::spawn(async move {
         let mut listed = Some(tx);
         let mut stream = std::pin::pin!(stream.default_backoff());
@@ -60,7 +60,7 @@ where
                     }
                 }
                 Err(e) => {
-                    warn!(kind, error = %e, "watch failed; retrying with backoff");
+                    warn!(%kind, error = %e, "watch failed; retrying with backoff");
                     if watch_forbidden(&e) {
                         health.problem(&source, Some(format!("forbidden: {e}")));
                     }

@@ -54,8 +54,9 @@ impl Synced {
 }
 
 impl SideWatches {
-    /// Starts the watches of the facts every API depends on, and of the child kinds the
-    /// backends declare; `route` is the active route backend, whose kind feeds the conflict index.
+    /// Starts the watches of the facts every API depends on, and of what the backends declare:
+    /// their child kinds (the active route kind also feeds the conflict index) and, for the
+    /// annotation scrapers, Services and Pods.
     pub fn start(self, config: &RunConfig, discovered: &Discovered, backends: &Backends) -> Synced {
         let mut listed = Vec::new();
         listed.push(self.endpoint_slices());
@@ -81,7 +82,7 @@ impl SideWatches {
             listed.push(self.pods());
         }
         let components = discovered.component.is_some().then(|| {
-            let (store, done) = self.cached("Component", component_resource(), false, false, |this, event, _| {
+            let (store, done) = self.cached(component_resource(), false, false, |this, event, _| {
                 if let Event::Apply(component) | Event::Delete(component) = event {
                     let ns = component.namespace().unwrap_or_default();
                     let value = serde_json::to_value(component).unwrap_or_default();
@@ -157,8 +158,7 @@ impl SideWatches {
         kind: &ChildKind,
         route: Option<Arc<dyn Route>>,
     ) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
-        let name: &'static str = if route.is_some() { "route" } else { "child" };
-        self.cached(name, kind.resource.clone(), kind.cluster_wide, true, move |this, event, echo| {
+        self.cached(kind.resource.clone(), kind.cluster_wide, true, move |this, event, echo| {
             let touched = match event {
                 Event::Apply(obj) | Event::Delete(obj) => Some(obj),
                 _ => None,
@@ -239,20 +239,19 @@ impl SideWatches {
     /// recognised for kinds `written_by_us`).
     fn cached(
         &self,
-        kind: &'static str,
         resource: ApiResource,
         cluster_wide: bool,
         written_by_us: bool,
         on_event: impl Fn(&SideWatches, &Event<DynamicObject>, bool) + Send + 'static,
     ) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
         let api = if cluster_wide { Api::all_with(self.client.clone(), &resource) } else { self.scoped(&resource) };
-        let plural = resource.plural.clone();
+        let (plural, kind) = (resource.plural.clone(), resource.kind.clone());
         let mut writer = Writer::new(resource);
         let store = writer.as_reader();
         let this = self.handle();
         let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
             .modify(|obj: &mut DynamicObject| obj.metadata.managed_fields = None);
-        let done = self.spawn_watch(!cluster_wide, kind, stream, move |event| {
+        let done = self.spawn_watch(!cluster_wide, &kind, stream, move |event| {
             writer.apply_watcher_event(&event);
             let echo = written_by_us && this.echo(&plural, &event);
             on_event(&this, &event, echo);
@@ -263,7 +262,7 @@ impl SideWatches {
     fn spawn_watch<K, S>(
         &self,
         scoped: bool,
-        kind: &'static str,
+        kind: &str,
         stream: S,
         on_event: impl FnMut(Event<K>) + Send + 'static,
     ) -> oneshot::Receiver<()>
