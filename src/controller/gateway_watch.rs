@@ -20,6 +20,12 @@ use super::watch_task::Tasks;
 use crate::config::{RouteBackend, RunConfig};
 use crate::core::gateway_address::{self, Gateway, GatewayAddress};
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Services,
+    Gateways,
+}
+
 /// Starts the watch; returns the Gateway cache (read by the HTTPRoute backend's URL) and the
 /// signal of the first complete list.
 pub(super) fn watch(
@@ -47,7 +53,7 @@ pub(super) fn watch(
         watcher::watcher(services, watcher::Config::default().labels(&config.ingress_selector))
             .default_backoff()
             .reflect(service_writer)
-            .map(|e| e.map(|_| ()))
+            .map(|e| e.map(|event| (Source::Services, matches!(event, watcher::Event::InitDone))))
             .boxed()
     } else {
         futures::stream::empty().boxed()
@@ -55,22 +61,21 @@ pub(super) fn watch(
     let gateway_events = match gateways {
         Some(api) => {
             let config = watcher::Config::default().fields(&format!("metadata.name={gateway_name}"));
-            watcher::watcher(api, config).default_backoff().reflect(gateway_writer).map(|e| e.map(|_| ())).boxed()
+            let events = watcher::watcher(api, config).default_backoff().reflect(gateway_writer);
+            events.map(|e| e.map(|event| (Source::Gateways, matches!(event, watcher::Event::InitDone)))).boxed()
         }
         None => futures::stream::empty().boxed(),
     };
+    // Listed once each watched source has listed *and* the address was computed from it, so the
+    // first reconciles already see the address.
     let (tx, rx) = oneshot::channel();
-    let (services_listed, gateway_listed) = (service_store.clone(), gateway_store.clone());
-    let watch_gateway = discovered.gateway_api;
-    tokio::spawn(async move {
-        if watch_services {
-            let _ = services_listed.wait_until_ready().await;
-        }
-        if watch_gateway {
-            let _ = gateway_listed.wait_until_ready().await;
-        }
-        let _ = tx.send(());
-    });
+    let mut listed = Some(tx);
+    let mut waiting_for = [(Source::Services, watch_services), (Source::Gateways, discovered.gateway_api)];
+    if waiting_for.iter().all(|(_, pending)| !pending)
+        && let Some(tx) = listed.take()
+    {
+        let _ = tx.send(()); // Nothing to watch (HTTPRoutes without the Gateway CRD): no address.
+    }
     let public_hostname = config.output.public_hostname().map(String::from);
     let section = config.output.gateway_section_name().map(String::from);
     let gateways = gateway_store.clone();
@@ -107,7 +112,17 @@ pub(super) fn watch(
     };
     tasks.track(tokio::spawn(futures::stream::select(service_events, gateway_events).for_each(move |event| {
         match event {
-            Ok(()) => recompute(),
+            Ok((source, init_done)) => {
+                recompute();
+                for (waiting, pending) in &mut waiting_for {
+                    *pending &= !(init_done && *waiting == source);
+                }
+                if waiting_for.iter().all(|(_, pending)| !pending)
+                    && let Some(tx) = listed.take()
+                {
+                    let _ = tx.send(());
+                }
+            }
             Err(e) => warn!(error = %e, "gateway address watch failed; retrying"),
         }
         futures::future::ready(())
