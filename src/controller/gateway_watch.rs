@@ -26,6 +26,23 @@ enum Source {
     Gateways,
 }
 
+/// The signal of the first complete list, sent once no source is pending any more.
+struct Listed {
+    tx: Option<oneshot::Sender<()>>,
+    pending: Vec<Source>,
+}
+
+impl Listed {
+    fn done(&mut self, source: Option<Source>) {
+        self.pending.retain(|s| Some(*s) != source);
+        if self.pending.is_empty()
+            && let Some(tx) = self.tx.take()
+        {
+            let _ = tx.send(());
+        }
+    }
+}
+
 /// Starts the watch; returns the Gateway cache (read by the HTTPRoute backend's URL) and the
 /// signal of the first complete list.
 pub(super) fn watch(
@@ -69,13 +86,11 @@ pub(super) fn watch(
     // Listed once each watched source has listed *and* the address was computed from it, so the
     // first reconciles already see the address.
     let (tx, rx) = oneshot::channel();
-    let mut listed = Some(tx);
-    let mut waiting_for = [(Source::Services, watch_services), (Source::Gateways, discovered.gateway_api)];
-    if waiting_for.iter().all(|(_, pending)| !pending)
-        && let Some(tx) = listed.take()
-    {
-        let _ = tx.send(()); // Nothing to watch (HTTPRoutes without the Gateway CRD): no address.
-    }
+    let mut listed = Listed { tx: Some(tx), pending: vec![] };
+    listed.pending.extend(watch_services.then_some(Source::Services));
+    listed.pending.extend(discovered.gateway_api.then_some(Source::Gateways));
+    // Nothing to watch (HTTPRoutes without the Gateway CRD): listed at once, without an address.
+    listed.done(None);
     let public_hostname = config.output.public_hostname().map(String::from);
     let section = config.output.gateway_section_name().map(String::from);
     let gateways = gateway_store.clone();
@@ -114,14 +129,7 @@ pub(super) fn watch(
         match event {
             Ok((source, init_done)) => {
                 recompute();
-                for (waiting, pending) in &mut waiting_for {
-                    *pending &= !(init_done && *waiting == source);
-                }
-                if waiting_for.iter().all(|(_, pending)| !pending)
-                    && let Some(tx) = listed.take()
-                {
-                    let _ = tx.send(());
-                }
+                listed.done(init_done.then_some(source));
             }
             Err(e) => warn!(error = %e, "gateway address watch failed; retrying"),
         }
