@@ -75,16 +75,32 @@ async fn wait_for_route(ns: &TestNamespace, name: &str, check: impl Fn(&DynamicO
 
 /// Writes the route's parent status as a gateway controller would, for its current generation.
 async fn report(ns: &TestNamespace, name: &str, accepted: (&str, &str), resolved: (&str, &str)) {
+    report_for(ns, name, None, accepted, resolved).await;
+}
+
+/// [`report`] for the parent `gw` restricted to listener `section`.
+async fn report_for(
+    ns: &TestNamespace,
+    name: &str,
+    section: Option<&str>,
+    accepted: (&str, &str),
+    resolved: (&str, &str),
+) {
     let route = routes(ns).get(name).await.expect("route exists");
     let generation = route.metadata.generation.unwrap_or(1);
     let condition = |type_: &str, (status, reason): (&str, &str)| {
         json!({"type": type_, "status": status, "reason": reason, "message": format!("{type_}: {reason} (e2e)"),
             "observedGeneration": generation, "lastTransitionTime": "2026-12-01T00:00:00Z"})
     };
+    let mut parent =
+        json!({"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": ns.name(), "name": "gw"});
+    if let Some(section) = section {
+        parent["sectionName"] = json!(section);
+    }
     let status = json!({
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
         "status": {"parents": [{
-            "parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": ns.name(), "name": "gw"},
+            "parentRef": parent,
             "controllerName": GATEWAY_CONTROLLER,
             "conditions": [condition("Accepted", accepted), condition("ResolvedRefs", resolved)]
         }]}
@@ -124,6 +140,40 @@ async fn an_api_gets_an_http_route_and_is_exposed_once_accepted() {
     let api = wait_for_reason(ns.name(), "c1-api", "Exposed").await;
     assert_eq!(api.data["status"]["apiStatus"]["url"], json!(format!("https://20.1.2.3{PATH}")));
     assert_eq!(api.data["status"]["apiStatus"]["uid"], json!(route.uid()));
+}
+
+#[tokio::test]
+async fn a_bare_gateway_name_and_a_listener_are_honoured() {
+    let ns = TestNamespace::new("httproute-listener").await;
+    let gw = dynamic_object(
+        &gateway_api_gateway_resource(),
+        ns.name(),
+        "gw",
+        &[],
+        json!({"spec": {"gatewayClassName": "e2e", "listeners": [
+            {"name": "http", "port": 80, "protocol": "HTTP"},
+            {"name": "alt", "port": 8080, "protocol": "HTTP"}
+        ]}}),
+    );
+    create_strict(&dynamic_api(ns.client(), ns.name(), &gateway_api_gateway_resource()), &gw).await;
+    set_gateway_address(&ns, "20.1.2.3").await;
+    implementation(&ns, "c1-impl", &[], true).await;
+    create_exposed_api(ns.client(), ns.name(), "c1-api", &[], exposed_api_spec("c1-impl", PATH, 8080)).await;
+    // A bare name: the Gateway of the API's own namespace.
+    let flags = ["--route-backend=HTTPRoute", "--component-gateway=gw", "--gateway-section-name=alt"];
+    let _operator = Operator::start(ns.name(), &flags).await;
+
+    let route = wait_for_route(&ns, "c1-api", |_| true).await;
+    assert_eq!(
+        route.data["spec"]["parentRefs"],
+        json!([{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "gw", "sectionName": "alt"}])
+    );
+    // A report for the whole Gateway is not one for our listener.
+    accept(&ns, "c1-api").await;
+    wait_for_reason(ns.name(), "c1-api", "RoutePending").await;
+    report_for(&ns, "c1-api", Some("alt"), ("True", "Accepted"), ("True", "ResolvedRefs")).await;
+    let api = wait_for_reason(ns.name(), "c1-api", "Exposed").await;
+    assert_eq!(api.data["status"]["apiStatus"]["url"], json!(format!("https://20.1.2.3:8080{PATH}")));
 }
 
 #[tokio::test]
