@@ -11,6 +11,7 @@ use crate::backend::scrape::annotations::desired_annotations;
 use crate::backend::{Backends, Installed};
 use crate::config::OperatorConfig;
 use crate::core::gateway_address::{GatewayAddress, IngressPort};
+use crate::core::policy;
 use crate::core::status::{Outcome, desired_status};
 use crate::core::url::published_url;
 use crate::core::validation::{ValidApi, validate};
@@ -56,16 +57,25 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
             push_document(&mut out, &object)?;
         }
         if options.with_status {
-            // Offline there is no route status and no endpoint to see: only `apiStatus` is shown.
+            // Offline there is no route status and no endpoint to see: `apiStatus` is shown, with the
+            // conditions of requested policies no backend enforces.
             let url = published_url(&valid, gateway.as_ref());
             let applied = Outcome::Applied { api: &valid, route_uid: None, route: RouteState::Accepted };
             let (api_status, _, _) = desired_status(&applied, url.as_ref(), false, None);
-            let status = json!({
+            let mut status = json!({
                 "apiVersion": "oda.tmforum.org/v1",
                 "kind": "ExposedAPI",
                 "metadata": {"name": valid.name, "namespace": valid.namespace},
                 "status": {"apiStatus": api_status},
             });
+            // The policy conditions depend on the spec alone, so they are known offline.
+            let policies: Vec<Value> = policy::unsupported(&api.spec)
+                .iter()
+                .map(|c| json!({"type": c.type_, "status": "False", "reason": c.reason, "message": c.message}))
+                .collect();
+            if !policies.is_empty() {
+                status["status"]["conditions"] = Value::Array(policies);
+            }
             push_document(&mut out, &status)?;
         }
     }

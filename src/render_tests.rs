@@ -142,3 +142,18 @@ fn invalid_documents_name_the_document_and_the_field() {
     let err = render("a: [", &OperatorConfig::default(), &options(None)).unwrap_err();
     assert!(matches!(err, RenderError::Yaml(_)));
 }
+
+#[test]
+fn policies_no_backend_enforces_are_in_the_rendered_status() {
+    let mut api: Value = serde_saphyr::from_str(CORE).unwrap();
+    api["spec"]["quota"] = json!({"identifier": "IP", "limit": "1000"});
+    api["spec"]["template"] = json!("rate-limited");
+    let input = serde_saphyr::to_string(&api).unwrap();
+    let rendered = docs(&render(&input, &OperatorConfig::default(), &options(Some("20.1.2.3"))).unwrap());
+    let conditions = rendered[1]["status"]["conditions"].as_array().unwrap();
+    let reasons: Vec<(&str, &str)> =
+        conditions.iter().map(|c| (c["type"].as_str().unwrap(), c["reason"].as_str().unwrap())).collect();
+    assert_eq!(reasons, [("Quota", "NotSupported"), ("Template", "NotSupported")]);
+    let plain = docs(&render(CORE, &OperatorConfig::default(), &options(Some("20.1.2.3"))).unwrap());
+    assert!(plain[1]["status"].get("conditions").is_none(), "no policy requested, no policy condition");
+}

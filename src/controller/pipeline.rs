@@ -24,8 +24,10 @@ use super::events::{Journal, publish};
 use super::expose::expose;
 use super::propagate::propagate;
 use super::scraping;
+use crate::core::policy;
 use crate::core::status::{
-    ConditionSpec, METRICS, MetricsReason, Outcome, READY, ReadyReason, assemble, desired_status, needs_write,
+    ConditionSpec, METRICS, MetricsReason, Outcome, READY, ReadyCondition, ReadyReason, assemble, desired_status,
+    needs_write,
 };
 use crate::core::url::published_url;
 use crate::core::validation::validate;
@@ -129,7 +131,10 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
     if reason_event_type(reason) == EventType::Warning && reason != ReadyReason::ApplyFailed {
         metrics.error(reason.as_str());
     }
-    let conditions: Vec<ConditionSpec> = std::iter::once(ConditionSpec::from(&ready)).chain(scraping.clone()).collect();
+    // Policies no backend can enforce are reported; the API is still published.
+    let policies = if validated.is_ok() { policy::unsupported(&api.spec) } else { Vec::new() };
+    let conditions: Vec<ConditionSpec> =
+        std::iter::once(ConditionSpec::from(&ready)).chain(scraping.clone()).chain(policies.iter().cloned()).collect();
     let main_resource = !ctx.discovered.exposed_api_status_subresource;
     // Without a status subresource, writing the status writes the object and bumps its generation
     // by one: the status names the generation its own write produces, so that tools reading
@@ -150,7 +155,13 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
             recent.wrote_status(&api, version, status.clone());
         }
     }
-    tell(&ctx, &api, previous, scraping.as_ref(), &ready.message, reason, journal.take());
+    tell(
+        &ctx,
+        &api,
+        previous,
+        Told { scraping: scraping.as_ref(), policies: &policies, ready: &ready },
+        journal.take(),
+    );
     propagate(&ctx, &api, &status).await?;
 
     if let Some(e) = failure {
@@ -166,27 +177,40 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
     })
 }
 
-/// The one Event of a reconcile: its writes and any condition that changed reason.
-fn tell(
-    ctx: &Context,
-    api: &ExposedAPI,
-    previous: Option<&ExposedApiStatus>,
-    scraping: Option<&ConditionSpec>,
-    message: &str,
-    reason: ReadyReason,
-    mut notes: Vec<String>,
-) {
+/// What a reconcile found, for its Event.
+struct Told<'a> {
+    scraping: Option<&'a ConditionSpec>,
+    policies: &'a [ConditionSpec],
+    ready: &'a ReadyCondition,
+}
+
+/// The Event of a reconcile: its writes and any condition that changed reason, under the most
+/// telling reason (`Ready`'s, else scraping's, else `Applied`); and a Warning for policies that
+/// became unenforced.
+fn tell(ctx: &Context, api: &ExposedAPI, previous: Option<&ExposedApiStatus>, told: Told<'_>, mut notes: Vec<String>) {
     let mut event = None;
-    if let Some(scraping) = scraping
+    if let Some(scraping) = told.scraping
         && previous_reason(previous, METRICS) != Some(scraping.reason)
     {
         let type_ = if scraping.status { EventType::Normal } else { EventType::Warning };
         notes.push(scraping.message.clone());
         event = Some((type_, format!("Metrics{}", scraping.reason)));
     }
+    // A policy that is not enforced gets a Warning of its own, whatever else this reconcile tells.
+    let unenforced: Vec<String> = told
+        .policies
+        .iter()
+        .filter(|p| previous_reason(previous, p.type_) != Some(p.reason))
+        .map(|p| format!("{}: {}", p.type_, p.message))
+        .collect();
+    if !unenforced.is_empty() {
+        warn!(policies = %unenforced.join("; "), "requested policies are not enforced");
+        publish(ctx, api, EventType::Warning, policy::NOT_SUPPORTED_EVENT, &unenforced.join("; "));
+    }
+    let reason = told.ready.reason;
     if previous_reason(previous, READY) != Some(reason.as_str()) {
-        info!(reason = reason.as_str(), %message, "status changed");
-        notes.push(message.to_owned());
+        info!(reason = reason.as_str(), message = %told.ready.message, "status changed");
+        notes.push(told.ready.message.clone());
         event = Some((reason_event_type(reason), reason.as_str().to_owned()));
     }
     if !notes.is_empty() {

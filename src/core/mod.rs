@@ -7,6 +7,7 @@ pub mod component;
 pub(crate) mod fixtures;
 pub mod gateway_address;
 pub mod ownership;
+pub mod policy;
 pub mod readiness;
 pub mod status;
 pub mod url;

@@ -16,6 +16,7 @@ mod metrics;
 mod operating;
 mod operator;
 mod plane;
+mod policies;
 mod smoke;
 mod support;
 mod takeover;

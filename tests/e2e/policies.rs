@@ -1,0 +1,67 @@
+//! Policies of the ExposedAPI that no backend can enforce (`quota`, `OASValidation`, `template`):
+//! reported on their own conditions, with a Warning Event, while the API is still published.
+
+use std::time::Duration;
+
+use kube::api::{Api, Patch, PatchParams};
+use kube::core::DynamicObject;
+use serde_json::{Value, json};
+
+use crate::operator::{Operator, exposed_apis, wait_for_field, wait_for_reason};
+use crate::support::*;
+
+fn condition(api: &DynamicObject, type_: &str) -> Option<(String, String)> {
+    let conditions = api.data.pointer("/status/conditions")?.as_array()?;
+    let c = conditions.iter().find(|c| c["type"] == type_)?;
+    Some((c["status"].as_str()?.to_owned(), c["reason"].as_str()?.to_owned()))
+}
+
+fn with_policies(mut spec: Value) -> Value {
+    spec["quota"] = json!({"identifier": "IP", "limit": "1000"});
+    spec["OASValidation"] = json!({"requestEnabled": true, "responseEnabled": false});
+    spec["template"] = json!("rate-limited");
+    spec
+}
+
+#[tokio::test]
+async fn unenforceable_policies_are_reported_and_the_api_is_still_published() {
+    let ns = TestNamespace::new("policies").await;
+    gateway_and_service(&ns).await;
+    let spec = with_policies(exposed_api_spec("impl", "/p1", 8080));
+    create_exposed_api(ns.client(), ns.name(), "p1", &[], spec).await;
+    let operator = Operator::start(ns.name(), &[]).await;
+
+    let api = wait_for_reason(ns.name(), "p1", "Exposed").await;
+    for type_ in ["Quota", "OASValidation", "Template"] {
+        assert_eq!(condition(&api, type_), Some(("False".into(), "NotSupported".into())), "{type_}");
+    }
+    assert!(condition(&api, "CORS").is_none(), "a policy not requested has no condition");
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(ns.client(), ns.name());
+    wait_for(Duration::from_secs(30), || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        list.items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("PolicyNotSupported") && e.type_.as_deref() == Some("Warning"))
+    })
+    .await;
+
+    // A converged restart with the policies on writes nothing.
+    operator.stop().await;
+    let before = exposed_apis(ns.name()).await.get("p1").await.unwrap().metadata.resource_version;
+    let restarted = Operator::start(ns.name(), &[]).await;
+    wait_for(Duration::from_secs(30), || async { restarted.telemetry.metrics.reconciles.get() > 0 }).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(restarted.telemetry.metrics.total_writes(), 0);
+    assert_eq!(exposed_apis(ns.name()).await.get("p1").await.unwrap().metadata.resource_version, before);
+
+    // A policy no longer requested loses its condition.
+    let patch = json!({"spec": {"template": ""}});
+    exposed_apis(ns.name()).await.patch("p1", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    let api = wait_for(Duration::from_secs(60), || async {
+        let a = exposed_apis(ns.name()).await.get("p1").await.ok()?;
+        condition(&a, "Template").is_none().then_some(a)
+    })
+    .await;
+    assert_eq!(condition(&api, "Quota"), Some(("False".into(), "NotSupported".into())));
+    wait_for_field(ns.name(), "p1", "/status/implementation/ready", json!(true)).await;
+}
