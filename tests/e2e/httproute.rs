@@ -374,3 +374,20 @@ async fn a_restart_over_converged_routes_writes_nothing() {
     assert!(writes.as_u64().unwrap_or(0) <= 2, "only the sentinel's route and status were written: {writes}");
     operator.stop().await;
 }
+
+#[tokio::test]
+async fn unenforceable_policies_are_reported_on_this_backend_too() {
+    let ns = TestNamespace::new("httproute-policies").await;
+    gateway(&ns, Some("20.1.2.3")).await;
+    implementation(&ns, "c1-impl", &[], true).await;
+    let mut spec = exposed_api_spec("c1-impl", PATH, 8080);
+    spec["quota"] = json!({"identifier": "IP", "limit": "1000"});
+    create_exposed_api(ns.client(), ns.name(), "c1-api", &[], spec).await;
+    let _operator = start(&ns).await;
+    wait_for_route(&ns, "c1-api", |_| true).await;
+    accept(&ns, "c1-api").await;
+    let api = wait_for_reason(ns.name(), "c1-api", "Exposed").await;
+    let conditions = api.data["status"]["conditions"].as_array().unwrap();
+    let quota = conditions.iter().find(|c| c["type"] == "Quota").expect("a Quota condition");
+    assert_eq!((&quota["status"], &quota["reason"]), (&json!("False"), &json!("NotSupported")));
+}
