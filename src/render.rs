@@ -69,9 +69,14 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
                 "status": {"apiStatus": api_status},
             });
             // The policy conditions depend on the spec alone, so they are known offline.
-            let policies: Vec<Value> = policy::unsupported(&api.spec)
+            let backends = Backends::new(config, Installed::ALL);
+            let route = policy::RouteFacts { kind: &backends.route.resource().kind, cors_supported: true };
+            let policies: Vec<Value> = policy::conditions(&api.spec, &route)
                 .iter()
-                .map(|c| json!({"type": c.type_, "status": "False", "reason": c.reason, "message": c.message}))
+                .map(|c| {
+                    let status = if c.status { "True" } else { "False" };
+                    json!({"type": c.type_, "status": status, "reason": c.reason, "message": c.message})
+                })
                 .collect();
             if !policies.is_empty() {
                 status["status"]["conditions"] = Value::Array(policies);

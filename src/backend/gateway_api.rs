@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::route::{Route, RouteKey, RouteState};
 use super::{BuildError, object_with_spec};
 use crate::config::OperatorConfig;
+use crate::core::cors::Cors;
 use crate::core::gateway_address::gateway_ref;
 use crate::core::ownership::child_metadata;
 use crate::core::status::ReadyReason;
@@ -72,7 +73,46 @@ pub struct HttpRouteRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matches: Option<Vec<HttpRouteMatch>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<HttpRouteFilter>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backend_refs: Vec<HttpBackendRef>,
+}
+
+/// A rule filter; the operator writes only `CORS` (standard since Gateway API v1.5).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct HttpRouteFilter {
+    #[serde(rename = "type")]
+    pub type_: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<HttpCorsFilter>,
+}
+
+/// The `CORS` filter; `maxAge` is always written (the CRD would default it to 5 seconds).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpCorsFilter {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_origins: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_methods: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_headers: Vec<String>,
+    pub allow_credentials: bool,
+    pub max_age: u32,
+}
+
+impl From<&Cors> for HttpRouteFilter {
+    fn from(cors: &Cors) -> Self {
+        let filter = HttpCorsFilter {
+            allow_origins: cors.origins.clone(),
+            allow_methods: cors.methods.clone(),
+            allow_headers: cors.headers.clone(),
+            allow_credentials: cors.allow_credentials,
+            // The CRD's minimum is 1: "not cached" is the shortest it allows.
+            max_age: cors.max_age.unwrap_or(1),
+        };
+        Self { type_: "CORS".into(), cors: Some(filter) }
+    }
 }
 
 /// A request match; only the path matters to the operator.
@@ -142,14 +182,17 @@ pub struct HttpRouteBackend {
     pub gateway: String,
     pub section_name: Option<String>,
     pub hostname: Option<String>,
+    /// The installed HTTPRoute CRD has the `CORS` filter.
+    pub cors_filter: bool,
 }
 
 impl HttpRouteBackend {
-    pub fn new(config: &OperatorConfig) -> Self {
+    pub fn new(config: &OperatorConfig, cors_filter: bool) -> Self {
         Self {
             gateway: config.component_gateway.clone(),
             section_name: config.gateway_section_name().map(String::from),
             hostname: config.public_hostname().map(String::from),
+            cors_filter,
         }
     }
 
@@ -174,6 +217,13 @@ impl HttpRouteBackend {
                 matches: Some(vec![HttpRouteMatch {
                     path: Some(HttpPathMatch { type_: Some(PATH_PREFIX.into()), value: Some(api.path.clone()) }),
                 }]),
+                filters: api
+                    .cors
+                    .as_ref()
+                    .filter(|_| self.cors_filter)
+                    .map(HttpRouteFilter::from)
+                    .into_iter()
+                    .collect(),
                 backend_refs: vec![HttpBackendRef {
                     group: String::new(),
                     kind: "Service".into(),
@@ -230,6 +280,10 @@ impl Route for HttpRouteBackend {
 
     fn state(&self, route: &DynamicObject) -> RouteState {
         parent_state(route, &self.parent())
+    }
+
+    fn cors_supported(&self) -> bool {
+        self.cors_filter
     }
 }
 

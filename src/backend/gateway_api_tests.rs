@@ -9,7 +9,7 @@ fn backend(gateway: &str, section: Option<&str>, hostname: Option<&str>) -> Http
         public_hostname: hostname.map(Into::into),
         ..Default::default()
     };
-    HttpRouteBackend::new(&config)
+    HttpRouteBackend::new(&config, true)
 }
 
 fn route(generation: i64, parents: Value) -> DynamicObject {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::route::{Route, RouteKey, RouteState};
 use super::{BuildError, object_with_spec};
 use crate::config::{OperatorConfig, VirtualServiceVersion};
+use crate::core::cors::Cors;
 use crate::core::ownership::child_metadata;
 use crate::core::validation::ValidApi;
 
@@ -28,6 +29,54 @@ pub struct HttpRoute {
     pub matches: Vec<HttpMatchRequest>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route: Vec<HttpRouteDestination>,
+    #[serde(rename = "corsPolicy", default, skip_serializing_if = "Option::is_none")]
+    pub cors_policy: Option<CorsPolicy>,
+}
+
+/// Istio's `CorsPolicy`; origins as exact matches, or anchored regexes for `*.` hosts.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CorsPolicy {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_origins: Vec<OriginMatch>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_methods: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_headers: Vec<String>,
+    /// A duration string (`"1800s"`): the CRD rejects a bare number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_credentials: Option<bool>,
+}
+
+/// One origin match (Istio's `StringMatch`, exact or RE2 regex).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct OriginMatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+}
+
+impl From<&Cors> for CorsPolicy {
+    fn from(cors: &Cors) -> Self {
+        let origin = |o: &String| match o.split_once("://*.") {
+            // Envoy treats an exact `*` as allow-all; `https://*.x` needs a pattern.
+            Some((scheme, domain)) => OriginMatch {
+                regex: Some(format!("^{scheme}://[a-zA-Z0-9-]+\\.{}$", domain.replace('.', "\\."))),
+                ..Default::default()
+            },
+            None => OriginMatch { exact: Some(o.clone()), ..Default::default() },
+        };
+        Self {
+            allow_origins: cors.origins.iter().map(origin).collect(),
+            allow_methods: cors.methods.clone(),
+            allow_headers: cors.headers.clone(),
+            max_age: cors.max_age.map(|s| format!("{s}s")),
+            allow_credentials: Some(cors.allow_credentials),
+        }
+    }
 }
 
 /// A request match; only URI prefixes matter to the operator.
@@ -94,6 +143,7 @@ impl VirtualServiceRoute {
                         port: Some(PortSelector { number: u32::from(api.port) }),
                     },
                 }],
+                cors_policy: api.cors.as_ref().map(CorsPolicy::from),
             }],
         }
     }

@@ -28,12 +28,15 @@ use scrape::service_monitor::service_monitor_resource;
 pub struct Installed {
     pub virtual_service: bool,
     pub http_route: bool,
+    /// The HTTPRoute CRD has the `CORS` filter (Gateway API v1.5 standard, v1.3 experimental).
+    pub http_route_cors: bool,
     pub service_monitor: bool,
 }
 
 impl Installed {
     /// Everything, as `render` assumes.
-    pub const ALL: Installed = Installed { virtual_service: true, http_route: true, service_monitor: true };
+    pub const ALL: Installed =
+        Installed { virtual_service: true, http_route: true, http_route_cors: true, service_monitor: true };
 }
 
 /// The backends one configuration selects.
@@ -54,7 +57,7 @@ pub struct Backends {
 impl Backends {
     pub fn new(config: &OperatorConfig, installed: Installed) -> Self {
         let istio: Arc<dyn Route> = Arc::new(VirtualServiceRoute::new(config));
-        let gateway_api: Arc<dyn Route> = Arc::new(HttpRouteBackend::new(config));
+        let gateway_api: Arc<dyn Route> = Arc::new(HttpRouteBackend::new(config, installed.http_route_cors));
         let ((route, route_installed), (former, former_installed)) = match config.route_backend {
             RouteBackend::VirtualService => ((istio, installed.virtual_service), (gateway_api, installed.http_route)),
             RouteBackend::HttpRoute => ((gateway_api, installed.http_route), (istio, installed.virtual_service)),

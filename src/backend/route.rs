@@ -23,6 +23,11 @@ pub trait Route: Send + Sync {
     /// What the observed route's own status says (e.g. a gateway controller's acceptance).
     fn state(&self, route: &DynamicObject) -> RouteState;
 
+    /// Whether this kind can carry the API's CORS policy (on the installed CRD).
+    fn cors_supported(&self) -> bool {
+        true
+    }
+
     /// The kind as a watched child: cluster-wide, since a conflicting route may be anywhere.
     fn child_kind(&self) -> ChildKind {
         ChildKind { resource: self.resource(), cluster_wide: true }

@@ -1,7 +1,9 @@
 //! Start-up discovery: which CRDs exist and whether they have a status subresource. Kinds whose
 //! CRD is absent are not watched (with a clear log); writing one fails with a condition saying so.
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray,
+};
 use kube::{Api, Client};
 
 use crate::Error;
@@ -20,8 +22,9 @@ pub struct Discovered {
     pub service_monitor: bool,
     /// The Gateway API `Gateway` CRD exists.
     pub gateway_api: bool,
-    /// The Gateway API `HTTPRoute` CRD serves `v1`.
+    /// The Gateway API `HTTPRoute` CRD serves `v1`, and whether its rules take a `CORS` filter.
     pub http_route: bool,
+    pub http_route_cors: bool,
 }
 
 impl Discovered {
@@ -30,6 +33,7 @@ impl Discovered {
         crate::backend::Installed {
             virtual_service: self.virtual_service,
             http_route: self.http_route,
+            http_route_cors: self.http_route_cors,
             service_monitor: self.service_monitor,
         }
     }
@@ -47,17 +51,15 @@ pub async fn discover(client: &Client, vs_version: VirtualServiceVersion) -> Res
     })?;
     let component = crds.get_opt("components.oda.tmforum.org").await?;
     let virtual_service = crds.get_opt("virtualservices.networking.istio.io").await?;
+    let http_route = crds.get_opt("httproutes.gateway.networking.k8s.io").await?;
     Ok(Discovered {
         exposed_api_status_subresource: status_subresource(&exposed_api, "v1"),
         component: component.as_ref().map(|c| status_subresource(c, "v1")),
         virtual_service: virtual_service.as_ref().is_some_and(|c| serves(c, vs_version.as_str())),
         service_monitor: crds.get_opt("servicemonitors.monitoring.coreos.com").await?.is_some(),
         gateway_api: crds.get_opt("gateways.gateway.networking.k8s.io").await?.is_some(),
-        http_route: crds
-            .get_opt("httproutes.gateway.networking.k8s.io")
-            .await?
-            .as_ref()
-            .is_some_and(|c| serves(c, "v1")),
+        http_route: http_route.as_ref().is_some_and(|c| serves(c, "v1")),
+        http_route_cors: http_route.as_ref().is_some_and(has_cors_filter),
     })
 }
 
@@ -68,6 +70,21 @@ fn status_subresource(crd: &CustomResourceDefinition, version: &str) -> bool {
         .find(|v| v.name == version)
         .and_then(|v| v.subresources.as_ref())
         .is_some_and(|s| s.status.is_some())
+}
+
+/// Whether the `v1` schema of the HTTPRoute CRD has `rules[].filters[].cors`.
+fn has_cors_filter(crd: &CustomResourceDefinition) -> bool {
+    let Some(version) = crd.spec.versions.iter().find(|v| v.name == "v1") else { return false };
+    let schema = version.schema.as_ref().and_then(|s| s.open_api_v3_schema.as_ref());
+    let property = |s: Option<&JSONSchemaProps>, name: &str| s?.properties.as_ref()?.get(name).cloned();
+    let items = |s: Option<JSONSchemaProps>| match s?.items? {
+        JSONSchemaPropsOrArray::Schema(item) => Some(*item),
+        JSONSchemaPropsOrArray::Schemas(mut items) => items.pop(),
+    };
+    let spec = property(schema, "spec");
+    let rule = items(property(spec.as_ref(), "rules"));
+    let filter = items(property(rule.as_ref(), "filters"));
+    property(filter.as_ref(), "cors").is_some()
 }
 
 fn serves(crd: &CustomResourceDefinition, version: &str) -> bool {

@@ -131,8 +131,9 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
     if reason_event_type(reason) == EventType::Warning && reason != ReadyReason::ApplyFailed {
         metrics.error(reason.as_str());
     }
-    // Policies no backend can enforce are reported; the API is still published.
-    let policies = if validated.is_ok() { policy::unsupported(&api.spec) } else { Vec::new() };
+    // Every requested policy is reported, enforced or not; the API is published either way.
+    let route = policy::RouteFacts { kind: &ctx.route.resource().kind, cors_supported: ctx.route.cors_supported() };
+    let policies = if validated.is_ok() { policy::conditions(&api.spec, &route) } else { Vec::new() };
     let conditions: Vec<ConditionSpec> =
         std::iter::once(ConditionSpec::from(&ready)).chain(scraping.clone()).chain(policies.iter().cloned()).collect();
     let main_resource = !ctx.discovered.exposed_api_status_subresource;
@@ -196,16 +197,18 @@ fn tell(ctx: &Context, api: &ExposedAPI, previous: Option<&ExposedApiStatus>, to
         notes.push(scraping.message.clone());
         event = Some((type_, format!("Metrics{}", scraping.reason)));
     }
-    // A policy that is not enforced gets a Warning of its own, whatever else this reconcile tells.
-    let unenforced: Vec<String> = told
-        .policies
-        .iter()
-        .filter(|p| previous_reason(previous, p.type_) != Some(p.reason))
-        .map(|p| format!("{}: {}", p.type_, p.message))
-        .collect();
-    if !unenforced.is_empty() {
-        warn!(policies = %unenforced.join("; "), "requested policies are not enforced");
-        publish(ctx, api, EventType::Warning, policy::NOT_SUPPORTED_EVENT, &unenforced.join("; "));
+    // A policy that is not enforced gets a Warning of its own, whatever else this reconcile tells;
+    // an enforced one is told with the rest.
+    let changed = told.policies.iter().filter(|p| previous_reason(previous, p.type_) != Some(p.reason));
+    let (enforced, unenforced): (Vec<&ConditionSpec>, Vec<&ConditionSpec>) = changed.partition(|p| p.status);
+    notes.extend(enforced.iter().map(|p| format!("{}: {}", p.type_, p.message)));
+    for reason in [policy::NOT_SUPPORTED, policy::INVALID_SPEC] {
+        let words: Vec<String> =
+            unenforced.iter().filter(|p| p.reason == reason).map(|p| format!("{}: {}", p.type_, p.message)).collect();
+        if !words.is_empty() {
+            warn!(policies = %words.join("; "), "requested policies are not enforced");
+            publish(ctx, api, EventType::Warning, &format!("Policy{reason}"), &words.join("; "));
+        }
     }
     let reason = told.ready.reason;
     if previous_reason(previous, READY) != Some(reason.as_str()) {

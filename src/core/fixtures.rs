@@ -17,6 +17,7 @@ pub fn core_api() -> ValidApi {
         developer_ui: None,
         hostname: None,
         basic_auth: None,
+        cors: None,
     }
 }
 

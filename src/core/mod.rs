@@ -3,6 +3,7 @@
 //! is deterministic and unit-tested without a cluster.
 
 pub mod component;
+pub mod cors;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod gateway_address;

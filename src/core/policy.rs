@@ -2,7 +2,8 @@
 //! `OASValidation`, `template`, copied from its Component's `gatewayConfiguration`), and the
 //! condition each requested one gets. A policy condition exists only while the policy is requested.
 //!
-//! `quota`, `OASValidation` and `template` have no mechanism on Istio or the Gateway API (design:
+//! `CORS` goes on the API's own route (both backends). `quota`, `OASValidation` and `template` have
+//! no mechanism on Istio or the Gateway API (design:
 //! shared/reference istio-policies §2.4–2.6): each is reported `False` with reason `NotSupported`,
 //! and the API is still published.
 
@@ -10,18 +11,64 @@ use crate::core::status::ConditionSpec;
 use crate::exposed_api::ExposedApiSpec;
 
 /// Condition types, one per policy.
+pub const CORS: &str = "CORS";
 pub const QUOTA: &str = "Quota";
 pub const OAS_VALIDATION: &str = "OASValidation";
 pub const TEMPLATE: &str = "Template";
 
 /// Reason of a requested policy that the platform has no way to enforce.
 pub const NOT_SUPPORTED: &str = "NotSupported";
+/// Reasons of an enforced policy: as asked, or with a deviation the message names.
+pub const APPLIED: &str = "Applied";
+pub const APPLIED_WITH_DEVIATION: &str = "AppliedWithDeviation";
+/// Reason of a requested policy with invalid values; the message names the fields.
+pub const INVALID_SPEC: &str = "InvalidSpec";
 
-/// Reason of the Warning Event published when a requested policy is not enforced.
-pub const NOT_SUPPORTED_EVENT: &str = "PolicyNotSupported";
+/// The route an API's policies go on.
+pub struct RouteFacts<'a> {
+    /// `VirtualService` or `HTTPRoute`.
+    pub kind: &'a str,
+    /// The installed CRD of that kind can carry a CORS policy.
+    pub cors_supported: bool,
+}
+
+/// The condition of every requested policy, in a stable order.
+pub fn conditions(spec: &ExposedApiSpec, route: &RouteFacts<'_>) -> Vec<ConditionSpec> {
+    cors(spec, route).into_iter().chain(unsupported(spec)).collect()
+}
+
+fn cors(spec: &ExposedApiSpec, route: &RouteFacts<'_>) -> Option<ConditionSpec> {
+    let condition = |status, reason, message| ConditionSpec { type_: CORS, status, reason, message };
+    Some(match crate::core::cors::requested(spec)? {
+        Err(errors) => {
+            let problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            condition(false, INVALID_SPEC, format!("{}; the API is published without CORS", problems.join("; ")))
+        }
+        Ok(_) if !route.cors_supported => condition(
+            false,
+            NOT_SUPPORTED,
+            format!(
+                "the installed {} CRD has no CORS filter (Gateway API v1.5 or later): CORS is not applied",
+                route.kind
+            ),
+        ),
+        Ok(cors) if !cors.answer_preflights => condition(
+            true,
+            APPLIED_WITH_DEVIATION,
+            format!(
+                "CORS on the {}; handlePreflightRequests.enabled=false cannot be honoured: the gateway answers the \
+                 preflights of allowed origins itself",
+                route.kind
+            ),
+        ),
+        Ok(cors) => {
+            condition(true, APPLIED, format!("CORS on the {} for origins {}", route.kind, cors.origins.join(", ")))
+        }
+    })
+}
 
 /// The conditions of the requested policies that no backend can enforce, in a stable order.
-pub fn unsupported(spec: &ExposedApiSpec) -> Vec<ConditionSpec> {
+fn unsupported(spec: &ExposedApiSpec) -> Vec<ConditionSpec> {
     let not_supported =
         |type_: &'static str, message: String| ConditionSpec { type_, status: false, reason: NOT_SUPPORTED, message };
     let mut conditions = Vec::new();
@@ -72,8 +119,32 @@ mod tests {
     use super::*;
     use crate::exposed_api::{OasValidation, Quota};
 
+    const ISTIO: RouteFacts<'static> = RouteFacts { kind: "VirtualService", cors_supported: true };
+
     fn types(spec: &ExposedApiSpec) -> Vec<&'static str> {
-        unsupported(spec).iter().map(|c| c.type_).collect()
+        conditions(spec, &ISTIO).iter().map(|c| c.type_).collect()
+    }
+
+    #[test]
+    fn cors_is_applied_deviated_unsupported_or_invalid() {
+        use crate::exposed_api::{Cors, PreflightRequests};
+        let spec = |cors: Cors| ExposedApiSpec { cors: Some(cors), ..Default::default() };
+        let on = spec(Cors { enabled: Some(true), ..Default::default() });
+        let reason = |spec: &ExposedApiSpec, route: &RouteFacts<'_>| {
+            conditions(spec, route).first().map(|c| (c.status, c.reason))
+        };
+        assert_eq!(reason(&on, &ISTIO), Some((true, APPLIED)));
+        let old_crd = RouteFacts { kind: "HTTPRoute", cors_supported: false };
+        assert_eq!(reason(&on, &old_crd), Some((false, NOT_SUPPORTED)));
+        let no_preflight = spec(Cors {
+            enabled: Some(true),
+            handle_preflight_requests: Some(PreflightRequests { enabled: Some(false), ..Default::default() }),
+            ..Default::default()
+        });
+        assert_eq!(reason(&no_preflight, &ISTIO), Some((true, APPLIED_WITH_DEVIATION)));
+        let invalid = spec(Cors { enabled: Some(true), allow_origins: Some("ftp://x".into()), ..Default::default() });
+        let condition = &conditions(&invalid, &ISTIO)[0];
+        assert_eq!((condition.reason, condition.message.contains("spec.CORS.allowOrigins")), (INVALID_SPEC, true));
     }
 
     #[test]
@@ -100,7 +171,7 @@ mod tests {
             template: Some("https://example.org/plugins.yaml".into()),
             ..Default::default()
         };
-        let conditions = unsupported(&spec);
+        let conditions = conditions(&spec, &ISTIO);
         assert_eq!(conditions.iter().map(|c| c.type_).collect::<Vec<_>>(), [QUOTA, OAS_VALIDATION, TEMPLATE]);
         assert!(conditions.iter().all(|c| !c.status && c.reason == NOT_SUPPORTED));
         assert!(conditions[0].message.contains("\"1000\"") && conditions[0].message.contains("not enforced"));

@@ -53,6 +53,9 @@ pub struct ValidApi {
     pub developer_ui: Option<String>,
     pub hostname: Option<String>,
     pub basic_auth: Option<Value>,
+    /// The CORS policy, when requested and valid (an invalid one is reported on its own condition
+    /// and leaves the API published without it).
+    pub cors: Option<crate::core::cors::Cors>,
 }
 
 /// Validates an ExposedAPI; `default_namespace` applies when the object carries none.
@@ -137,6 +140,7 @@ pub fn validate(api: &ExposedAPI, default_namespace: &str) -> Result<ValidApi, I
             developer_ui: spec.developer_ui.clone(),
             hostname,
             basic_auth: spec.basic_auth.clone(),
+            cors: crate::core::cors::requested(spec).and_then(Result::ok),
         }),
         _ => Err(InvalidSpec(errors)),
     }

@@ -391,3 +391,31 @@ async fn unenforceable_policies_are_reported_on_this_backend_too() {
     let quota = conditions.iter().find(|c| c["type"] == "Quota").expect("a Quota condition");
     assert_eq!((&quota["status"], &quota["reason"]), (&json!("False"), &json!("NotSupported")));
 }
+
+#[tokio::test]
+async fn cors_goes_on_the_http_route_as_a_filter() {
+    let ns = TestNamespace::new("cors-gateway-api").await;
+    gateway(&ns, Some("20.1.2.3")).await;
+    implementation(&ns, "c1-impl", &[], true).await;
+    let mut spec = exposed_api_spec("c1-impl", PATH, 8080);
+    spec["CORS"] = json!({"enabled": true, "allowOrigins": "https://a.example.org",
+        "handlePreflightRequests": {"allowMethods": "GET, PUT", "maxAge": 600}});
+    create_exposed_api(ns.client(), ns.name(), "c1-api", &[], spec).await;
+    let _operator = start(&ns).await;
+    let route = wait_for_route(&ns, "c1-api", |_| true).await;
+    assert_eq!(
+        route.data["spec"]["rules"][0]["filters"],
+        json!([{"type": "CORS", "cors": {
+            "allowOrigins": ["https://a.example.org"],
+            "allowMethods": ["GET", "PUT"],
+            "allowHeaders": ["Origin", "Accept", "X-Requested-With", "Content-Type", "Access-Control-Request-Method", "Access-Control-Request-Headers"],
+            "allowCredentials": false,
+            "maxAge": 600
+        }}])
+    );
+    accept(&ns, "c1-api").await;
+    let api = wait_for_reason(ns.name(), "c1-api", "Exposed").await;
+    let conditions = api.data["status"]["conditions"].as_array().unwrap();
+    let cors = conditions.iter().find(|c| c["type"] == "CORS").expect("a CORS condition");
+    assert_eq!((&cors["status"], &cors["reason"]), (&json!("True"), &json!("Applied")));
+}

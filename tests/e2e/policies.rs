@@ -65,3 +65,71 @@ async fn unenforceable_policies_are_reported_and_the_api_is_still_published() {
     assert_eq!(condition(&api, "Quota"), Some(("False".into(), "NotSupported".into())));
     wait_for_field(ns.name(), "p1", "/status/implementation/ready", json!(true)).await;
 }
+
+async fn virtual_service(ns: &TestNamespace, name: &str) -> DynamicObject {
+    let api = dynamic_api(ns.client(), ns.name(), &virtual_service_resource());
+    wait_for(Duration::from_secs(30), || async { api.get_opt(name).await.ok().flatten() }).await
+}
+
+async fn set_cors(ns: &TestNamespace, name: &str, cors: Value) {
+    let patch = json!({"spec": {"CORS": cors}});
+    exposed_apis(ns.name()).await.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+}
+
+#[tokio::test]
+async fn cors_goes_on_the_virtual_service_and_follows_the_spec() {
+    let ns = TestNamespace::new("cors-istio").await;
+    gateway_and_service(&ns).await;
+    let mut spec = exposed_api_spec("impl", "/c1", 8080);
+    spec["CORS"] = json!({"enabled": true, "allowCredentials": true, "allowOrigins": "https://a.example.org, https://*.example.com"});
+    create_exposed_api(ns.client(), ns.name(), "c1", &[], spec).await;
+    let operator = Operator::start(ns.name(), &[]).await;
+
+    let api = wait_for_reason(ns.name(), "c1", "Exposed").await;
+    assert_eq!(condition(&api, "CORS"), Some(("True".into(), "Applied".into())));
+    let vs = virtual_service(&ns, "c1").await;
+    assert_eq!(
+        vs.data["spec"]["http"][0]["corsPolicy"],
+        json!({
+            "allowOrigins": [{"exact": "https://a.example.org"}, {"regex": "^https://[a-zA-Z0-9-]+\\.example\\.com$"}],
+            "allowMethods": ["GET", "POST", "HEAD", "OPTIONS"],
+            "allowHeaders": ["Origin", "Accept", "X-Requested-With", "Content-Type", "Access-Control-Request-Method", "Access-Control-Request-Headers"],
+            "maxAge": "1800s",
+            "allowCredentials": true
+        })
+    );
+
+    // A converged restart with CORS on writes nothing.
+    operator.stop().await;
+    let restarted = Operator::start(ns.name(), &[]).await;
+    wait_for(Duration::from_secs(30), || async { restarted.telemetry.metrics.reconciles.get() > 0 }).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(restarted.telemetry.metrics.total_writes(), 0);
+
+    // An invalid value is reported on the policy, and the route stays, without CORS.
+    set_cors(&ns, "c1", json!({"enabled": true, "allowOrigins": "ftp://nope"})).await;
+    let api = wait_for(Duration::from_secs(60), || async {
+        let a = exposed_apis(ns.name()).await.get("c1").await.ok()?;
+        (condition(&a, "CORS")? == ("False".to_owned(), "InvalidSpec".to_owned())).then_some(a)
+    })
+    .await;
+    assert!(api.data.pointer("/status/conditions").unwrap().to_string().contains("spec.CORS.allowOrigins"));
+    wait_for(Duration::from_secs(30), || async {
+        virtual_service(&ns, "c1").await.data["spec"]["http"][0].get("corsPolicy").is_none()
+    })
+    .await;
+
+    // Off: no corsPolicy, no condition.
+    set_cors(&ns, "c1", json!({"enabled": false})).await;
+    wait_for(Duration::from_secs(60), || async {
+        let a = exposed_apis(ns.name()).await.get("c1").await.ok()?;
+        condition(&a, "CORS").is_none().then_some(())
+    })
+    .await;
+    assert_eq!(ready_condition_reason(ns.name(), "c1").await, "Exposed");
+}
+
+async fn ready_condition_reason(ns: &str, name: &str) -> String {
+    let api = exposed_apis(ns).await.get(name).await.unwrap();
+    crate::operator::ready_condition(&api).map(|c| c.1).unwrap_or_default()
+}
