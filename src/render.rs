@@ -44,6 +44,7 @@ pub struct RenderOptions {
 /// reporting all of its problems.
 pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> Result<String, RenderError> {
     let documents: Vec<Value> = serde_saphyr::from_multiple(input).map_err(|e| RenderError::Yaml(e.to_string()))?;
+    let backends = Backends::new(config, Installed::ALL);
     let gateway = offline_gateway(config, options);
     let mut out = String::new();
     for (index, document) in documents.iter().enumerate() {
@@ -53,7 +54,7 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
         let api = parse_document(index, document)?;
         let valid = validate(&api, &options.namespace)
             .map_err(|e| RenderError::Document { document: describe(index, document), problem: e.to_string() })?;
-        for object in children(&valid, config)? {
+        for object in children(&valid, &backends)? {
             push_document(&mut out, &object)?;
         }
         if options.with_status {
@@ -69,7 +70,6 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
                 "status": {"apiStatus": api_status},
             });
             // The policy conditions depend on the spec alone, so they are known offline.
-            let backends = Backends::new(config, Installed::ALL);
             let route = policy::RouteFacts { kind: &backends.route.resource().kind, cors_supported: true };
             let policies: Vec<Value> = policy::conditions(&api.spec, &route)
                 .iter()
@@ -88,8 +88,7 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
 }
 
 /// The objects the operator writes for one API, in the order it writes them.
-fn children(api: &ValidApi, config: &OperatorConfig) -> Result<Vec<Value>, RenderError> {
-    let backends = Backends::new(config, Installed::ALL);
+fn children(api: &ValidApi, backends: &Backends) -> Result<Vec<Value>, RenderError> {
     let mut objects = Vec::new();
     if api.api_type.is_metrics() {
         match backends.scraper {

@@ -9,7 +9,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::core::DynamicObject;
 use serde_json::{Value, json};
 
-use crate::operator::{Operator, exposed_apis, ready_condition, wait_for_field, wait_for_reason};
+use crate::operator::{Operator, condition, exposed_apis, ready_condition, wait_for_field, wait_for_reason};
 use crate::support::*;
 
 const PATH: &str = "/c1/tmf-api/productCatalogManagement/v4";
@@ -387,9 +387,8 @@ async fn unenforceable_policies_are_reported_on_this_backend_too() {
     wait_for_route(&ns, "c1-api", |_| true).await;
     accept(&ns, "c1-api").await;
     let api = wait_for_reason(ns.name(), "c1-api", "Exposed").await;
-    let conditions = api.data["status"]["conditions"].as_array().unwrap();
-    let quota = conditions.iter().find(|c| c["type"] == "Quota").expect("a Quota condition");
-    assert_eq!((&quota["status"], &quota["reason"]), (&json!("False"), &json!("NotSupported")));
+    let (status, reason, _) = condition(&api, "Quota").expect("a Quota condition");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "NotSupported"));
 }
 
 #[tokio::test]
@@ -415,7 +414,6 @@ async fn cors_goes_on_the_http_route_as_a_filter() {
     );
     accept(&ns, "c1-api").await;
     let api = wait_for_reason(ns.name(), "c1-api", "Exposed").await;
-    let conditions = api.data["status"]["conditions"].as_array().unwrap();
-    let cors = conditions.iter().find(|c| c["type"] == "CORS").expect("a CORS condition");
-    assert_eq!((&cors["status"], &cors["reason"]), (&json!("True"), &json!("Applied")));
+    let (status, reason, _) = condition(&api, "CORS").expect("a CORS condition");
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "Applied"));
 }

@@ -8,7 +8,7 @@ use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
-use crate::operator::{Operator, exposed_apis, ready_condition, wait_for_reason};
+use crate::operator::{Operator, condition, exposed_apis, ready_condition, wait_for_reason};
 use crate::support::*;
 
 const PATH: &str = "/c1/metrics";
@@ -41,9 +41,7 @@ async fn wait_for_annotation(ns: &TestNamespace, pod: &str, key: &str, value: &s
 }
 
 fn metrics_condition(api: &kube::core::DynamicObject) -> Option<(String, String)> {
-    let conditions = api.data.pointer("/status/conditions")?.as_array()?;
-    let c = conditions.iter().find(|c| c["type"] == "MetricsConfigured")?;
-    Some((c["reason"].as_str()?.to_owned(), c["message"].as_str()?.to_owned()))
+    condition(api, "MetricsConfigured").map(|(_, reason, message)| (reason, message))
 }
 
 #[tokio::test]

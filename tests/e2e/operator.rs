@@ -94,12 +94,17 @@ pub async fn exposed_apis(ns: &str) -> Api<DynamicObject> {
     support::dynamic_api(support::admin_client().await, ns, &exposed_api_resource())
 }
 
+/// The `(status, reason, message)` of an ExposedAPI's condition of type `type_`.
+pub fn condition(api: &DynamicObject, type_: &str) -> Option<(String, String, String)> {
+    let conditions = api.data.pointer("/status/conditions")?.as_array()?;
+    let found = conditions.iter().find(|c| c["type"] == type_)?;
+    let text = |k: &str| found[k].as_str().unwrap_or_default().to_owned();
+    Some((text("status"), text("reason"), text("message")))
+}
+
 /// The `Ready` condition's `(status, reason, message)` of an ExposedAPI.
 pub fn ready_condition(api: &DynamicObject) -> Option<(String, String, String)> {
-    let conditions = api.data.pointer("/status/conditions")?.as_array()?;
-    let ready = conditions.iter().find(|c| c["type"] == "Ready")?;
-    let text = |k: &str| ready[k].as_str().unwrap_or_default().to_owned();
-    Some((text("status"), text("reason"), text("message")))
+    condition(api, "Ready")
 }
 
 /// Waits until the ExposedAPI's `Ready` reason is `reason`, and returns the object.

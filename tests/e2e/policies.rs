@@ -10,10 +10,9 @@ use serde_json::{Value, json};
 use crate::operator::{Operator, exposed_apis, wait_for_field, wait_for_reason};
 use crate::support::*;
 
-fn condition(api: &DynamicObject, type_: &str) -> Option<(String, String)> {
-    let conditions = api.data.pointer("/status/conditions")?.as_array()?;
-    let c = conditions.iter().find(|c| c["type"] == type_)?;
-    Some((c["status"].as_str()?.to_owned(), c["reason"].as_str()?.to_owned()))
+/// `(status, reason)` of the condition of type `type_`.
+fn status_reason(api: &DynamicObject, type_: &str) -> Option<(String, String)> {
+    crate::operator::condition(api, type_).map(|(status, reason, _)| (status, reason))
 }
 
 fn with_policies(mut spec: Value) -> Value {
@@ -33,9 +32,9 @@ async fn unenforceable_policies_are_reported_and_the_api_is_still_published() {
 
     let api = wait_for_reason(ns.name(), "p1", "Exposed").await;
     for type_ in ["Quota", "OASValidation", "Template"] {
-        assert_eq!(condition(&api, type_), Some(("False".into(), "NotSupported".into())), "{type_}");
+        assert_eq!(status_reason(&api, type_), Some(("False".into(), "NotSupported".into())), "{type_}");
     }
-    assert!(condition(&api, "CORS").is_none(), "a policy not requested has no condition");
+    assert!(status_reason(&api, "CORS").is_none(), "a policy not requested has no condition");
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(ns.client(), ns.name());
     wait_for(Duration::from_secs(30), || async {
         let list = events.list(&Default::default()).await.ok()?;
@@ -59,10 +58,10 @@ async fn unenforceable_policies_are_reported_and_the_api_is_still_published() {
     exposed_apis(ns.name()).await.patch("p1", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
     let api = wait_for(Duration::from_secs(60), || async {
         let a = exposed_apis(ns.name()).await.get("p1").await.ok()?;
-        condition(&a, "Template").is_none().then_some(a)
+        status_reason(&a, "Template").is_none().then_some(a)
     })
     .await;
-    assert_eq!(condition(&api, "Quota"), Some(("False".into(), "NotSupported".into())));
+    assert_eq!(status_reason(&api, "Quota"), Some(("False".into(), "NotSupported".into())));
     wait_for_field(ns.name(), "p1", "/status/implementation/ready", json!(true)).await;
 }
 
@@ -86,7 +85,7 @@ async fn cors_goes_on_the_virtual_service_and_follows_the_spec() {
     let operator = Operator::start(ns.name(), &[]).await;
 
     let api = wait_for_reason(ns.name(), "c1", "Exposed").await;
-    assert_eq!(condition(&api, "CORS"), Some(("True".into(), "Applied".into())));
+    assert_eq!(status_reason(&api, "CORS"), Some(("True".into(), "Applied".into())));
     let vs = virtual_service(&ns, "c1").await;
     assert_eq!(
         vs.data["spec"]["http"][0]["corsPolicy"],
@@ -110,7 +109,7 @@ async fn cors_goes_on_the_virtual_service_and_follows_the_spec() {
     set_cors(&ns, "c1", json!({"enabled": true, "allowOrigins": "ftp://nope"})).await;
     let api = wait_for(Duration::from_secs(60), || async {
         let a = exposed_apis(ns.name()).await.get("c1").await.ok()?;
-        (condition(&a, "CORS")? == ("False".to_owned(), "InvalidSpec".to_owned())).then_some(a)
+        (status_reason(&a, "CORS")? == ("False".to_owned(), "InvalidSpec".to_owned())).then_some(a)
     })
     .await;
     assert!(api.data.pointer("/status/conditions").unwrap().to_string().contains("spec.CORS.allowOrigins"));
@@ -123,13 +122,8 @@ async fn cors_goes_on_the_virtual_service_and_follows_the_spec() {
     set_cors(&ns, "c1", json!({"enabled": false})).await;
     wait_for(Duration::from_secs(60), || async {
         let a = exposed_apis(ns.name()).await.get("c1").await.ok()?;
-        condition(&a, "CORS").is_none().then_some(())
+        status_reason(&a, "CORS").is_none().then_some(())
     })
     .await;
-    assert_eq!(ready_condition_reason(ns.name(), "c1").await, "Exposed");
-}
-
-async fn ready_condition_reason(ns: &str, name: &str) -> String {
-    let api = exposed_apis(ns).await.get(name).await.unwrap();
-    crate::operator::ready_condition(&api).map(|c| c.1).unwrap_or_default()
+    wait_for_reason(ns.name(), "c1", "Exposed").await;
 }
