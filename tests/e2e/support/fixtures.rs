@@ -330,10 +330,21 @@ pub async fn create_pod_when_admitted(client: Client, ns: &str, pod: &Pod) -> Po
     .await
 }
 
-/// Creates Service `name` (port 8080) and its Pod `<name>-0`, Running with `Ready` = `ready`.
+/// Creates Service `name` (port 8080) and its Pod `<name>-0`, Running with `Ready` = `ready`. A ready
+/// one is returned once the endpointslice controller has published the ready endpoint, so that an
+/// operator started next sees the Service ready from its first reconcile.
 pub async fn implementation(ns: &TestNamespace, name: &str, labels_: &[(&str, &str)], ready: bool) -> Service {
     let svc = create_service(ns.client(), ns.name(), name, labels_, &[("http", 8080)]).await;
     create_running_pod(ns.client(), ns.name(), &format!("{name}-0"), &[("app", name)], ready).await;
+    if ready {
+        let slices: Api<EndpointSlice> = Api::namespaced(ns.client(), ns.name());
+        let selector = kube::api::ListParams::default().labels(&format!("kubernetes.io/service-name={name}"));
+        wait_for(Duration::from_secs(30), || async {
+            let list = slices.list(&selector).await.ok()?;
+            oda_api_operator::core::readiness::any_endpoint_ready(&list.items).then_some(())
+        })
+        .await;
+    }
     svc
 }
 
