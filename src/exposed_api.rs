@@ -127,6 +127,11 @@ impl ApiType {
         }
     }
 
+    /// Long-lived connections (MCP streams): routes get the streaming timeout.
+    pub fn is_streaming(self) -> bool {
+        self == Self::Mcp
+    }
+
     pub fn parse(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_str() == value)
     }

@@ -4,6 +4,7 @@
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde::{Deserialize, Serialize};
 
+use super::gateway_policy::{Attach, PolicyTarget};
 use super::route::{Route, RouteKey, RouteState};
 use super::{BuildError, object_with_spec};
 use crate::config::OperatorConfig;
@@ -76,6 +77,17 @@ pub struct HttpRouteRule {
     pub filters: Vec<HttpRouteFilter>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backend_refs: Vec<HttpBackendRef>,
+    /// Set for streaming APIs only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<HttpRouteTimeouts>,
+}
+
+/// Route timeouts; both are written, since the CRD requires `backendRequest <= request`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpRouteTimeouts {
+    pub request: String,
+    pub backend_request: String,
 }
 
 /// A rule filter; the operator writes only `CORS` (standard since Gateway API v1.5).
@@ -184,6 +196,7 @@ pub struct HttpRouteBackend {
     pub hostname: Option<String>,
     /// The installed HTTPRoute CRD has the `CORS` filter.
     pub cors_filter: bool,
+    pub streaming_timeout: String,
 }
 
 impl HttpRouteBackend {
@@ -193,6 +206,7 @@ impl HttpRouteBackend {
             section_name: config.gateway_section_name().map(String::from),
             hostname: config.public_hostname().map(String::from),
             cors_filter,
+            streaming_timeout: config.policy.streaming_timeout(),
         }
     }
 
@@ -231,6 +245,10 @@ impl HttpRouteBackend {
                     port: api.port,
                     weight: 1,
                 }],
+                timeouts: api.api_type.is_streaming().then(|| HttpRouteTimeouts {
+                    request: self.streaming_timeout.clone(),
+                    backend_request: self.streaming_timeout.clone(),
+                }),
             }],
         }
     }
@@ -284,6 +302,26 @@ impl Route for HttpRouteBackend {
 
     fn cors_supported(&self) -> bool {
         self.cors_filter
+    }
+
+    /// The Gateway's namespace (a bare Gateway name is in the API's own), attached by `targetRefs`.
+    fn policy_target(&self, api: &ValidApi) -> PolicyTarget {
+        let (namespace, name) = gateway_ref(&self.gateway);
+        PolicyTarget {
+            namespace: namespace.unwrap_or(&api.namespace).to_owned(),
+            attach: Attach::Gateway(name.to_owned()),
+        }
+    }
+
+    /// Istio's name for rule 0 of the route (no rule name is set).
+    fn envoy_route_name(&self, api: &ValidApi) -> String {
+        format!("{}.{}.0", api.namespace, api.name)
+    }
+
+    /// `PathPrefix` matches whole segments: the path itself and everything below it.
+    fn protected_paths(&self, api: &ValidApi) -> Vec<String> {
+        let base = api.path.trim_end_matches('/');
+        if base.is_empty() { vec!["/*".into()] } else { vec![base.to_owned(), format!("{base}/*")] }
     }
 }
 

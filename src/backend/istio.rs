@@ -4,6 +4,7 @@
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde::{Deserialize, Serialize};
 
+use super::gateway_policy::{Attach, PolicyTarget};
 use super::route::{Route, RouteKey, RouteState};
 use super::{BuildError, object_with_spec};
 use crate::config::{OperatorConfig, VirtualServiceVersion};
@@ -25,12 +26,18 @@ pub struct VirtualServiceSpec {
 /// One HTTP route.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct HttpRoute {
+    /// `<namespace>.<name>`, set while a rate limit patches the route by its Envoy name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(rename = "match", default, skip_serializing_if = "Vec::is_empty")]
     pub matches: Vec<HttpMatchRequest>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route: Vec<HttpRouteDestination>,
     #[serde(rename = "corsPolicy", default, skip_serializing_if = "Option::is_none")]
     pub cors_policy: Option<CorsPolicy>,
+    /// Set for streaming APIs only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
 }
 
 /// Istio's `CorsPolicy`; origins as exact matches, or anchored regexes for `*.` hosts.
@@ -119,6 +126,9 @@ pub struct VirtualServiceRoute {
     pub gateway: String,
     pub host: String,
     pub version: VirtualServiceVersion,
+    /// The gateway workload's namespace and pod labels, for the gateway-wide policy objects.
+    pub policy_target: PolicyTarget,
+    pub streaming_timeout: String,
 }
 
 impl VirtualServiceRoute {
@@ -127,6 +137,11 @@ impl VirtualServiceRoute {
             gateway: config.component_gateway.clone(),
             host: config.route_host().to_owned(),
             version: config.virtual_service_version,
+            policy_target: PolicyTarget {
+                namespace: config.policy.gateway_namespace.clone(),
+                attach: Attach::Workload(config.policy.workload_labels()),
+            },
+            streaming_timeout: config.policy.streaming_timeout(),
         }
     }
 
@@ -136,6 +151,7 @@ impl VirtualServiceRoute {
             hosts: vec![self.host.clone()],
             gateways: vec![self.gateway.clone()],
             http: vec![HttpRoute {
+                name: api.rate_limit.is_some().then(|| self.envoy_route_name(api)),
                 matches: vec![HttpMatchRequest { uri: Some(StringMatch { prefix: Some(api.path.clone()) }) }],
                 route: vec![HttpRouteDestination {
                     destination: Destination {
@@ -144,6 +160,7 @@ impl VirtualServiceRoute {
                     },
                 }],
                 cors_policy: api.cors.as_ref().map(CorsPolicy::from),
+                timeout: api.api_type.is_streaming().then(|| self.streaming_timeout.clone()),
             }],
         }
     }
@@ -175,6 +192,21 @@ impl Route for VirtualServiceRoute {
         let gateways: Vec<&str> = spec.gateways.iter().map(String::as_str).filter(|g| *g != "mesh").collect();
         let hosts: Vec<&str> = spec.hosts.iter().map(String::as_str).collect();
         RouteKey::product(namespace, &gateways, &hosts, &prefixes)
+    }
+
+    fn policy_target(&self, _: &ValidApi) -> PolicyTarget {
+        self.policy_target.clone()
+    }
+
+    /// Istio names the Envoy route after `http[].name` (no match names are set).
+    fn envoy_route_name(&self, api: &ValidApi) -> String {
+        format!("{}.{}", api.namespace, api.name)
+    }
+
+    /// A VirtualService `uri.prefix` is a raw string prefix (`/v4` also matches `/v4x`): the
+    /// policy covers the same.
+    fn protected_paths(&self, api: &ValidApi) -> Vec<String> {
+        vec![format!("{}*", api.path)]
     }
 
     /// A VirtualService has no status a controller reports acceptance in: applied is accepted.

@@ -7,6 +7,7 @@
 //! what differs and removes what a backend no longer wants.
 
 pub mod gateway_api;
+pub mod gateway_policy;
 pub mod istio;
 pub mod route;
 pub mod scrape;

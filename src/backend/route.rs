@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use kube::core::{ApiResource, DynamicObject};
 
+use super::gateway_policy::PolicyTarget;
 use super::{BuildError, ChildKind};
 pub use crate::core::status::RouteState;
 use crate::core::validation::ValidApi;
@@ -22,6 +23,13 @@ pub trait Route: Send + Sync {
     fn claims(&self, route: &DynamicObject) -> Vec<RouteKey>;
     /// What the observed route's own status says (e.g. a gateway controller's acceptance).
     fn state(&self, route: &DynamicObject) -> RouteState;
+
+    /// Where the API's gateway-wide policy objects go, and how they select the gateway.
+    fn policy_target(&self, api: &ValidApi) -> PolicyTarget;
+    /// The name Istio gives the API's route in Envoy (what a rate-limit patch matches).
+    fn envoy_route_name(&self, api: &ValidApi) -> String;
+    /// AuthorizationPolicy path patterns covering every path the route sends to the API.
+    fn protected_paths(&self, api: &ValidApi) -> Vec<String>;
 
     /// Whether this kind can carry the API's CORS policy (on the installed CRD).
     fn cors_supported(&self) -> bool {

@@ -18,6 +18,7 @@ pub fn core_api() -> ValidApi {
         hostname: None,
         basic_auth: None,
         cors: None,
+        rate_limit: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! conditions and status out. No I/O and no clock (the time is passed in), so every function here
 //! is deterministic and unit-tested without a cluster.
 
+pub mod api_keys;
 pub mod component;
 pub mod cors;
 #[cfg(test)]
@@ -9,6 +10,7 @@ pub(crate) mod fixtures;
 pub mod gateway_address;
 pub mod ownership;
 pub mod policy;
+pub mod rate_limit;
 pub mod readiness;
 pub mod status;
 pub mod url;

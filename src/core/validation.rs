@@ -56,6 +56,8 @@ pub struct ValidApi {
     /// The CORS policy, when requested and valid (an invalid one is reported on its own condition
     /// and leaves the API published without it).
     pub cors: Option<crate::core::cors::Cors>,
+    /// The rate limit, when requested and valid (an invalid one is reported on its condition).
+    pub rate_limit: Option<crate::core::rate_limit::RateLimit>,
 }
 
 /// Validates an ExposedAPI; `default_namespace` applies when the object carries none.
@@ -141,6 +143,7 @@ pub fn validate(api: &ExposedAPI, default_namespace: &str) -> Result<ValidApi, I
             hostname,
             basic_auth: spec.basic_auth.clone(),
             cors: crate::core::cors::requested(spec).and_then(Result::ok),
+            rate_limit: crate::core::rate_limit::requested(spec).and_then(Result::ok),
         }),
         _ => Err(InvalidSpec(errors)),
     }

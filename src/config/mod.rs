@@ -3,6 +3,9 @@
 
 use clap::{Args, ValueEnum};
 
+mod policy;
+pub use policy::{PolicyConfig, Unenforceable};
+
 /// How metrics APIs (`apiType` `prometheus` / `openmetrics`) get scraped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OpenMetricsImplementation {
@@ -77,6 +80,9 @@ pub struct OperatorConfig {
     /// The listener (`sectionName`) of the Gateway the HTTPRoutes attach to; all when unset.
     #[arg(long, env = "GATEWAY_SECTION_NAME")]
     pub gateway_section_name: Option<String>,
+
+    #[command(flatten)]
+    pub policy: PolicyConfig,
 }
 
 impl OperatorConfig {
@@ -105,6 +111,7 @@ impl Default for OperatorConfig {
             virtual_service_version: VirtualServiceVersion::V1alpha3,
             route_backend: RouteBackend::VirtualService,
             gateway_section_name: None,
+            policy: PolicyConfig::default(),
         }
     }
 }

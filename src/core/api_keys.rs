@@ -1,0 +1,82 @@
+//! The ExposedAPI's `apiKeyVerification` policy. Plain Istio cannot look opaque keys up in a key
+//! store; what it verifies natively is a JWT from a known issuer, so verification is enforced as
+//! "a valid token of the Canvas identity provider is required" (design: istio-policies §2.3).
+//! Without an issuer configured it cannot be enforced at all, and the configured failure mode
+//! decides whether the API is published.
+
+use crate::config::{PolicyConfig, Unenforceable};
+use crate::exposed_api::ExposedApiSpec;
+
+/// Where a requested key is expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// `header` (the value every Canvas example sets), `query` or nothing: Istio's default token
+    /// locations (`Authorization: Bearer`, the `access_token` query parameter).
+    Default,
+    /// A variable name the shared token rule does not read; tokens there are not accepted, so the
+    /// API stays protected (it refuses more, never less).
+    Other(String),
+}
+
+/// What the operator does for an API's requested verification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// Require a valid token from this issuer.
+    Jwt { issuer: String, location: Location },
+    /// Cannot be enforced here; `closed` withholds the route.
+    Unenforceable { why: String, closed: bool },
+}
+
+/// The plan for an API, `None` unless `apiKeyVerification.enabled`.
+pub fn plan(spec: &ExposedApiSpec, config: &PolicyConfig, policy_kinds_installed: bool) -> Option<Plan> {
+    let keys = spec.api_key_verification.as_ref().filter(|k| k.enabled == Some(true))?;
+    let closed = config.api_key_unenforceable == Unenforceable::FailClosed;
+    if !policy_kinds_installed {
+        let why = "the RequestAuthentication and AuthorizationPolicy CRDs (security.istio.io/v1) are not installed";
+        return Some(Plan::Unenforceable { why: why.into(), closed });
+    }
+    let Some(issuer) = config.jwt_issuer() else {
+        let why = "no token issuer is configured (JWT_ISSUER)";
+        return Some(Plan::Unenforceable { why: why.into(), closed });
+    };
+    let location = match keys.location.as_deref().map(str::trim).unwrap_or_default() {
+        "" | "header" | "query" => Location::Default,
+        other => Location::Other(other.into()),
+    };
+    Some(Plan::Jwt { issuer: issuer.into(), location })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exposed_api::ApiKeyVerification;
+
+    fn spec(location: Option<&str>) -> ExposedApiSpec {
+        let keys = ApiKeyVerification { enabled: Some(true), location: location.map(Into::into) };
+        ExposedApiSpec { api_key_verification: Some(keys), ..Default::default() }
+    }
+
+    #[test]
+    fn jwt_when_an_issuer_is_configured() {
+        let config = PolicyConfig { jwt_issuer: Some("https://idp/realms/odari".into()), ..Default::default() };
+        let jwt = |location| Plan::Jwt { issuer: "https://idp/realms/odari".into(), location };
+        assert_eq!(plan(&spec(Some("header")), &config, true), Some(jwt(Location::Default)));
+        assert_eq!(plan(&spec(Some("x-api-key")), &config, true), Some(jwt(Location::Other("x-api-key".into()))));
+        assert_eq!(plan(&ExposedApiSpec::default(), &config, true), None);
+    }
+
+    #[test]
+    fn unenforceable_fails_closed_by_default() {
+        let Some(Plan::Unenforceable { why, closed }) = plan(&spec(None), &PolicyConfig::default(), true) else {
+            panic!("no issuer: not enforceable")
+        };
+        assert!(closed && why.contains("JWT_ISSUER"));
+        let open = PolicyConfig {
+            jwt_issuer: Some("https://idp".into()),
+            api_key_unenforceable: Unenforceable::FailOpen,
+            ..Default::default()
+        };
+        let Some(Plan::Unenforceable { why, closed }) = plan(&spec(None), &open, false) else { panic!() };
+        assert!(!closed && why.contains("CRDs"));
+    }
+}
