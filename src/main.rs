@@ -41,7 +41,7 @@ enum Command {
         #[arg(long)]
         status: bool,
         #[command(flatten)]
-        config: OperatorConfig,
+        config: Box<OperatorConfig>,
     },
 }
 

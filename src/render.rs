@@ -10,6 +10,7 @@ use crate::backend::scrape::Scraper;
 use crate::backend::scrape::annotations::desired_annotations;
 use crate::backend::{Backends, Installed};
 use crate::config::OperatorConfig;
+use crate::core::api_keys::{self, Plan};
 use crate::core::gateway_address::{GatewayAddress, IngressPort};
 use crate::core::policy;
 use crate::core::status::{Outcome, desired_status};
@@ -54,7 +55,8 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
         let api = parse_document(index, document)?;
         let valid = validate(&api, &options.namespace)
             .map_err(|e| RenderError::Document { document: describe(index, document), problem: e.to_string() })?;
-        for object in children(&valid, &backends)? {
+        let api_keys = api_keys::plan(&api.spec, &config.policy, true);
+        for object in children(&valid, &backends, api_keys.as_ref())? {
             push_document(&mut out, &object)?;
         }
         if options.with_status {
@@ -70,8 +72,9 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
                 "status": {"apiStatus": api_status},
             });
             // The policy conditions depend on the spec alone, so they are known offline.
-            let route = policy::RouteFacts { kind: &backends.route.resource().kind, cors_supported: true };
-            let policies: Vec<Value> = policy::conditions(&api.spec, &route)
+            let kind = backends.route.resource().kind;
+            let facts = policy::PolicyFacts::offline(&kind, config.policy.rate_limit_per_client, api_keys.as_ref());
+            let policies: Vec<Value> = policy::conditions(&api.spec, &facts)
                 .iter()
                 .map(|c| {
                     let status = if c.status { "True" } else { "False" };
@@ -87,8 +90,10 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
     Ok(out)
 }
 
-/// The objects the operator writes for one API, in the order it writes them.
-fn children(api: &ValidApi, backends: &Backends) -> Result<Vec<Value>, RenderError> {
+/// The objects the operator writes for one API, in the order it writes them: scraping, the
+/// gateway policies (each shared object with the first API needing it), the route; none when
+/// API keys are asked for and cannot be enforced with `FailClosed`.
+fn children(api: &ValidApi, backends: &Backends, api_keys: Option<&Plan>) -> Result<Vec<Value>, RenderError> {
     let mut objects = Vec::new();
     if api.api_type.is_metrics() {
         match backends.scraper {
@@ -108,7 +113,16 @@ fn children(api: &ValidApi, backends: &Backends) -> Result<Vec<Value>, RenderErr
             Scraper::ServiceMonitorMissing => {}
         }
     }
-    objects.push(encode(&backends.route.desired(api).map_err(defect)?)?);
+    let (target, policies) = backends.policy_objects(api, api_keys).map_err(defect)?;
+    for (kind, object) in &policies {
+        if let Some(shared) = backends.gateway.shared(kind.shared(), &target).map_err(defect)? {
+            objects.push(encode(&shared)?);
+        }
+        objects.push(encode(object)?);
+    }
+    if !matches!(api_keys, Some(Plan::Unenforceable { closed: true, .. })) {
+        objects.push(encode(&backends.route.desired(api).map_err(defect)?)?);
+    }
     Ok(objects)
 }
 

@@ -25,12 +25,28 @@ pub struct ReasonLabel {
 }
 
 /// Kinds of writes counted in `oda_api_operator_writes_total`.
-pub const WRITE_KINDS: [&str; 7] =
-    ["VirtualService", "HTTPRoute", "ServiceMonitor", "status", "Component", "Pod", "finalizer"];
+pub const WRITE_KINDS: [&str; 10] = [
+    "VirtualService",
+    "HTTPRoute",
+    "ServiceMonitor",
+    "EnvoyFilter",
+    "AuthorizationPolicy",
+    "RequestAuthentication",
+    "status",
+    "Component",
+    "Pod",
+    "finalizer",
+];
 /// Reasons counted in `oda_api_operator_reconcile_errors_total`: the `Ready` reasons of a blocked
 /// API, and the category of a failed reconcile step (retried with backoff; `ReconcileError`).
-pub const BLOCKED_REASONS: [&str; 5] =
-    ["InvalidSpec", "RouteConflict", "NotOwned", "RouteNotAccepted", "RouteRefsUnresolved"];
+pub const BLOCKED_REASONS: [&str; 6] = [
+    "InvalidSpec",
+    "RouteConflict",
+    "NotOwned",
+    "RouteNotAccepted",
+    "RouteRefsUnresolved",
+    "SecurityPolicyNotEnforceable",
+];
 pub const FAILED_STEPS: [&str; 8] = [
     "BuildFailed",
     "ApplyFailed",

@@ -305,10 +305,10 @@ impl Route for HttpRouteBackend {
     }
 
     /// The Gateway's namespace (a bare Gateway name is in the API's own), attached by `targetRefs`.
-    fn policy_target(&self, api: &ValidApi) -> PolicyTarget {
+    fn policy_target(&self, api_namespace: &str) -> PolicyTarget {
         let (namespace, name) = gateway_ref(&self.gateway);
         PolicyTarget {
-            namespace: namespace.unwrap_or(&api.namespace).to_owned(),
+            namespace: namespace.unwrap_or(api_namespace).to_owned(),
             attach: Attach::Gateway(name.to_owned()),
         }
     }

@@ -30,7 +30,8 @@ pub const RATE_LIMIT_FILTER: &str = "oda-local-ratelimit-filter";
 pub const TOKEN_RULE: &str = "oda-canvas-jwt";
 /// Envoy's filter name, under which routes carry their bucket.
 const LOCAL_RATE_LIMIT: &str = "envoy.filters.http.local_ratelimit";
-const LOCAL_RATE_LIMIT_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
+const LOCAL_RATE_LIMIT_TYPE: &str =
+    "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
 /// Bound of Envoy's per-client bucket LRU (an evicted client starts with a full bucket).
 const MAX_CLIENT_BUCKETS: u32 = 10_000;
 
@@ -140,7 +141,7 @@ impl Attach {
 }
 
 /// What an API's route looks like to these objects.
-pub struct RouteFacts<'a> {
+pub struct RouteRef<'a> {
     /// The Envoy route name Istio gives the API's route (VirtualService `http[].name`, or
     /// `<namespace>.<name>.<rule>` for an HTTPRoute).
     pub envoy_route: &'a str,
@@ -172,13 +173,14 @@ impl GatewayPolicies {
         &self,
         api: &ValidApi,
         target: &PolicyTarget,
-        route: &RouteFacts<'_>,
+        route: &RouteRef<'_>,
         limit: &RateLimit,
     ) -> Result<DynamicObject, BuildError> {
         let bucket = json!({
             "max_tokens": limit.limit, "tokens_per_fill": limit.limit, "fill_interval": limit.interval.fill_interval()
         });
-        let percent = |key: &str| json!({"runtime_key": key, "default_value": {"numerator": 100, "denominator": "HUNDRED"}});
+        let percent =
+            |key: &str| json!({"runtime_key": key, "default_value": {"numerator": 100, "denominator": "HUNDRED"}});
         let mut config = json!({
             "@type": LOCAL_RATE_LIMIT_TYPE,
             "stat_prefix": format!("oda_rl_{}", route.envoy_route.replace(['.', '-'], "_")),
@@ -223,7 +225,7 @@ impl GatewayPolicies {
         &self,
         api: &ValidApi,
         target: &PolicyTarget,
-        route: &RouteFacts<'_>,
+        route: &RouteRef<'_>,
         issuer: &str,
     ) -> Result<DynamicObject, BuildError> {
         let (field, selector) = target.attach.select(false);
@@ -297,10 +299,8 @@ fn per_api_metadata(api: &ValidApi, target: &PolicyTarget, kind: PerApi, name: S
     if api.name.len() <= 63 && !api.name.contains('.') {
         labels.insert(API_NAME_LABEL.to_owned(), api.name.clone());
     }
-    let annotations = BTreeMap::from([(
-        "oda.tmforum.org/exposedapi".to_owned(),
-        format!("{}/{}", api.namespace, api.name),
-    )]);
+    let annotations =
+        BTreeMap::from([("oda.tmforum.org/exposedapi".to_owned(), format!("{}/{}", api.namespace, api.name))]);
     ObjectMeta {
         name: Some(name),
         namespace: Some(target.namespace.clone()),

@@ -9,8 +9,8 @@ fn workload() -> PolicyTarget {
     }
 }
 
-fn route() -> RouteFacts<'static> {
-    RouteFacts { envoy_route: "components.api", paths: vec!["/p*".into()] }
+fn route() -> RouteRef<'static> {
+    RouteRef { envoy_route: "components.api", paths: vec!["/p*".into()] }
 }
 
 fn policies(per_client: bool) -> GatewayPolicies {
@@ -76,7 +76,10 @@ fn shared_objects_select_the_gateway() {
     assert_eq!(filter.data["spec"]["configPatches"][0]["patch"]["operation"], "INSERT_BEFORE");
     assert!(is_shared(&filter.metadata, Shared::RateLimitFilter));
     let rule = policies(true).shared(Shared::TokenRule, &workload()).unwrap().unwrap();
-    assert_eq!(rule.data["spec"]["jwtRules"], json!([{"issuer": "https://idp/realms/odari", "forwardOriginalToken": true}]));
+    assert_eq!(
+        rule.data["spec"]["jwtRules"],
+        json!([{"issuer": "https://idp/realms/odari", "forwardOriginalToken": true}])
+    );
     let no_issuer = GatewayPolicies { issuer: None, ..policies(true) };
     assert!(no_issuer.shared(Shared::TokenRule, &workload()).unwrap().is_none());
 }
@@ -89,6 +92,9 @@ fn names_are_unique_bounded_and_recognised() {
     assert!(name.len() <= 253 && name != PerApi::ApiKey.object_name("ns", &"n".repeat(252)));
     let policy = policies(true).deny_without_token(&core_api(), &workload(), &route(), "https://idp").unwrap();
     let (ns, uid, kind) = written_for(&policy.metadata).unwrap();
-    assert_eq!((ns.as_str(), uid.as_str(), kind), ("components", "e715b931-4413-4cee-9f84-f747471063c4", PerApi::ApiKey));
+    assert_eq!(
+        (ns.as_str(), uid.as_str(), kind),
+        ("components", "e715b931-4413-4cee-9f84-f747471063c4", PerApi::ApiKey)
+    );
     assert!(written_for(&ObjectMeta::default()).is_none());
 }

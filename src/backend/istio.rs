@@ -194,7 +194,7 @@ impl Route for VirtualServiceRoute {
         RouteKey::product(namespace, &gateways, &hosts, &prefixes)
     }
 
-    fn policy_target(&self, _: &ValidApi) -> PolicyTarget {
+    fn policy_target(&self, _: &str) -> PolicyTarget {
         self.policy_target.clone()
     }
 

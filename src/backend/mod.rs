@@ -18,7 +18,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::{ApiResource, DynamicObject};
 
 use crate::config::{OperatorConfig, RouteBackend};
+use crate::core::api_keys::Plan;
+use crate::core::validation::ValidApi;
 use gateway_api::HttpRouteBackend;
+use gateway_policy::{GatewayPolicies, PerApi, PolicyTarget, RouteRef};
 use istio::VirtualServiceRoute;
 use route::Route;
 use scrape::Scraper;
@@ -32,12 +35,29 @@ pub struct Installed {
     /// The HTTPRoute CRD has the `CORS` filter (Gateway API v1.5 standard, v1.3 experimental).
     pub http_route_cors: bool,
     pub service_monitor: bool,
+    /// Istio's EnvoyFilter, and its AuthorizationPolicy + RequestAuthentication (`v1`).
+    pub envoy_filter: bool,
+    pub istio_security: bool,
 }
 
 impl Installed {
     /// Everything, as `render` assumes.
-    pub const ALL: Installed =
-        Installed { virtual_service: true, http_route: true, http_route_cors: true, service_monitor: true };
+    pub const ALL: Installed = Installed {
+        virtual_service: true,
+        http_route: true,
+        http_route_cors: true,
+        service_monitor: true,
+        envoy_filter: true,
+        istio_security: true,
+    };
+
+    /// Whether the kind of a per-API gateway object is installed.
+    pub fn has(&self, kind: PerApi) -> bool {
+        match kind {
+            PerApi::RateLimit => self.envoy_filter,
+            PerApi::ApiKey => self.istio_security,
+        }
+    }
 }
 
 /// The backends one configuration selects.
@@ -53,6 +73,9 @@ pub struct Backends {
     /// The kinds to watch and cache: the route kinds and the ServiceMonitor, when their CRD is
     /// installed (a ServiceMonitor left by another mode is removed through the same cache).
     pub kinds: Vec<ChildKind>,
+    /// The gateway-wide policy objects: their builder, and the installed kinds to cache.
+    pub gateway: GatewayPolicies,
+    pub installed: Installed,
 }
 
 impl Backends {
@@ -69,7 +92,47 @@ impl Backends {
         kinds.extend(former_installed.then(|| former.child_kind()));
         let monitors = ChildKind { resource: service_monitor_resource(), cluster_wide: false };
         kinds.extend(installed.service_monitor.then_some(monitors));
-        Self { route, former_route: former_installed.then_some(former), scraper, kinds }
+        let gateway = GatewayPolicies::new(&config.policy);
+        Self { route, former_route: former_installed.then_some(former), scraper, kinds, gateway, installed }
+    }
+
+    /// The API's own objects in the gateway namespace, for its valid rate limit and enforceable
+    /// token requirement, and where they go.
+    pub fn policy_objects(
+        &self,
+        api: &ValidApi,
+        api_keys: Option<&Plan>,
+    ) -> Result<(PolicyTarget, Vec<(PerApi, DynamicObject)>), BuildError> {
+        let target = self.route.policy_target(&api.namespace);
+        let envoy_route = self.route.envoy_route_name(api);
+        let route = RouteRef { envoy_route: &envoy_route, paths: self.route.protected_paths(api) };
+        let mut objects = Vec::new();
+        if let Some(limit) = &api.rate_limit {
+            objects.push((PerApi::RateLimit, self.gateway.rate_limit(api, &target, &route, limit)?));
+        }
+        if let Some(Plan::Jwt { issuer, .. }) = api_keys {
+            objects.push((PerApi::ApiKey, self.gateway.deny_without_token(api, &target, &route, issuer)?));
+        }
+        Ok((target, objects))
+    }
+
+    /// The one namespace all gateway policy objects go to; `None` when each API's own (an
+    /// HTTPRoute backend with a bare Gateway name).
+    pub fn policy_namespace(&self) -> Option<String> {
+        Some(self.route.policy_target("").namespace).filter(|ns| !ns.is_empty())
+    }
+
+    /// The policy kinds to cache in the gateway namespace(s): those of the installed CRDs.
+    pub fn policy_kinds(&self) -> Vec<ApiResource> {
+        let mut kinds = Vec::new();
+        if self.installed.envoy_filter {
+            kinds.push(gateway_policy::envoy_filter_resource());
+        }
+        if self.installed.istio_security {
+            kinds.push(gateway_policy::authorization_policy_resource());
+            kinds.push(gateway_policy::request_authentication_resource());
+        }
+        kinds
     }
 }
 

@@ -24,8 +24,9 @@ pub trait Route: Send + Sync {
     /// What the observed route's own status says (e.g. a gateway controller's acceptance).
     fn state(&self, route: &DynamicObject) -> RouteState;
 
-    /// Where the API's gateway-wide policy objects go, and how they select the gateway.
-    fn policy_target(&self, api: &ValidApi) -> PolicyTarget;
+    /// Where the gateway-wide policy objects of an API in `api_namespace` go, and how they select
+    /// the gateway.
+    fn policy_target(&self, api_namespace: &str) -> PolicyTarget;
     /// The name Istio gives the API's route in Envoy (what a rate-limit patch matches).
     fn envoy_route_name(&self, api: &ValidApi) -> String;
     /// AuthorizationPolicy path patterns covering every path the route sends to the API.

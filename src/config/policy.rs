@@ -117,7 +117,8 @@ mod tests {
             jwt_issuer: Some(" ".into()),
             ..Default::default()
         };
-        let labels: Vec<(&str, &str)> = config.workload_labels().iter().map(|(k, v)| (&**k, &**v)).collect();
+        let labels = config.workload_labels();
+        let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (&**k, &**v)).collect();
         assert_eq!(labels, [("app", "istio-ingress"), ("istio", "ingressgateway")]);
         assert_eq!(config.jwt_audiences(), ["a", "b"]);
         assert_eq!(config.jwt_issuer(), None);

@@ -100,6 +100,40 @@ pub(super) async fn delete_child(
     }
 }
 
+/// Adds a finalizer to an ExposedAPI, on the condition that its list is still the one read.
+pub(super) async fn add_finalizer(client: &Client, api: &ExposedAPI, finalizer: &str) -> Result<(), kube::Error> {
+    let ops = match api.metadata.finalizers.as_deref() {
+        None | Some([]) => json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": [finalizer]},
+        ]),
+        Some(current) => json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": current},
+            {"op": "add", "path": "/metadata/finalizers/-", "value": finalizer},
+        ]),
+    };
+    patch_finalizers(client, api, ops).await
+}
+
+/// Removes a finalizer from an ExposedAPI, on the condition that it is still where it was read.
+pub(super) async fn remove_finalizer(client: &Client, api: &ExposedAPI, finalizer: &str) -> Result<(), kube::Error> {
+    let Some(index) = api.finalizers().iter().position(|f| f == finalizer) else { return Ok(()) };
+    let path = format!("/metadata/finalizers/{index}");
+    patch_finalizers(
+        client,
+        api,
+        json!([{"op": "test", "path": path, "value": finalizer}, {"op": "remove", "path": path}]),
+    )
+    .await
+}
+
+async fn patch_finalizers(client: &Client, api: &ExposedAPI, ops: Value) -> Result<(), kube::Error> {
+    let apis: Api<ExposedAPI> = Api::namespaced(client.clone(), &api.namespace().unwrap_or_default());
+    let patch: json_patch::Patch = serde_json::from_value(ops).map_err(kube::Error::SerdeError)?;
+    let params = PatchParams { field_manager: Some(MANAGER.into()), ..Default::default() };
+    apis.patch(&api.name_any(), &params, &Patch::<()>::Json(patch)).await.map(|_| ())
+}
+
 /// Applies JSON-patch operations to a Component's status entries.
 pub(super) async fn patch_component(
     client: &Client,

@@ -72,12 +72,25 @@ pub(super) async fn remove_controlled(
     if !is_controlled_by(&stale.metadata, uid) {
         return Ok(());
     }
-    let deleted = delete_child(&ctx.client, resource, &stale).await;
+    delete_observed(ctx, resource, &stale, journal, why).await
+}
+
+/// Deletes an observed object the caller found to be the API's (on the condition that it still
+/// is that object), noting it in the API's Event.
+pub(super) async fn delete_observed(
+    ctx: &Context,
+    resource: &ApiResource,
+    stale: &DynamicObject,
+    journal: &Journal,
+    why: &str,
+) -> Result<(), ReconcileError> {
+    let deleted = delete_child(&ctx.client, resource, stale).await;
     ctx.telemetry.health.record(&format!("delete {}", resource.plural), &deleted);
+    let (namespace, name) = (stale.namespace().unwrap_or_default(), stale.name_any());
     deleted.map_err(|source| ReconcileError::Remove {
         kind: resource.kind.clone(),
-        namespace: namespace.to_owned(),
-        name: name.to_owned(),
+        namespace: namespace.clone(),
+        name: name.clone(),
         source,
     })?;
     ctx.telemetry.metrics.wrote(&resource.kind);

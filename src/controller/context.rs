@@ -11,8 +11,8 @@ use kube::runtime::reflector::Store;
 use super::discovery::Discovered;
 use super::indexes::{ImplementationIndex, Key, ReadinessIndex, Relisting};
 use super::{pod_index, recent};
-use crate::backend::route::{ConflictWaiters, Route, RouteIndex};
-use crate::backend::scrape::Scraper;
+use crate::backend::Backends;
+use crate::backend::route::{ConflictWaiters, RouteIndex};
 use crate::config::{OperatorConfig, WatchNamespaces};
 use crate::core::gateway_address::{Gateway, GatewayAddress};
 use crate::exposed_api::ExposedAPI;
@@ -43,11 +43,8 @@ pub struct Context {
     pub config: OperatorConfig,
     pub namespaces: WatchNamespaces,
     pub discovered: Discovered,
-    /// The active route backend, and the other one (whose routes an API controls are removed).
-    pub route: Arc<dyn Route>,
-    pub former_route: Option<Arc<dyn Route>>,
-    /// How metrics APIs are scraped.
-    pub scraper: Scraper,
+    /// The route backend (and the former one), the scraper and the gateway policy builder.
+    pub backends: Backends,
     pub state: Arc<State>,
     pub recorder: Recorder,
     /// Watch caches of the kinds the backends write.

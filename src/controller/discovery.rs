@@ -25,6 +25,10 @@ pub struct Discovered {
     /// The Gateway API `HTTPRoute` CRD serves `v1`, and whether its rules take a `CORS` filter.
     pub http_route: bool,
     pub http_route_cors: bool,
+    /// Istio's `EnvoyFilter` (v1alpha3), for rate limits.
+    pub envoy_filter: bool,
+    /// Istio's `AuthorizationPolicy` and `RequestAuthentication` (both `v1`), for API keys.
+    pub istio_security: bool,
 }
 
 impl Discovered {
@@ -35,6 +39,8 @@ impl Discovered {
             http_route: self.http_route,
             http_route_cors: self.http_route_cors,
             service_monitor: self.service_monitor,
+            envoy_filter: self.envoy_filter,
+            istio_security: self.istio_security,
         }
     }
 }
@@ -52,6 +58,12 @@ pub async fn discover(client: &Client, vs_version: VirtualServiceVersion) -> Res
     let component = crds.get_opt("components.oda.tmforum.org").await?;
     let virtual_service = crds.get_opt("virtualservices.networking.istio.io").await?;
     let http_route = crds.get_opt("httproutes.gateway.networking.k8s.io").await?;
+    let served = async |name: &str, version: &str| -> Result<bool, Error> {
+        Ok(crds.get_opt(name).await?.as_ref().is_some_and(|c| serves(c, version)))
+    };
+    let envoy_filter = served("envoyfilters.networking.istio.io", "v1alpha3").await?;
+    let istio_security = served("authorizationpolicies.security.istio.io", "v1").await?
+        && served("requestauthentications.security.istio.io", "v1").await?;
     Ok(Discovered {
         exposed_api_status_subresource: status_subresource(&exposed_api, "v1"),
         component: component.as_ref().map(|c| status_subresource(c, "v1")),
@@ -60,6 +72,8 @@ pub async fn discover(client: &Client, vs_version: VirtualServiceVersion) -> Res
         gateway_api: crds.get_opt("gateways.gateway.networking.k8s.io").await?.is_some(),
         http_route: http_route.as_ref().is_some_and(|c| serves(c, "v1")),
         http_route_cors: http_route.as_ref().is_some_and(has_cors_filter),
+        envoy_filter,
+        istio_security,
     })
 }
 

@@ -22,7 +22,7 @@ pub(super) async fn expose<'a>(
     valid: &'a ValidApi,
     journal: &Journal,
 ) -> Result<Outcome<'a>, ReconcileError> {
-    let route = ctx.route.as_ref();
+    let route = ctx.backends.route.as_ref();
     let resource = route.resource();
     let uid = api.uid().unwrap_or_default();
     let key = (valid.namespace.clone(), valid.name.clone());
@@ -58,9 +58,26 @@ pub(super) async fn expose<'a>(
     let applied = apply_if_changed(ctx, &resource, &desired, existing.as_deref(), journal).await?;
     let current = applied.map(Arc::new).or(existing);
     let state = current.as_deref().map_or(RouteState::Accepted, |r| route.state(r));
-    if let Some(former) = &ctx.former_route {
+    if let Some(former) = &ctx.backends.former_route {
         let why = format!("ROUTE_BACKEND is {}", resource.kind);
         remove_controlled(ctx, &former.resource(), &uid, (&valid.namespace, &valid.name), journal, &why).await?;
     }
     Ok(Outcome::Applied { api: valid, route_uid: current.and_then(|r| r.uid()), route: state })
+}
+
+/// Fail closed: the API's route of every kind is removed (or never written) while a required
+/// security policy cannot be enforced.
+pub(super) async fn withhold(
+    ctx: &Context,
+    api: &ExposedAPI,
+    valid: &ValidApi,
+    journal: &Journal,
+) -> Result<(), ReconcileError> {
+    let uid = api.uid().unwrap_or_default();
+    let why = "API keys are required and cannot be verified";
+    let routes = std::iter::once(&ctx.backends.route).chain(ctx.backends.former_route.as_ref());
+    for route in routes {
+        remove_controlled(ctx, &route.resource(), &uid, (&valid.namespace, &valid.name), journal, why).await?;
+    }
+    Ok(())
 }

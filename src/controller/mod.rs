@@ -13,11 +13,13 @@ mod discovery;
 mod error;
 mod events;
 mod expose;
+mod gateway_objects;
 mod gateway_watch;
 mod indexes;
 mod leader;
 mod pipeline;
 mod pod_index;
+mod policies;
 mod propagate;
 mod recent;
 mod scraping;
@@ -100,6 +102,7 @@ pub async fn run_until(
     let tasks = watch_task::Tasks::default();
     let (trigger, triggers) = mpsc::unbounded();
     let (all_trigger, all_triggers) = mpsc::unbounded();
+    let (gateway_objects, gateway_changes) = mpsc::unbounded();
     let side = watches::SideWatches {
         client: client.clone(),
         namespaces: namespaces.clone(),
@@ -108,6 +111,7 @@ pub async fn run_until(
         all_trigger,
         tasks: tasks.clone(),
         telemetry: telemetry.clone(),
+        gateway_objects,
     };
     let synced = side.start(&config, &discovered, &backends);
 
@@ -115,9 +119,7 @@ pub async fn run_until(
     let (reader, writer) = reflector::store::<ExposedAPI>();
     let ctx = Arc::new(Context {
         client: client.clone(),
-        route: backends.route,
-        former_route: backends.former_route,
-        scraper: backends.scraper,
+        backends: backends.clone(),
         config: config.output.clone(),
         namespaces: namespaces.clone(),
         gateways: discovered.gateway_api.then(|| synced.gateways.clone()),
@@ -134,6 +136,7 @@ pub async fn run_until(
     synced.wait().await;
     info!("caches synced; reconciling");
     telemetry.health.set_synced(true);
+    tasks.track(tokio::spawn(gateway_objects::sweep_forever(ctx.clone(), gateway_changes)));
 
     let apis = exposed_api_stream(&client, &namespaces, writer, state, telemetry.clone());
     Controller::for_stream(apis, reader)

@@ -21,10 +21,13 @@ use super::context::Context;
 use super::dereference::facts;
 use super::error::ReconcileError;
 use super::events::{Journal, publish};
-use super::expose::expose;
+use super::expose::{expose, withhold};
+use super::policies;
 use super::propagate::propagate;
 use super::scraping;
-use crate::core::policy;
+use crate::config::Unenforceable;
+use crate::core::api_keys::{self, Plan};
+use crate::core::policy::{self, Enforcement};
 use crate::core::status::{
     ConditionSpec, METRICS, MetricsReason, Outcome, READY, ReadyCondition, ReadyReason, assemble, desired_status,
     needs_write,
@@ -36,7 +39,7 @@ use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
 const RESYNC: Duration = Duration::from_secs(3600);
 const BLOCKED_RECHECK: Duration = Duration::from_secs(300);
 /// Failed clean-ups after which the finalizer goes anyway: deletion is never blocked for good.
-const CLEANUP_ATTEMPTS: u32 = 5;
+pub(super) const CLEANUP_ATTEMPTS: u32 = 5;
 
 pub(super) async fn reconcile(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let namespace = api.namespace().unwrap_or_default();
@@ -45,6 +48,12 @@ pub(super) async fn reconcile(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result
     }
     // `exposedapi`, not `name`: JSON logs already use `name` for the span's own name.
     let span = info_span!("reconcile", namespace = %namespace, exposedapi = %api.name_any(), component = api.component_name().unwrap_or(""));
+    // Objects in a gateway namespace go first; the metrics finalizer is handled on the next event.
+    if api.meta().deletion_timestamp.is_some() && policies::has_finalizer(&api) {
+        let attempts = failures(&ctx, &api);
+        policies::release(&ctx, &api, attempts).instrument(span).await?;
+        return Ok(Action::await_change());
+    }
     // Only APIs with something garbage collection cannot remove carry the finalizer.
     if !scraping::needs_finalizer(&ctx, &api) && !scraping::has_finalizer(&api) {
         if api.meta().deletion_timestamp.is_some() {
@@ -69,7 +78,7 @@ pub(super) async fn reconcile(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result
 /// a Warning Event.
 async fn cleanup(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     if let Err(e) = scraping::remove_annotations(&ctx, &api).await {
-        let attempts = ctx.state.failures.lock().map(|f| f.get(&key_of(&api)).copied().unwrap_or(0)).unwrap_or(0);
+        let attempts = failures(&ctx, &api);
         if attempts < CLEANUP_ATTEMPTS {
             return Err(ReconcileError::Cleanup(e));
         }
@@ -80,6 +89,11 @@ async fn cleanup(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, Reco
         publish(&ctx, &api, EventType::Warning, "CleanupFailed", &note);
     }
     Ok(Action::await_change())
+}
+
+/// Consecutive failed reconciles of the API.
+fn failures(ctx: &Context, api: &ExposedAPI) -> u32 {
+    ctx.state.failures.lock().map(|f| f.get(&key_of(api)).copied().unwrap_or(0)).unwrap_or(0)
 }
 
 fn key_of(api: &ExposedAPI) -> (String, String) {
@@ -108,9 +122,42 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
         },
         Err(_) => None,
     };
-    let outcome = match &validated {
-        Err(invalid) => Outcome::Blocked { reason: ReadyReason::InvalidSpec, message: invalid.to_string() },
-        Ok(valid) => match expose(&ctx, &api, valid, &journal).await {
+    // Gateway policies before the route, so that a required token is in force before it is live.
+    let policy_config = &ctx.config.policy;
+    let api_keys = validated
+        .as_ref()
+        .ok()
+        .and_then(|_| api_keys::plan(&api.spec, policy_config, ctx.backends.installed.istio_security));
+    let enforced = match &validated {
+        Ok(valid) => policies::enforce(&ctx, &api, valid, api_keys.as_ref(), &journal).await?,
+        Err(_) => policies::Enforced::default(),
+    };
+    let fail_closed = policy_config.api_key_unenforceable == Unenforceable::FailClosed;
+    let withheld = match &api_keys {
+        Some(Plan::Unenforceable { why, closed: true }) => Some(why.clone()),
+        Some(Plan::Jwt { .. }) if fail_closed && enforced.api_keys != Enforcement::Enforced => {
+            Some("its AuthorizationPolicy is not in place".to_owned())
+        }
+        _ => None,
+    };
+    failure = failure.or(enforced.failure);
+    let outcome = match (&validated, withheld) {
+        (Err(invalid), _) => Outcome::Blocked { reason: ReadyReason::InvalidSpec, message: invalid.to_string() },
+        (Ok(valid), Some(why)) => match withhold(&ctx, &api, valid, &journal).await {
+            Ok(()) => Outcome::Blocked {
+                reason: ReadyReason::SecurityPolicyNotEnforceable,
+                message: format!(
+                    "apiKeyVerification is requested but cannot be enforced ({why}): the route is not published \
+                     (APIKEY_UNENFORCEABLE=FailClosed)"
+                ),
+            },
+            Err(e) => {
+                let outcome = Outcome::Blocked { reason: ReadyReason::ApplyFailed, message: e.to_string() };
+                failure = Some(e);
+                outcome
+            }
+        },
+        (Ok(valid), None) => match expose(&ctx, &api, valid, &journal).await {
             Ok(outcome) => outcome,
             Err(e) => {
                 let outcome = Outcome::Blocked { reason: ReadyReason::ApplyFailed, message: e.to_string() };
@@ -132,8 +179,17 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
         metrics.error(reason.as_str());
     }
     // Every requested policy is reported, enforced or not; the API is published either way.
-    let route = policy::RouteFacts { kind: &ctx.route.resource().kind, cors_supported: ctx.route.cors_supported() };
-    let policies = if validated.is_ok() { policy::conditions(&api.spec, &route) } else { Vec::new() };
+    let route = &ctx.backends.route;
+    let policy_facts = policy::PolicyFacts {
+        kind: &route.resource().kind,
+        cors_supported: route.cors_supported(),
+        per_client: policy_config.rate_limit_per_client,
+        rate_limit: &enforced.rate_limit,
+        api_keys: api_keys.as_ref(),
+        api_key_policy: &enforced.api_keys,
+        fail_closed,
+    };
+    let policies = if validated.is_ok() { policy::conditions(&api.spec, &policy_facts) } else { Vec::new() };
     let conditions: Vec<ConditionSpec> =
         std::iter::once(ConditionSpec::from(&ready)).chain(scraping.clone()).chain(policies.iter().cloned()).collect();
     let main_resource = !ctx.discovered.exposed_api_status_subresource;
@@ -202,7 +258,7 @@ fn tell(ctx: &Context, api: &ExposedAPI, previous: Option<&ExposedApiStatus>, to
     let changed = told.policies.iter().filter(|p| previous_reason(previous, p.type_) != Some(p.reason));
     let (enforced, unenforced): (Vec<&ConditionSpec>, Vec<&ConditionSpec>) = changed.partition(|p| p.status);
     notes.extend(enforced.iter().map(|p| format!("{}: {}", p.type_, p.message)));
-    for reason in [policy::NOT_SUPPORTED, policy::INVALID_SPEC] {
+    for reason in [policy::NOT_SUPPORTED, policy::INVALID_SPEC, policy::NOT_OWNED, policy::APPLY_FAILED] {
         let words: Vec<String> =
             unenforced.iter().filter(|p| p.reason == reason).map(|p| format!("{}: {}", p.type_, p.message)).collect();
         if !words.is_empty() {
@@ -235,7 +291,8 @@ fn reason_event_type(reason: ReadyReason) -> EventType {
         | ReadyReason::NotOwned
         | ReadyReason::ApplyFailed
         | ReadyReason::RouteNotAccepted
-        | ReadyReason::RouteRefsUnresolved => EventType::Warning,
+        | ReadyReason::RouteRefsUnresolved
+        | ReadyReason::SecurityPolicyNotEnforceable => EventType::Warning,
         ReadyReason::Exposed
         | ReadyReason::ImplementationNotReady
         | ReadyReason::AddressPending

@@ -9,7 +9,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::info;
 
-use super::apply::{MANAGER, annotations_manager};
+use super::apply::annotations_manager;
 use super::children::{apply_if_changed, observed, remove_controlled};
 use super::context::Context;
 use super::error::ReconcileError;
@@ -28,7 +28,7 @@ pub const FINALIZER: &str = "oda.tmforum.org/metrics-annotations";
 
 /// Whether the API carries the finalizer: its scraper says it leaves something behind.
 pub(super) fn needs_finalizer(ctx: &Context, api: &ExposedAPI) -> bool {
-    ctx.scraper.needs_cleanup(api.spec.api_type.as_deref().and_then(ApiType::parse))
+    ctx.backends.scraper.needs_cleanup(api.spec.api_type.as_deref().and_then(ApiType::parse))
 }
 
 /// Configures scraping for a valid API; `None` for APIs that are not metrics APIs. Leftovers of a
@@ -39,7 +39,7 @@ pub(super) async fn configure(
     valid: &ValidApi,
     journal: &Journal,
 ) -> Result<Option<ConditionSpec>, ReconcileError> {
-    let scraper = if valid.api_type.is_metrics() { Some(ctx.scraper) } else { None };
+    let scraper = if valid.api_type.is_metrics() { Some(ctx.backends.scraper) } else { None };
     let annotate_error = |source| ReconcileError::Annotate { service: valid.implementation.clone(), source };
     if !matches!(scraper, Some(Scraper::Annotations(_))) && has_finalizer(api) {
         remove_annotations(ctx, api).await.map_err(annotate_error)?;
@@ -212,15 +212,8 @@ pub(super) fn has_finalizer(api: &ExposedAPI) -> bool {
 
 /// Removes the finalizer of an API that no longer needs it (its type or the mode changed).
 async fn remove_finalizer(ctx: &Context, api: &ExposedAPI) -> Result<(), ReconcileError> {
-    let Some(index) = api.finalizers().iter().position(|f| f == FINALIZER) else { return Ok(()) };
-    let path = format!("/metadata/finalizers/{index}");
-    let ops = json!([{"op": "test", "path": path, "value": FINALIZER}, {"op": "remove", "path": path}]);
-    let apis: Api<ExposedAPI> = Api::namespaced(ctx.client.clone(), &api.namespace().unwrap_or_default());
-    let patch: json_patch::Patch = serde_json::from_value(ops).map_err(|e| ReconcileError::Finalizer(e.to_string()))?;
-    let params = PatchParams { field_manager: Some(MANAGER.into()), ..Default::default() };
-    apis.patch(&api.name_any(), &params, &Patch::<()>::Json(patch))
-        .await
-        .map_err(|e| ReconcileError::Finalizer(e.to_string()))?;
+    let removed = super::apply::remove_finalizer(&ctx.client, api, FINALIZER).await;
+    removed.map_err(|e| ReconcileError::Finalizer(e.to_string()))?;
     ctx.telemetry.metrics.wrote("finalizer");
     Ok(())
 }

@@ -33,6 +33,17 @@ pub(super) struct SideWatches {
     pub all_trigger: UnboundedSender<()>,
     pub tasks: Tasks,
     pub telemetry: crate::telemetry::Telemetry,
+    /// Tells the gateway sweep that an object in a gateway namespace changed.
+    pub gateway_objects: UnboundedSender<()>,
+}
+
+/// Where a cached watch looks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Scope {
+    Cluster,
+    /// The watched namespaces (one, or all and filtered).
+    Watched,
+    Namespace(String),
 }
 
 /// Stores filled by side watches, and the signals that they have listed once.
@@ -77,12 +88,17 @@ impl SideWatches {
             children.insert(&kind.resource, store);
             listed.push(done);
         }
+        for resource in backends.policy_kinds() {
+            let (store, done) = self.gateway_objects(resource.clone(), backends.policy_namespace());
+            children.insert(&resource, store);
+            listed.push(done);
+        }
         if backends.scraper.watches_pods() {
             listed.push(self.service_selectors());
             listed.push(self.pods());
         }
         let components = discovered.component.is_some().then(|| {
-            let (store, done) = self.cached(component_resource(), false, false, |this, event, _| {
+            let (store, done) = self.cached(component_resource(), Scope::Watched, false, |this, event, _| {
                 if let Event::Apply(component) | Event::Delete(component) = event {
                     let ns = component.namespace().unwrap_or_default();
                     let value = serde_json::to_value(component).unwrap_or_default();
@@ -117,7 +133,7 @@ impl SideWatches {
         }
     }
 
-    fn send(&self, namespace: &str, name: &str) {
+    pub(super) fn send(&self, namespace: &str, name: &str) {
         if self.namespaces.matches(namespace) {
             self.telemetry.metrics.queued((namespace.to_owned(), name.to_owned()));
             let _ = self.trigger.unbounded_send(ObjectRef::new(name).within(namespace));
@@ -158,7 +174,8 @@ impl SideWatches {
         kind: &ChildKind,
         route: Option<Arc<dyn Route>>,
     ) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
-        self.cached(kind.resource.clone(), kind.cluster_wide, true, move |this, event, echo| {
+        let scope = if kind.cluster_wide { Scope::Cluster } else { Scope::Watched };
+        self.cached(kind.resource.clone(), scope, true, move |this, event, echo| {
             let touched = match event {
                 Event::Apply(obj) | Event::Delete(obj) => Some(obj),
                 _ => None,
@@ -234,24 +251,28 @@ impl SideWatches {
         })
     }
 
-    /// A cached watch (cluster-wide, or over the watched namespaces), managed fields dropped;
-    /// `on_event` gets every event and whether it is the echo of the operator's own write (only
-    /// recognised for kinds `written_by_us`).
-    fn cached(
+    /// A cached watch of `scope`, managed fields dropped; `on_event` gets every event and whether
+    /// it is the echo of the operator's own write (only recognised for kinds `written_by_us`).
+    pub(super) fn cached(
         &self,
         resource: ApiResource,
-        cluster_wide: bool,
+        scope: Scope,
         written_by_us: bool,
         on_event: impl Fn(&SideWatches, &Event<DynamicObject>, bool) + Send + 'static,
     ) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
-        let api = if cluster_wide { Api::all_with(self.client.clone(), &resource) } else { self.scoped(&resource) };
+        let filtered = scope == Scope::Watched;
+        let api = match &scope {
+            Scope::Cluster => Api::all_with(self.client.clone(), &resource),
+            Scope::Watched => self.scoped(&resource),
+            Scope::Namespace(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
+        };
         let (plural, kind) = (resource.plural.clone(), resource.kind.clone());
         let mut writer = Writer::new(resource);
         let store = writer.as_reader();
         let this = self.handle();
         let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
             .modify(|obj: &mut DynamicObject| obj.metadata.managed_fields = None);
-        let done = self.spawn_watch(!cluster_wide, &kind, stream, move |event| {
+        let done = self.spawn_watch(filtered, &kind, stream, move |event| {
             writer.apply_watcher_event(&event);
             let echo = written_by_us && this.echo(&plural, &event);
             on_event(&this, &event, echo);
@@ -297,6 +318,7 @@ impl SideWatches {
             all_trigger: self.all_trigger.clone(),
             tasks: self.tasks.clone(),
             telemetry: self.telemetry.clone(),
+            gateway_objects: self.gateway_objects.clone(),
         })
     }
 

@@ -2,16 +2,20 @@
 //! `OASValidation`, `template`, copied from its Component's `gatewayConfiguration`), and the
 //! condition each requested one gets. A policy condition exists only while the policy is requested.
 //!
-//! `CORS` goes on the API's own route (both backends). `quota`, `OASValidation` and `template` have
-//! no mechanism on Istio or the Gateway API (design:
+//! `CORS` goes on the API's own route (both backends); `rateLimit` and `apiKeyVerification` become
+//! Istio objects in the gateway's namespace (Envoy's local rate limit; a required JWT). `quota`,
+//! `OASValidation` and `template` have no mechanism on Istio or the Gateway API (design:
 //! shared/reference istio-policies §2.4–2.6): each is reported `False` with reason `NotSupported`,
 //! and the API is still published.
 
+use crate::core::api_keys::{Location, Plan};
 use crate::core::status::ConditionSpec;
 use crate::exposed_api::ExposedApiSpec;
 
 /// Condition types, one per policy.
 pub const CORS: &str = "CORS";
+pub const RATE_LIMIT: &str = "RateLimit";
+pub const API_KEY_VERIFICATION: &str = "APIKeyVerification";
 pub const QUOTA: &str = "Quota";
 pub const OAS_VALIDATION: &str = "OASValidation";
 pub const TEMPLATE: &str = "Template";
@@ -23,21 +27,134 @@ pub const APPLIED: &str = "Applied";
 pub const APPLIED_WITH_DEVIATION: &str = "AppliedWithDeviation";
 /// Reason of a requested policy with invalid values; the message names the fields.
 pub const INVALID_SPEC: &str = "InvalidSpec";
+/// A rate limit is counted by each gateway pod on its own (Envoy's local rate limit).
+pub const APPLIED_PER_GATEWAY_REPLICA: &str = "AppliedPerGatewayReplica";
+/// API-key verification is enforced as a required JWT.
+pub const APPLIED_AS_JWT: &str = "AppliedAsJWT";
+/// The policy's object in the gateway namespace exists and was not written for this API.
+pub const NOT_OWNED: &str = "NotOwned";
+/// Writing the policy's object failed (the message says why; it is retried).
+pub const APPLY_FAILED: &str = "ApplyFailed";
 
-/// The route an API's policies go on.
-pub struct RouteFacts<'a> {
+/// Whether the gateway object of a policy is in place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Enforcement {
+    Enforced,
+    /// The kind's CRD is not installed (named in the message).
+    NotInstalled(String),
+    NotOwned(String),
+    Failed(String),
+}
+
+/// What an API's policies go on, and what became of their gateway objects.
+pub struct PolicyFacts<'a> {
     /// `VirtualService` or `HTTPRoute`.
     pub kind: &'a str,
     /// The installed CRD of that kind can carry a CORS policy.
     pub cors_supported: bool,
+    /// The gateway keeps one rate-limit bucket per client.
+    pub per_client: bool,
+    pub rate_limit: &'a Enforcement,
+    /// The plan for `apiKeyVerification` (`None` when not requested), and its object.
+    pub api_keys: Option<&'a Plan>,
+    pub api_key_policy: &'a Enforcement,
+    /// `APIKEY_UNENFORCEABLE=FailClosed`: an API whose keys are not verified is withheld.
+    pub fail_closed: bool,
+}
+
+impl<'a> PolicyFacts<'a> {
+    /// Offline (`render`): every object is assumed in place.
+    pub fn offline(kind: &'a str, per_client: bool, api_keys: Option<&'a Plan>) -> Self {
+        Self {
+            kind,
+            cors_supported: true,
+            per_client,
+            rate_limit: &Enforcement::Enforced,
+            api_keys,
+            api_key_policy: &Enforcement::Enforced,
+            fail_closed: true,
+        }
+    }
 }
 
 /// The condition of every requested policy, in a stable order.
-pub fn conditions(spec: &ExposedApiSpec, route: &RouteFacts<'_>) -> Vec<ConditionSpec> {
-    cors(spec, route).into_iter().chain(unsupported(spec)).collect()
+pub fn conditions(spec: &ExposedApiSpec, facts: &PolicyFacts<'_>) -> Vec<ConditionSpec> {
+    let gateway = [rate_limit(spec, facts), api_keys(facts)];
+    cors(spec, facts).into_iter().chain(gateway.into_iter().flatten()).chain(unsupported(spec)).collect()
 }
 
-fn cors(spec: &ExposedApiSpec, route: &RouteFacts<'_>) -> Option<ConditionSpec> {
+fn rate_limit(spec: &ExposedApiSpec, facts: &PolicyFacts<'_>) -> Option<ConditionSpec> {
+    let condition = |status, reason, message| ConditionSpec { type_: RATE_LIMIT, status, reason, message };
+    let limit = match crate::core::rate_limit::requested(spec)? {
+        Err(errors) => {
+            let problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            return Some(condition(false, INVALID_SPEC, format!("{}; no rate limit is applied", problems.join("; "))));
+        }
+        Ok(limit) => limit,
+    };
+    if let Some((reason, why)) = not_enforced(facts.rate_limit) {
+        return Some(condition(false, reason, format!("{why}: the API is published without a rate limit")));
+    }
+    let (n, unit) = (limit.limit, limit.interval.unit());
+    let counted = if facts.per_client {
+        format!("{n} requests/{unit} per {}", limit.client.describe())
+    } else {
+        format!(
+            "{n} requests/{unit} shared by all clients (RATE_LIMIT_PER_CLIENT=false: the gateway cannot keep \
+             per-client buckets)"
+        )
+    };
+    let message =
+        format!("{counted}, counted by each gateway pod on its own: N gateway replicas allow up to N × {n}/{unit}");
+    Some(condition(true, APPLIED_PER_GATEWAY_REPLICA, message))
+}
+
+fn api_keys(facts: &PolicyFacts<'_>) -> Option<ConditionSpec> {
+    let condition = |status, reason, message| ConditionSpec { type_: API_KEY_VERIFICATION, status, reason, message };
+    let fallout = |closed: bool| {
+        if closed {
+            "the route is withheld until it can be (APIKEY_UNENFORCEABLE=FailClosed)"
+        } else {
+            "the API is published WITHOUT verification (APIKEY_UNENFORCEABLE=FailOpen)"
+        }
+    };
+    Some(match facts.api_keys? {
+        Plan::Unenforceable { why, closed } => {
+            condition(false, NOT_SUPPORTED, format!("API keys cannot be verified: {why}; {}", fallout(*closed)))
+        }
+        Plan::Jwt { issuer, location } => match (not_enforced(facts.api_key_policy), location) {
+            (Some((reason, why)), _) => condition(false, reason, format!("{why}; {}", fallout(facts.fail_closed))),
+            (None, Location::Default) => condition(
+                true,
+                APPLIED_AS_JWT,
+                format!(
+                    "requests need a valid JWT from {issuer} (Authorization: Bearer, or the access_token query \
+                     parameter); opaque API keys are not verified"
+                ),
+            ),
+            (None, Location::Other(name)) => condition(
+                true,
+                APPLIED_WITH_DEVIATION,
+                format!(
+                    "requests need a valid JWT from {issuer} in Authorization: Bearer or the access_token query \
+                     parameter; tokens in {name:?} are not read, and opaque API keys are not verified"
+                ),
+            ),
+        },
+    })
+}
+
+/// The reason and words of a policy object that is not in place.
+fn not_enforced(enforcement: &Enforcement) -> Option<(&'static str, String)> {
+    match enforcement {
+        Enforcement::Enforced => None,
+        Enforcement::NotInstalled(what) => Some((NOT_SUPPORTED, format!("{what} is not installed"))),
+        Enforcement::NotOwned(what) => Some((NOT_OWNED, what.clone())),
+        Enforcement::Failed(what) => Some((APPLY_FAILED, what.clone())),
+    }
+}
+
+fn cors(spec: &ExposedApiSpec, route: &PolicyFacts<'_>) -> Option<ConditionSpec> {
     let condition = |status, reason, message| ConditionSpec { type_: CORS, status, reason, message };
     Some(match crate::core::cors::requested(spec)? {
         Err(errors) => {
@@ -119,7 +236,15 @@ mod tests {
     use super::*;
     use crate::exposed_api::{OasValidation, Quota};
 
-    const ISTIO: RouteFacts<'static> = RouteFacts { kind: "VirtualService", cors_supported: true };
+    const ISTIO: PolicyFacts<'static> = PolicyFacts {
+        kind: "VirtualService",
+        cors_supported: true,
+        per_client: true,
+        rate_limit: &Enforcement::Enforced,
+        api_keys: None,
+        api_key_policy: &Enforcement::Enforced,
+        fail_closed: true,
+    };
 
     fn types(spec: &ExposedApiSpec) -> Vec<&'static str> {
         conditions(spec, &ISTIO).iter().map(|c| c.type_).collect()
@@ -130,11 +255,11 @@ mod tests {
         use crate::exposed_api::{Cors, PreflightRequests};
         let spec = |cors: Cors| ExposedApiSpec { cors: Some(cors), ..Default::default() };
         let on = spec(Cors { enabled: Some(true), ..Default::default() });
-        let reason = |spec: &ExposedApiSpec, route: &RouteFacts<'_>| {
+        let reason = |spec: &ExposedApiSpec, route: &PolicyFacts<'_>| {
             conditions(spec, route).first().map(|c| (c.status, c.reason))
         };
         assert_eq!(reason(&on, &ISTIO), Some((true, APPLIED)));
-        let old_crd = RouteFacts { kind: "HTTPRoute", cors_supported: false };
+        let old_crd = PolicyFacts { kind: "HTTPRoute", cors_supported: false, ..ISTIO };
         assert_eq!(reason(&on, &old_crd), Some((false, NOT_SUPPORTED)));
         let no_preflight = spec(Cors {
             enabled: Some(true),

@@ -35,10 +35,12 @@ pub enum ReadyReason {
     RouteNotAccepted,
     /// The gateway controller could not resolve the route's references (`ResolvedRefs=False`).
     RouteRefsUnresolved,
+    /// API keys are required and cannot be enforced: the route is withheld (fail closed).
+    SecurityPolicyNotEnforceable,
 }
 
 impl ReadyReason {
-    pub const ALL: [ReadyReason; 10] = [
+    pub const ALL: [ReadyReason; 11] = [
         Self::Exposed,
         Self::ImplementationNotReady,
         Self::AddressPending,
@@ -49,6 +51,7 @@ impl ReadyReason {
         Self::RoutePending,
         Self::RouteNotAccepted,
         Self::RouteRefsUnresolved,
+        Self::SecurityPolicyNotEnforceable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +66,7 @@ impl ReadyReason {
             Self::RoutePending => "RoutePending",
             Self::RouteNotAccepted => "RouteNotAccepted",
             Self::RouteRefsUnresolved => "RouteRefsUnresolved",
+            Self::SecurityPolicyNotEnforceable => "SecurityPolicyNotEnforceable",
         }
     }
 }

@@ -1,0 +1,205 @@
+//! The gateway policy step: the API's rate-limit EnvoyFilter and token-requiring
+//! AuthorizationPolicy in the gateway's namespace, each with the shared object it needs, applied
+//! before the route is (so a required token is in force before the API is reachable). They cannot
+//! be owned across namespaces: a finalizer keeps the API until they are removed, and an object of
+//! that name not written for this API is never touched.
+
+use kube::ResourceExt;
+use kube::core::DynamicObject;
+use kube::runtime::events::EventType;
+use tracing::warn;
+
+use super::children::{apply_if_changed, observed};
+use super::context::Context;
+use super::error::ReconcileError;
+use super::events::{Journal, publish};
+use crate::backend::gateway_policy::{PerApi, PolicyTarget, Shared, is_shared, written_for};
+use crate::core::api_keys::Plan;
+use crate::core::policy::Enforcement;
+use crate::core::validation::ValidApi;
+use crate::exposed_api::ExposedAPI;
+
+/// Keeps an API with objects in a gateway namespace until they are removed.
+pub const FINALIZER: &str = "oda.tmforum.org/gateway-policies";
+
+/// What became of the API's gateway objects.
+pub(super) struct Enforced {
+    pub rate_limit: Enforcement,
+    pub api_keys: Enforcement,
+    /// A failed write, returned after the status is written (so it is retried with backoff).
+    pub failure: Option<ReconcileError>,
+}
+
+impl Default for Enforced {
+    fn default() -> Self {
+        Self { rate_limit: Enforcement::Enforced, api_keys: Enforcement::Enforced, failure: None }
+    }
+}
+
+/// Applies the objects the API's policies want, removes those they no longer want.
+pub(super) async fn enforce(
+    ctx: &Context,
+    api: &ExposedAPI,
+    valid: &ValidApi,
+    plan: Option<&Plan>,
+    journal: &Journal,
+) -> Result<Enforced, ReconcileError> {
+    let uid = api.uid().unwrap_or_default();
+    let (target, wanted) = ctx.backends.policy_objects(valid, plan)?;
+    let installed = ctx.backends.installed;
+    let wanted: Vec<(PerApi, DynamicObject)> = wanted.into_iter().filter(|(kind, _)| installed.has(*kind)).collect();
+    if !wanted.is_empty() && !has_finalizer(api) {
+        add_finalizer(ctx, api).await?;
+    }
+    let mut enforced = Enforced::default();
+    let requested =
+        [(PerApi::RateLimit, valid.rate_limit.is_some()), (PerApi::ApiKey, matches!(plan, Some(Plan::Jwt { .. })))];
+    for (kind, asked) in requested {
+        let desired = wanted.iter().find(|(k, _)| *k == kind).map(|(_, o)| o);
+        let state = match desired {
+            None if asked => Enforcement::NotInstalled(format!("the {} CRD", kind.resource().kind)),
+            None => {
+                remove(ctx, &target, valid, kind, &uid, journal, "the policy is no longer requested").await?;
+                Enforcement::Enforced
+            }
+            Some(desired) => match place(ctx, &target, kind, desired, &uid, journal).await {
+                Ok(state) => state,
+                Err(e) => {
+                    let state = Enforcement::Failed(e.to_string());
+                    enforced.failure = Some(e);
+                    state
+                }
+            },
+        };
+        match kind {
+            PerApi::RateLimit => enforced.rate_limit = state,
+            PerApi::ApiKey => enforced.api_keys = state,
+        }
+    }
+    Ok(enforced)
+}
+
+/// The shared object the kind needs, then the API's own, each unless a foreign object holds the name.
+async fn place(
+    ctx: &Context,
+    target: &PolicyTarget,
+    kind: PerApi,
+    desired: &DynamicObject,
+    uid: &str,
+    journal: &Journal,
+) -> Result<Enforcement, ReconcileError> {
+    let shared = kind.shared();
+    if let Some(state) = ensure_shared(ctx, target, shared, journal).await? {
+        return Ok(state);
+    }
+    let resource = kind.resource();
+    let name = desired.name_any();
+    let existing = observed(ctx, &resource, &target.namespace, &name);
+    if let Some(existing) = &existing
+        && !written_for(&existing.metadata).is_some_and(|(_, u, k)| u == uid && k == kind)
+    {
+        return Ok(Enforcement::NotOwned(format!(
+            "{} {}/{name} exists and was not written for this ExposedAPI; it is left untouched",
+            resource.kind, target.namespace
+        )));
+    }
+    apply_if_changed(ctx, &resource, desired, existing.as_deref(), journal).await?;
+    Ok(Enforcement::Enforced)
+}
+
+/// Creates (or mends) a shared object of the gateway namespace; `Some` when it cannot be had.
+pub(super) async fn ensure_shared(
+    ctx: &Context,
+    target: &PolicyTarget,
+    shared: Shared,
+    journal: &Journal,
+) -> Result<Option<Enforcement>, ReconcileError> {
+    let resource = shared.resource();
+    let Some(desired) = ctx.backends.gateway.shared(shared, target)? else { return Ok(None) };
+    let existing = observed(ctx, &resource, &target.namespace, shared.name());
+    if let Some(existing) = &existing
+        && !is_shared(&existing.metadata, shared)
+    {
+        return Ok(Some(Enforcement::NotOwned(format!(
+            "{} {}/{} exists and was not written by this operator; it is left untouched",
+            resource.kind,
+            target.namespace,
+            shared.name()
+        ))));
+    }
+    apply_if_changed(ctx, &resource, &desired, existing.as_deref(), journal).await?;
+    Ok(None)
+}
+
+/// Removes the API's object of `kind`, if it is there and was written for this API.
+async fn remove(
+    ctx: &Context,
+    target: &PolicyTarget,
+    valid: &ValidApi,
+    kind: PerApi,
+    uid: &str,
+    journal: &Journal,
+    why: &str,
+) -> Result<(), ReconcileError> {
+    remove_named(ctx, &target.namespace, &kind.object_name(&valid.namespace, &valid.name), kind, uid, journal, why)
+        .await
+}
+
+pub(super) async fn remove_named(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    kind: PerApi,
+    uid: &str,
+    journal: &Journal,
+    why: &str,
+) -> Result<(), ReconcileError> {
+    let resource = kind.resource();
+    let Some(stale) = observed(ctx, &resource, namespace, name) else { return Ok(()) };
+    if !written_for(&stale.metadata).is_some_and(|(_, u, k)| u == uid && k == kind) {
+        return Ok(());
+    }
+    super::children::delete_observed(ctx, &resource, &stale, journal, why).await
+}
+
+/// Deletion: the API's gateway objects go, then the finalizer. After repeated failures the
+/// finalizer goes anyway (the orphan sweep removes what is left), with a Warning.
+pub(super) async fn release(ctx: &Context, api: &ExposedAPI, attempts: u32) -> Result<(), ReconcileError> {
+    let (namespace, name, uid) = (api.namespace().unwrap_or_default(), api.name_any(), api.uid().unwrap_or_default());
+    let target = ctx.backends.route.policy_target(&namespace);
+    let journal = Journal::default();
+    for kind in PerApi::ALL.into_iter().filter(|k| ctx.backends.installed.has(*k)) {
+        let object = kind.object_name(&namespace, &name);
+        let removed = remove_named(ctx, &target.namespace, &object, kind, &uid, &journal, "the ExposedAPI is deleted");
+        if let Err(e) = removed.await {
+            if attempts < super::pipeline::CLEANUP_ATTEMPTS {
+                return Err(e);
+            }
+            let note = format!("could not remove {object} after {attempts} attempts ({e}); the orphan sweep will");
+            warn!("{note}");
+            publish(ctx, api, EventType::Warning, "CleanupFailed", &note);
+        }
+    }
+    remove_finalizer(ctx, api).await
+}
+
+pub(super) fn has_finalizer(api: &ExposedAPI) -> bool {
+    api.finalizers().iter().any(|f| f == FINALIZER)
+}
+
+async fn add_finalizer(ctx: &Context, api: &ExposedAPI) -> Result<(), ReconcileError> {
+    let added = super::apply::add_finalizer(&ctx.client, api, FINALIZER).await;
+    added.map_err(|e| ReconcileError::Finalizer(e.to_string()))?;
+    ctx.telemetry.metrics.wrote("finalizer");
+    Ok(())
+}
+
+async fn remove_finalizer(ctx: &Context, api: &ExposedAPI) -> Result<(), ReconcileError> {
+    if !has_finalizer(api) {
+        return Ok(());
+    }
+    let removed = super::apply::remove_finalizer(&ctx.client, api, FINALIZER).await;
+    removed.map_err(|e| ReconcileError::Finalizer(e.to_string()))?;
+    ctx.telemetry.metrics.wrote("finalizer");
+    Ok(())
+}
