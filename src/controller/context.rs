@@ -33,6 +33,8 @@ pub struct State {
     pub pods: RwLock<Relisting<pod_index::PodIndex>>,
     /// The operator's own writes whose watch events have not arrived yet.
     pub recent: Mutex<recent::RecentWrites>,
+    /// Signalled when the ExposedAPI cache has listed (orphans are only judged on a full cache).
+    pub apis_listed: tokio::sync::Notify,
     /// Consecutive failures per API, for exponential backoff.
     pub failures: Mutex<HashMap<Key, u32>>,
 }

@@ -15,7 +15,7 @@ use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher::Event;
 use tokio::sync::oneshot;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::children::delete_observed;
 use super::context::Context;
@@ -63,10 +63,14 @@ fn written_for_api(obj: &DynamicObject) -> Option<(String, String)> {
 /// Runs the sweep: once the ExposedAPI cache is complete, then on every change of a gateway
 /// object and every [`SWEEP_EVERY`].
 pub(super) async fn sweep_forever(ctx: Arc<Context>, mut changes: UnboundedReceiver<()>) {
-    if ctx.backends.policy_kinds().is_empty() || ctx.apis.wait_until_ready().await.is_err() {
+    if ctx.backends.policy_kinds().is_empty() {
         return;
     }
-    let mut ticker = tokio::time::interval(SWEEP_EVERY);
+    // Not `Store::wait_until_ready`: awaited before the first list completes, it did not wake.
+    ctx.state.apis_listed.notified().await;
+    remove_orphans(&ctx).await;
+    keep_shared_while_used(&ctx).await;
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_EVERY, SWEEP_EVERY);
     loop {
         let orphans = tokio::select! {
             _ = ticker.tick() => true,
@@ -79,6 +83,7 @@ pub(super) async fn sweep_forever(ctx: Arc<Context>, mut changes: UnboundedRecei
                 false
             }
         };
+        debug!(orphans, "sweeping the gateway objects");
         if orphans {
             remove_orphans(&ctx).await;
         }

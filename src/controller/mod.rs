@@ -189,7 +189,7 @@ fn exposed_api_stream(
         None => Api::all(client.clone()),
     };
     let namespaces = namespaces.clone();
-    let recent = state.clone();
+    let (recent, listed) = (state.clone(), state.clone());
     watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .modify(|api: &mut ExposedAPI| api.meta_mut().managed_fields = None)
@@ -207,6 +207,11 @@ fn exposed_api_stream(
             }
         })
         .reflect(writer)
+        .inspect(move |event| {
+            if let Ok(watcher::Event::InitDone) = event {
+                listed.apis_listed.notify_one();
+            }
+        })
         .filter(move |event| {
             let echo = own_echo(&recent, event);
             if !echo && let Ok(watcher::Event::Apply(api) | watcher::Event::InitApply(api)) = event {

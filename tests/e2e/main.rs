@@ -9,6 +9,7 @@
 
 mod chart;
 mod controller;
+mod gateway_policies;
 #[path = "../common/helm.rs"]
 mod helm;
 mod httproute;

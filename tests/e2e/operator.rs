@@ -64,6 +64,10 @@ impl Operator {
     }
 
     fn start_with_args(client: kube::Client, args: Vec<String>, telemetry: Telemetry) -> Self {
+        // `E2E_LOG=oda_api_operator=debug` shows the operator's log with the test's output.
+        if let Ok(filter) = std::env::var("E2E_LOG") {
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        }
         let config = Cli::try_parse_from(args).expect("valid operator flags").config;
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(oda_api_operator::controller::run(client, config, telemetry.clone(), stopped));

@@ -1,0 +1,269 @@
+//! Rate limits and API-key verification end to end: EnvoyFilters, the token rule and DENY
+//! AuthorizationPolicies in the gateway namespace (here each test's own), checked by the real
+//! Istio CRDs and `istioctl validate`; shared objects kept while used; fail closed without an
+//! issuer; removal with the API, orphans swept, foreign objects left alone.
+
+use std::time::Duration;
+
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::core::{ApiResource, DynamicObject};
+use oda_api_operator::backend::gateway_policy::{
+    authorization_policy_resource, envoy_filter_resource, request_authentication_resource,
+};
+use serde_json::{Value, json};
+
+use crate::operator::{Operator, condition, exposed_apis, wait_for_reason};
+use crate::support::*;
+
+const ISSUER: &str = "https://idp.example.org/realms/odari";
+
+/// The operator's identity may write gateway policies in the test's namespace, as the RoleBinding
+/// of deploy/rbac.yaml grants it in the gateway namespace.
+async fn grant_gateway_policies(ns: &TestNamespace) {
+    let binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "oda-api-operator-gateway-policies", "namespace": ns.name()},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "oda-api-operator-gateway-policies"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "oda-api-operator"}]
+    });
+    let api: kube::Api<k8s_openapi::api::rbac::v1::RoleBinding> = ns.api();
+    let binding = serde_json::from_value(binding).unwrap();
+    create_strict(&api, &binding).await;
+}
+
+async fn start(ns: &TestNamespace, extra: &[&str]) -> Operator {
+    let mut flags = vec![format!("--gateway-namespace={}", ns.name())];
+    flags.extend(extra.iter().map(|f| f.to_string()));
+    Operator::start(ns.name(), &flags.iter().map(String::as_str).collect::<Vec<_>>()).await
+}
+
+async fn fixture(ns: &TestNamespace) {
+    grant_gateway_policies(ns).await;
+    gateway_and_service(ns).await;
+}
+
+fn rate_limited(path: &str, limit: &str, interval: &str, identifier: &str) -> Value {
+    let mut spec = exposed_api_spec("impl", path, 8080);
+    spec["rateLimit"] = json!({"enabled": true, "limit": limit, "interval": interval, "identifier": identifier});
+    spec
+}
+
+async fn patch_spec(ns: &TestNamespace, name: &str, spec: Value) {
+    let patch = json!({ "spec": spec });
+    exposed_apis(ns.name()).await.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+}
+
+async fn object(ns: &TestNamespace, resource: &ApiResource, name: &str) -> Option<DynamicObject> {
+    dynamic_api(ns.client(), ns.name(), resource).get_opt(name).await.unwrap()
+}
+
+async fn wait_present(
+    ns: &TestNamespace,
+    resource: &ApiResource,
+    name: &str,
+    check: impl Fn(&DynamicObject) -> bool,
+) -> DynamicObject {
+    wait_for(Duration::from_secs(60), || async { object(ns, resource, name).await.filter(|o| check(o)) }).await
+}
+
+async fn wait_gone(ns: &TestNamespace, resource: &ApiResource, name: &str) {
+    wait_for(Duration::from_secs(60), || async { object(ns, resource, name).await.is_none().then_some(()) }).await
+}
+
+async fn wait_condition(ns: &TestNamespace, name: &str, type_: &str, status: &str, reason: &str) -> DynamicObject {
+    wait_for(Duration::from_secs(60), || async {
+        let api = exposed_apis(ns.name()).await.get(name).await.ok()?;
+        let (s, r, _) = condition(&api, type_)?;
+        (s == status && r == reason).then_some(api)
+    })
+    .await
+}
+
+fn bucket(filter: &DynamicObject) -> Value {
+    filter.data["spec"]["configPatches"][0]["patch"]["value"]["typed_per_filter_config"]
+        ["envoy.filters.http.local_ratelimit"]["token_bucket"]
+        .clone()
+}
+
+async fn restart_writes_nothing(ns: &TestNamespace, operator: Operator, extra: &[&str]) -> Operator {
+    operator.stop().await;
+    let restarted = start(ns, extra).await;
+    wait_for(Duration::from_secs(30), || async { restarted.telemetry.metrics.reconciles.get() > 0 }).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(restarted.telemetry.metrics.total_writes(), 0, "a converged restart writes nothing");
+    restarted
+}
+
+#[tokio::test]
+async fn rate_limits_become_envoy_filters_and_the_shared_filter_lives_while_used() {
+    let ns = TestNamespace::new("ratelimit").await;
+    fixture(&ns).await;
+    let ef = envoy_filter_resource();
+    create_exposed_api(ns.client(), ns.name(), "r1", &[], rate_limited("/r1", "100", "ps", "IP")).await;
+    create_exposed_api(ns.client(), ns.name(), "r2", &[], rate_limited("/r2", "6", "pm", "x-api-key")).await;
+    let operator = start(&ns, &[]).await;
+
+    let api = wait_for_reason(ns.name(), "r1", "Exposed").await;
+    let (status, reason, message) = condition(&api, "RateLimit").unwrap();
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "AppliedPerGatewayReplica"), "{message}");
+    assert!(message.contains("100 requests/s per client IP"), "{message}");
+    let r1 = wait_present(&ns, &ef, &format!("oda-rl.{}.r1", ns.name()), |_| true).await;
+    assert_eq!(bucket(&r1), json!({"max_tokens": 100, "tokens_per_fill": 100, "fill_interval": "1s"}));
+    let route_name = format!("{}.r1", ns.name());
+    assert_eq!(
+        r1.data["spec"]["configPatches"][0]["match"]["routeConfiguration"]["vhost"]["route"]["name"],
+        route_name
+    );
+    let vs = dynamic_api(ns.client(), ns.name(), &virtual_service_resource()).get("r1").await.unwrap();
+    assert_eq!(vs.data["spec"]["http"][0]["name"], route_name, "the patch finds the route by this name");
+    let r2 = wait_present(&ns, &ef, &format!("oda-rl.{}.r2", ns.name()), |_| true).await;
+    assert_eq!(bucket(&r2)["fill_interval"], "60s");
+    let actions = &r2.data["spec"]["configPatches"][0]["patch"]["value"]["route"]["rate_limits"][0]["actions"];
+    assert_eq!(actions[0]["request_headers"]["header_name"], "x-api-key");
+    let shared = object(&ns, &ef, "oda-local-ratelimit-filter").await.expect("the shared filter");
+    assert_eq!(shared.data["spec"]["workloadSelector"]["labels"], json!({"istio": "ingressgateway"}));
+    validate_istio_objects(ns.client(), ns.name()).await.unwrap_or_else(|e| panic!("{e}"));
+
+    let operator = restart_writes_nothing(&ns, operator, &[]).await;
+
+    // Changed: the bucket follows.
+    patch_spec(&ns, "r1", json!({"rateLimit": {"limit": "50"}})).await;
+    wait_present(&ns, &ef, &format!("oda-rl.{}.r1", ns.name()), |f| bucket(f)["max_tokens"] == 50).await;
+    // Invalid: reported on the policy, the API still published.
+    patch_spec(&ns, "r1", json!({"rateLimit": {"interval": "ph"}})).await;
+    let api = wait_condition(&ns, "r1", "RateLimit", "False", "InvalidSpec").await;
+    assert!(condition(&api, "RateLimit").unwrap().2.contains("spec.rateLimit.interval"));
+    wait_gone(&ns, &ef, &format!("oda-rl.{}.r1", ns.name())).await;
+    // Off for r1: its filter goes, the shared one stays for r2.
+    patch_spec(&ns, "r1", json!({"rateLimit": {"enabled": false, "interval": "ps"}})).await;
+    wait_for(Duration::from_secs(60), || async {
+        let api = exposed_apis(ns.name()).await.get("r1").await.ok()?;
+        condition(&api, "RateLimit").is_none().then_some(())
+    })
+    .await;
+    assert!(object(&ns, &ef, "oda-local-ratelimit-filter").await.is_some(), "r2 still uses the shared filter");
+    let vs = dynamic_api(ns.client(), ns.name(), &virtual_service_resource()).get("r1").await.unwrap();
+    assert!(vs.data["spec"]["http"][0].get("name").is_none());
+    // Off for the last one: the shared filter goes too.
+    patch_spec(&ns, "r2", json!({"rateLimit": {"enabled": false}})).await;
+    wait_gone(&ns, &ef, &format!("oda-rl.{}.r2", ns.name())).await;
+    wait_gone(&ns, &ef, "oda-local-ratelimit-filter").await;
+    drop(operator);
+}
+
+#[tokio::test]
+async fn api_keys_require_a_jwt_and_fail_closed_without_an_issuer() {
+    let ns = TestNamespace::new("apikeys").await;
+    fixture(&ns).await;
+    let (ap, ra) = (authorization_policy_resource(), request_authentication_resource());
+    let mut spec = exposed_api_spec("impl", "/k1", 8080);
+    spec["apiKeyVerification"] = json!({"enabled": true, "location": "header"});
+    create_exposed_api(ns.client(), ns.name(), "k1", &[], spec.clone()).await;
+    let issuer = format!("--jwt-issuer={ISSUER}");
+    let operator = start(&ns, &[&issuer]).await;
+
+    let api = wait_for_reason(ns.name(), "k1", "Exposed").await;
+    assert_eq!(condition(&api, "APIKeyVerification").map(|c| c.1), Some("AppliedAsJWT".into()));
+    let policy = wait_present(&ns, &ap, &format!("oda-authn.{}.k1", ns.name()), |_| true).await;
+    assert_eq!(policy.data["spec"]["action"], "DENY");
+    assert_eq!(
+        policy.data["spec"]["rules"][0],
+        json!({
+            "from": [{"source": {"notRequestPrincipals": [format!("{ISSUER}/*")]}}],
+            "to": [{"operation": {"paths": ["/k1*"], "notMethods": ["OPTIONS"]}}]
+        })
+    );
+    let rule = object(&ns, &ra, "oda-canvas-jwt").await.expect("the token rule");
+    assert_eq!(rule.data["spec"]["jwtRules"][0]["issuer"], ISSUER);
+    validate_istio_objects(ns.client(), ns.name()).await.unwrap_or_else(|e| panic!("{e}"));
+    let operator = restart_writes_nothing(&ns, operator, &[&issuer]).await;
+
+    // Off: the policy and the (last user's) token rule go.
+    patch_spec(&ns, "k1", json!({"apiKeyVerification": {"enabled": false}})).await;
+    wait_gone(&ns, &ap, &format!("oda-authn.{}.k1", ns.name())).await;
+    wait_gone(&ns, &ra, "oda-canvas-jwt").await;
+    operator.stop().await;
+
+    // No issuer configured: the route is withheld, and a published one is taken down.
+    let operator = start(&ns, &[]).await;
+    create_exposed_api(ns.client(), ns.name(), "k2", &[], {
+        let mut s = spec.clone();
+        s["path"] = json!("/k2");
+        s
+    })
+    .await;
+    let api = wait_for_reason(ns.name(), "k2", "SecurityPolicyNotEnforceable").await;
+    let (status, reason, message) = condition(&api, "APIKeyVerification").unwrap();
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "NotSupported"));
+    assert!(message.contains("JWT_ISSUER") && message.contains("withheld"), "{message}");
+    let vs = dynamic_api(ns.client(), ns.name(), &virtual_service_resource());
+    assert!(vs.get_opt("k2").await.unwrap().is_none(), "no route without verification");
+    wait_for_reason(ns.name(), "k1", "Exposed").await;
+    patch_spec(&ns, "k1", json!({"apiKeyVerification": {"enabled": true}})).await;
+    wait_for_reason(ns.name(), "k1", "SecurityPolicyNotEnforceable").await;
+    wait_for(Duration::from_secs(30), || async { vs.get_opt("k1").await.unwrap().is_none().then_some(()) }).await;
+    drop(operator);
+
+    // Fail open, when so configured: published, and said so.
+    let _operator = start(&ns, &["--api-key-unenforceable=FailOpen"]).await;
+    let api = wait_for_reason(ns.name(), "k2", "Exposed").await;
+    assert!(condition(&api, "APIKeyVerification").unwrap().2.contains("WITHOUT verification"));
+}
+
+#[tokio::test]
+async fn gateway_objects_go_with_their_api_orphans_are_swept_and_foreign_ones_are_left_alone() {
+    let ns = TestNamespace::new("gwobjects").await;
+    fixture(&ns).await;
+    let ef = envoy_filter_resource();
+    // A foreign object holding the name the API's filter would get.
+    let foreign_name = format!("oda-rl.{}.f1", ns.name());
+    let foreign = dynamic_object(&ef, ns.name(), &foreign_name, &[], json!({"spec": {"configPatches": []}}));
+    create_strict(&dynamic_api(ns.client(), ns.name(), &ef), &foreign).await;
+    create_exposed_api(ns.client(), ns.name(), "f1", &[], rate_limited("/f1", "5", "ps", "")).await;
+    create_exposed_api(ns.client(), ns.name(), "d1", &[], rate_limited("/d1", "5", "ps", "")).await;
+    create_exposed_api(ns.client(), ns.name(), "o1", &[], rate_limited("/o1", "5", "ps", "")).await;
+    let operator = start(&ns, &[]).await;
+
+    let api = wait_condition(&ns, "f1", "RateLimit", "False", "NotOwned").await;
+    assert!(condition(&api, "RateLimit").unwrap().2.contains("left untouched"));
+    wait_for_reason(ns.name(), "f1", "Exposed").await;
+    let d1 = wait_present(&ns, &ef, &format!("oda-rl.{}.d1", ns.name()), |_| true).await;
+    wait_present(&ns, &ef, &format!("oda-rl.{}.o1", ns.name()), |_| true).await;
+    assert!(d1.metadata.labels.unwrap().contains_key("oda.tmforum.org/exposedapi-uid"));
+
+    // Deleted: its filter goes before it does.
+    exposed_apis(ns.name()).await.delete("d1", &DeleteParams::default()).await.unwrap();
+    wait_gone(&ns, &ef, &format!("oda-rl.{}.d1", ns.name())).await;
+    wait_for(Duration::from_secs(60), || async {
+        exposed_apis(ns.name()).await.get_opt("d1").await.unwrap().is_none().then_some(())
+    })
+    .await;
+
+    // Deleted while the operator is stopped (its finalizer removed by hand): swept at start-up.
+    operator.stop().await;
+    let patch = json!({"metadata": {"finalizers": null}});
+    let apis = exposed_apis(ns.name()).await;
+    apis.patch("o1", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    apis.delete("o1", &DeleteParams::default()).await.unwrap();
+    let _operator = start(&ns, &[]).await;
+    wait_gone(&ns, &ef, &format!("oda-rl.{}.o1", ns.name())).await;
+    let left = object(&ns, &ef, &foreign_name).await.expect("the foreign object is left alone");
+    assert_eq!(left.data["spec"], json!({"configPatches": []}));
+    wait_gone(&ns, &ef, "oda-local-ratelimit-filter").await; // no API uses it now
+}
+
+#[tokio::test]
+async fn streaming_apis_get_long_route_timeouts() {
+    let ns = TestNamespace::new("streaming").await;
+    fixture(&ns).await;
+    let mut spec = exposed_api_spec("impl", "/mcp", 8080);
+    spec["apiType"] = json!("mcp");
+    create_exposed_api(ns.client(), ns.name(), "m1", &[], spec).await;
+    create_exposed_api(ns.client(), ns.name(), "o1", &[], exposed_api_spec("impl", "/o1", 8080)).await;
+    let _operator = start(&ns, &["--streaming-timeout-seconds=7200"]).await;
+    wait_for_reason(ns.name(), "m1", "Exposed").await;
+    wait_for_reason(ns.name(), "o1", "Exposed").await;
+    let vs = dynamic_api(ns.client(), ns.name(), &virtual_service_resource());
+    assert_eq!(vs.get("m1").await.unwrap().data["spec"]["http"][0]["timeout"], "7200s");
+    assert!(vs.get("o1").await.unwrap().data["spec"]["http"][0].get("timeout").is_none());
+}
