@@ -42,7 +42,9 @@ impl SideWatches {
         namespace: Option<String>,
     ) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
         let scope = namespace.map_or(Scope::Watched, Scope::Namespace);
-        self.cached(resource, scope, true, |this, event, echo| {
+        // Optional: without the RoleBinding in the gateway namespace the operator still runs,
+        // and each policy write fails with Forbidden on its condition.
+        self.cached(resource, scope, (true, true), |this, event, echo| {
             if let Event::Apply(obj) | Event::Delete(obj) = event {
                 if !echo && let Some((ns, name)) = written_for_api(obj) {
                     this.send(&ns, &name);

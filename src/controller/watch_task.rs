@@ -25,12 +25,13 @@ pub(super) fn keep_namespaces<K: Resource>(event: Event<K>, namespaces: &WatchNa
 
 /// Runs a watch in a task, handing each event to `on_event`; the receiver fires after the first
 /// complete list. With `namespaces`, events of other namespaces are dropped before `on_event`. A
-/// Forbidden watch is a standing problem in `/readyz` until it recovers.
+/// Forbidden watch is a standing problem in `/readyz` until it recovers; for an `optional` kind
+/// it also counts as listed (empty), so that the operator starts without it.
 pub(super) fn spawn_watch<K, S>(
     tasks: &Tasks,
     health: Arc<Health>,
     namespaces: Option<WatchNamespaces>,
-    kind: &str,
+    (kind, optional): (&str, bool),
     stream: S,
     mut on_event: impl FnMut(Event<K>) + Send + 'static,
 ) -> oneshot::Receiver<()>
@@ -63,6 +64,9 @@ where
                     warn!(%kind, error = %e, "watch failed; retrying with backoff");
                     if watch_forbidden(&e) {
                         health.problem(&source, Some(format!("forbidden: {e}")));
+                        if optional && let Some(tx) = listed.take() {
+                            let _ = tx.send(());
+                        }
                     }
                 }
             }

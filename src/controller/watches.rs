@@ -98,7 +98,7 @@ impl SideWatches {
             listed.push(self.pods());
         }
         let components = discovered.component.is_some().then(|| {
-            let (store, done) = self.cached(component_resource(), Scope::Watched, false, |this, event, _| {
+            let (store, done) = self.cached(component_resource(), Scope::Watched, (false, false), |this, event, _| {
                 if let Event::Apply(component) | Event::Delete(component) = event {
                     let ns = component.namespace().unwrap_or_default();
                     let value = serde_json::to_value(component).unwrap_or_default();
@@ -145,7 +145,7 @@ impl SideWatches {
         let api: Api<EndpointSlice> = self.scoped_typed();
         let this = self.handle();
         let config = watcher::Config::default().labels(crate::core::readiness::SERVICE_NAME_LABEL).any_semantic();
-        self.spawn_watch(true, "EndpointSlice", watcher::watcher(api, config), move |event| {
+        self.spawn_watch(true, ("EndpointSlice", false), watcher::watcher(api, config), move |event| {
             let changed: Vec<(String, String)> = match &event {
                 Event::Apply(slice) | Event::Delete(slice) => slice_service(slice).into_iter().collect(),
                 _ => Vec::new(),
@@ -175,7 +175,7 @@ impl SideWatches {
         route: Option<Arc<dyn Route>>,
     ) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
         let scope = if kind.cluster_wide { Scope::Cluster } else { Scope::Watched };
-        self.cached(kind.resource.clone(), scope, true, move |this, event, echo| {
+        self.cached(kind.resource.clone(), scope, (true, false), move |this, event, echo| {
             let touched = match event {
                 Event::Apply(obj) | Event::Delete(obj) => Some(obj),
                 _ => None,
@@ -215,7 +215,7 @@ impl SideWatches {
         let this = self.handle();
         self.spawn_watch(
             true,
-            "Service",
+            ("Service", false),
             watcher::watcher(api, watcher::Config::default().any_semantic()),
             move |event| {
                 if let Ok(mut index) = this.state.selectors.write() {
@@ -232,32 +232,38 @@ impl SideWatches {
     fn pods(&self) -> oneshot::Receiver<()> {
         let api: Api<PartialObjectMeta<Pod>> = self.scoped_typed();
         let this = self.handle();
-        self.spawn_watch(true, "Pod", watcher::watcher(api, watcher::Config::default().any_semantic()), move |event| {
-            if let Ok(mut index) = this.state.pods.write() {
-                index.handle(&event);
-            }
-            if let Event::Apply(pod) = &event {
-                let ns = pod.namespace().unwrap_or_default();
-                let services: Vec<String> = this
-                    .state
-                    .selectors
-                    .read()
-                    .map(|i| i.get().services_selecting(&ns, pod.labels()).map(String::from).collect())
-                    .unwrap_or_default();
-                for svc in services {
-                    this.send_apis_of(&ns, &svc);
+        self.spawn_watch(
+            true,
+            ("Pod", false),
+            watcher::watcher(api, watcher::Config::default().any_semantic()),
+            move |event| {
+                if let Ok(mut index) = this.state.pods.write() {
+                    index.handle(&event);
                 }
-            }
-        })
+                if let Event::Apply(pod) = &event {
+                    let ns = pod.namespace().unwrap_or_default();
+                    let services: Vec<String> = this
+                        .state
+                        .selectors
+                        .read()
+                        .map(|i| i.get().services_selecting(&ns, pod.labels()).map(String::from).collect())
+                        .unwrap_or_default();
+                    for svc in services {
+                        this.send_apis_of(&ns, &svc);
+                    }
+                }
+            },
+        )
     }
 
     /// A cached watch of `scope`, managed fields dropped; `on_event` gets every event and whether
-    /// it is the echo of the operator's own write (only recognised for kinds `written_by_us`).
+    /// it is the echo of the operator's own write (only recognised for kinds `written_by_us`). An
+    /// `optional` kind the operator may not list does not hold the start up.
     pub(super) fn cached(
         &self,
         resource: ApiResource,
         scope: Scope,
-        written_by_us: bool,
+        (written_by_us, optional): (bool, bool),
         on_event: impl Fn(&SideWatches, &Event<DynamicObject>, bool) + Send + 'static,
     ) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
         let filtered = scope == Scope::Watched;
@@ -272,7 +278,7 @@ impl SideWatches {
         let this = self.handle();
         let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
             .modify(|obj: &mut DynamicObject| obj.metadata.managed_fields = None);
-        let done = self.spawn_watch(filtered, &kind, stream, move |event| {
+        let done = self.spawn_watch(filtered, (&kind, optional), stream, move |event| {
             writer.apply_watcher_event(&event);
             let echo = written_by_us && this.echo(&plural, &event);
             on_event(&this, &event, echo);
@@ -283,7 +289,7 @@ impl SideWatches {
     fn spawn_watch<K, S>(
         &self,
         scoped: bool,
-        kind: &str,
+        (kind, optional): (&str, bool),
         stream: S,
         on_event: impl FnMut(Event<K>) + Send + 'static,
     ) -> oneshot::Receiver<()>
@@ -292,7 +298,7 @@ impl SideWatches {
         S: futures::Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
     {
         let namespaces = scoped.then(|| self.namespaces.clone());
-        spawn_watch(&self.tasks, self.telemetry.health.clone(), namespaces, kind, stream, on_event)
+        spawn_watch(&self.tasks, self.telemetry.health.clone(), namespaces, (kind, optional), stream, on_event)
     }
 
     /// Whether an event is the echo of the operator's own write (and forgets that write).

@@ -23,8 +23,14 @@ pub const EXTRA_ENV: &[&str] = &["POD_NAMESPACE"];
 
 /// Variables rendered only when their value is set: `run` would take an empty
 /// APIOPERATORISTIO_INGRESS_NAMESPACE for the namespace `""`. GATEWAY_SECTION_NAME likewise.
-pub const OPTIONAL_ENV: &[&str] =
-    &["APIOPERATORISTIO_PUBLICHOSTNAME", "APIOPERATORISTIO_INGRESS_NAMESPACE", "GATEWAY_SECTION_NAME"];
+pub const OPTIONAL_ENV: &[&str] = &[
+    "APIOPERATORISTIO_PUBLICHOSTNAME",
+    "APIOPERATORISTIO_INGRESS_NAMESPACE",
+    "GATEWAY_SECTION_NAME",
+    "JWT_ISSUER",
+    "JWT_JWKS_URI",
+    "JWT_AUDIENCES",
+];
 
 /// Chart defaults that differ from the binary's, on purpose.
 pub const CHART_DEFAULTS: &[(&str, &str)] = &[
@@ -101,6 +107,10 @@ pub fn set(items: impl IntoIterator<Item = impl Into<String>>) -> BTreeSet<Strin
 pub fn all_set_values() -> Value {
     merged(
         &default_values(),
-        &json!({ "config": { "publicHostname": "apis.example.com", "ingressNamespace": "istio-ingress", "gatewaySectionName": "http" } }),
+        &json!({ "config": {
+            "publicHostname": "apis.example.com", "ingressNamespace": "istio-ingress", "gatewaySectionName": "http",
+            "jwtIssuer": "https://idp.example.com/realms/odari", "jwtJwksUri": "https://idp.example.com/certs",
+            "jwtAudiences": "a,b"
+        } }),
     )
 }

@@ -41,26 +41,51 @@ fn helm_lints_the_chart() {
 fn cluster_role_rules_are_deploy_rbac_rules() {
     let chart = render_chart(&default_values());
     let plain = yaml_documents(&read("deploy/rbac.yaml"), "deploy/rbac.yaml");
-    let of_kind =
-        |kind: &str| plain.iter().find(|o| o["kind"] == kind).unwrap_or_else(|| panic!("{kind} in deploy/rbac.yaml"));
+    let named = |objects: Vec<&Value>, kind: &str, name: &str| -> Value {
+        let found = objects.into_iter().find(|o| o["kind"] == kind && o["metadata"]["name"] == name);
+        found.unwrap_or_else(|| panic!("{kind} {name}")).clone()
+    };
+    let plain_objects = || plain.iter().collect::<Vec<_>>();
+    let chart_objects = || chart.objects.iter().collect::<Vec<_>>();
+    let (main, gateway) = ("oda-api-operator", "oda-api-operator-gateway-policies");
 
-    let role = chart.one("ClusterRole");
-    assert_eq!(role["rules"], of_kind("ClusterRole")["rules"], "the chart's ClusterRole rules are deploy/rbac.yaml's");
-    assert_eq!(role["metadata"]["name"], of_kind("ClusterRole")["metadata"]["name"]);
-
-    let binding = chart.one("ClusterRoleBinding");
-    assert_eq!(binding["roleRef"], of_kind("ClusterRoleBinding")["roleRef"]);
-    assert_eq!(binding["subjects"], of_kind("ClusterRoleBinding")["subjects"]);
-    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    for role in [main, gateway] {
+        let (ours, theirs) = (named(chart_objects(), "ClusterRole", role), named(plain_objects(), "ClusterRole", role));
+        assert_eq!(ours["rules"], theirs["rules"], "the chart's ClusterRole {role} rules are deploy/rbac.yaml's");
+    }
+    let binding = named(chart_objects(), "ClusterRoleBinding", main);
+    let plain_binding = named(plain_objects(), "ClusterRoleBinding", main);
+    assert_eq!(binding["roleRef"], plain_binding["roleRef"]);
+    assert_eq!(binding["subjects"], plain_binding["subjects"]);
+    // The gateway-policy rules are granted in the gateway namespace only.
+    let local = named(chart_objects(), "RoleBinding", gateway);
+    let plain_local = named(plain_objects(), "RoleBinding", gateway);
+    assert_eq!(local["roleRef"], plain_local["roleRef"]);
+    assert_eq!(local["subjects"], plain_local["subjects"]);
+    assert_eq!(local["metadata"]["namespace"], plain_local["metadata"]["namespace"]);
+    assert_eq!(local["metadata"]["namespace"], "istio-ingress");
 
     let account = chart.one("ServiceAccount");
-    assert_eq!(account["metadata"]["name"], of_kind("ServiceAccount")["metadata"]["name"]);
-    assert_eq!(account["metadata"]["namespace"], of_kind("ServiceAccount")["metadata"]["namespace"]);
+    let plain_account = named(plain_objects(), "ServiceAccount", main);
+    assert_eq!(account["metadata"]["name"], plain_account["metadata"]["name"]);
+    assert_eq!(account["metadata"]["namespace"], plain_account["metadata"]["namespace"]);
     assert_eq!(binding["subjects"][0]["name"], account["metadata"]["name"]);
     assert_eq!(binding["subjects"][0]["namespace"], account["metadata"]["namespace"]);
 
     // Nothing else grants permissions.
-    assert!(chart.all("Role").is_empty() && chart.all("RoleBinding").is_empty());
+    assert_eq!(chart.all("ClusterRole").len() + chart.all("ClusterRoleBinding").len(), 3);
+    assert!(chart.all("Role").is_empty() && chart.all("RoleBinding").len() == 1);
+}
+
+#[test]
+fn gateway_policy_rights_follow_the_gateway_namespace() {
+    let rendered = render_chart(&merged(
+        &default_values(),
+        &json!({"config": {"routeBackend": "HTTPRoute", "componentGateway": "gateways/canvas"}}),
+    ));
+    assert_eq!(rendered.one("RoleBinding")["metadata"]["namespace"], "gateways");
+    let rendered = render_chart(&merged(&default_values(), &json!({"config": {"gatewayNamespace": "gw"}})));
+    assert_eq!(rendered.one("RoleBinding")["metadata"]["namespace"], "gw");
 }
 
 #[test]
@@ -363,7 +388,8 @@ fn optional_objects_follow_the_values() {
     assert_eq!(rendered.one("ServiceAccount")["metadata"]["annotations"], json!({"example.com/identity": "x"}));
     assert_eq!(rendered.one("ClusterRoleBinding")["subjects"][0]["name"], "api-operator");
     for object in &rendered.objects {
-        assert_eq!(object["metadata"]["name"], "api-operator", "{}", object["kind"]);
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        assert!(name == "api-operator" || name == "api-operator-gateway-policies", "{}: {name}", object["kind"]);
     }
 }
 

@@ -19,7 +19,7 @@ const ISSUER: &str = "https://idp.example.org/realms/odari";
 
 /// The operator's identity may write gateway policies in the test's namespace, as the RoleBinding
 /// of deploy/rbac.yaml grants it in the gateway namespace.
-async fn grant_gateway_policies(ns: &TestNamespace) {
+pub(crate) async fn grant_gateway_policies(ns: &TestNamespace) {
     let binding = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
         "metadata": {"name": "oda-api-operator-gateway-policies", "namespace": ns.name()},

@@ -9,23 +9,23 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::core::DynamicObject;
 use serde_json::{Value, json};
 
-use crate::operator::{Operator, condition, exposed_apis, ready_condition, wait_for_field, wait_for_reason};
+use crate::operator::{Operator, exposed_apis, ready_condition, wait_for_field, wait_for_reason};
 use crate::support::*;
 
-const PATH: &str = "/c1/tmf-api/productCatalogManagement/v4";
+pub(crate) const PATH: &str = "/c1/tmf-api/productCatalogManagement/v4";
 const GATEWAY_CONTROLLER: &str = "gateway.e2e.oda-testenv/controller";
 
-fn flags(ns: &TestNamespace) -> Vec<String> {
+pub(crate) fn flags(ns: &TestNamespace) -> Vec<String> {
     vec!["--route-backend=HTTPRoute".into(), format!("--component-gateway={}/gw", ns.name())]
 }
 
-async fn start(ns: &TestNamespace) -> Operator {
+pub(crate) async fn start(ns: &TestNamespace) -> Operator {
     let flags = flags(ns);
     Operator::start(ns.name(), &flags.iter().map(String::as_str).collect::<Vec<_>>()).await
 }
 
 /// The Gateway `gw` (listener `http` on 80), with `address` in its status when given.
-async fn gateway(ns: &TestNamespace, address: Option<&str>) {
+pub(crate) async fn gateway(ns: &TestNamespace, address: Option<&str>) {
     let gw = dynamic_object(
         &gateway_api_gateway_resource(),
         ns.name(),
@@ -58,11 +58,15 @@ async fn fixture(ns: &TestNamespace, address: Option<&str>) {
     create_exposed_api(ns.client(), ns.name(), "c1-api", &[], exposed_api_spec("c1-impl", PATH, 8080)).await;
 }
 
-fn routes(ns: &TestNamespace) -> kube::Api<DynamicObject> {
+pub(crate) fn routes(ns: &TestNamespace) -> kube::Api<DynamicObject> {
     dynamic_api(ns.client(), ns.name(), &http_route_resource())
 }
 
-async fn wait_for_route(ns: &TestNamespace, name: &str, check: impl Fn(&DynamicObject) -> bool) -> DynamicObject {
+pub(crate) async fn wait_for_route(
+    ns: &TestNamespace,
+    name: &str,
+    check: impl Fn(&DynamicObject) -> bool,
+) -> DynamicObject {
     let api = routes(ns);
     wait_for(Duration::from_secs(60), || async {
         match api.get_opt(name).await.map_err(|e| e.to_string())? {
@@ -74,7 +78,7 @@ async fn wait_for_route(ns: &TestNamespace, name: &str, check: impl Fn(&DynamicO
 }
 
 /// Writes the route's parent status as a gateway controller would, for its current generation.
-async fn report(ns: &TestNamespace, name: &str, accepted: (&str, &str), resolved: (&str, &str)) {
+pub(crate) async fn report(ns: &TestNamespace, name: &str, accepted: (&str, &str), resolved: (&str, &str)) {
     report_for(ns, name, None, accepted, resolved).await;
 }
 
@@ -109,7 +113,7 @@ async fn report_for(
     routes(ns).patch_status(name, &params, &Patch::Apply(status)).await.expect("route status written");
 }
 
-async fn accept(ns: &TestNamespace, name: &str) {
+pub(crate) async fn accept(ns: &TestNamespace, name: &str) {
     report(ns, name, ("True", "Accepted"), ("True", "ResolvedRefs")).await;
 }
 
@@ -373,47 +377,4 @@ async fn a_restart_over_converged_routes_writes_nothing() {
     let writes: Value = json!(operator.telemetry.metrics.total_writes());
     assert!(writes.as_u64().unwrap_or(0) <= 2, "only the sentinel's route and status were written: {writes}");
     operator.stop().await;
-}
-
-#[tokio::test]
-async fn unenforceable_policies_are_reported_on_this_backend_too() {
-    let ns = TestNamespace::new("httproute-policies").await;
-    gateway(&ns, Some("20.1.2.3")).await;
-    implementation(&ns, "c1-impl", &[], true).await;
-    let mut spec = exposed_api_spec("c1-impl", PATH, 8080);
-    spec["quota"] = json!({"identifier": "IP", "limit": "1000"});
-    create_exposed_api(ns.client(), ns.name(), "c1-api", &[], spec).await;
-    let _operator = start(&ns).await;
-    wait_for_route(&ns, "c1-api", |_| true).await;
-    accept(&ns, "c1-api").await;
-    let api = wait_for_reason(ns.name(), "c1-api", "Exposed").await;
-    let (status, reason, _) = condition(&api, "Quota").expect("a Quota condition");
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "NotSupported"));
-}
-
-#[tokio::test]
-async fn cors_goes_on_the_http_route_as_a_filter() {
-    let ns = TestNamespace::new("cors-gateway-api").await;
-    gateway(&ns, Some("20.1.2.3")).await;
-    implementation(&ns, "c1-impl", &[], true).await;
-    let mut spec = exposed_api_spec("c1-impl", PATH, 8080);
-    spec["CORS"] = json!({"enabled": true, "allowOrigins": "https://a.example.org",
-        "handlePreflightRequests": {"allowMethods": "GET, PUT", "maxAge": 600}});
-    create_exposed_api(ns.client(), ns.name(), "c1-api", &[], spec).await;
-    let _operator = start(&ns).await;
-    let route = wait_for_route(&ns, "c1-api", |_| true).await;
-    assert_eq!(
-        route.data["spec"]["rules"][0]["filters"],
-        json!([{"type": "CORS", "cors": {
-            "allowOrigins": ["https://a.example.org"],
-            "allowMethods": ["GET", "PUT"],
-            "allowHeaders": ["Origin", "Accept", "X-Requested-With", "Content-Type", "Access-Control-Request-Method", "Access-Control-Request-Headers"],
-            "allowCredentials": false,
-            "maxAge": 600
-        }}])
-    );
-    accept(&ns, "c1-api").await;
-    let api = wait_for_reason(ns.name(), "c1-api", "Exposed").await;
-    let (status, reason, _) = condition(&api, "CORS").expect("a CORS condition");
-    assert_eq!((status.as_str(), reason.as_str()), ("True", "Applied"));
 }

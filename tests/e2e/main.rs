@@ -13,6 +13,7 @@ mod gateway_policies;
 #[path = "../common/helm.rs"]
 mod helm;
 mod httproute;
+mod httproute_policies;
 mod metrics;
 mod operating;
 mod operator;

@@ -20,3 +20,16 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
 {{- end }}
+
+{{/*
+The namespace the gateway policy objects go to: GATEWAY_NAMESPACE, or with ROUTE_BACKEND=HTTPRoute
+the namespace of the Gateway `<namespace>/<name>`.
+*/}}
+{{- define "oda-api-operator.gatewayNamespace" -}}
+{{- $gateway := .Values.config.componentGateway -}}
+{{- if and (eq .Values.config.routeBackend "HTTPRoute") (contains "/" $gateway) -}}
+{{- first (splitList "/" $gateway) -}}
+{{- else -}}
+{{- .Values.config.gatewayNamespace -}}
+{{- end -}}
+{{- end }}
