@@ -157,3 +157,46 @@ fn policies_no_backend_enforces_are_in_the_rendered_status() {
     let plain = docs(&render(CORE, &OperatorConfig::default(), &options(Some("20.1.2.3"))).unwrap());
     assert!(plain[1]["status"].get("conditions").is_none(), "no policy requested, no policy condition");
 }
+
+fn with_policies(rate_limit: bool, api_keys: bool) -> String {
+    let mut api: Value = serde_saphyr::from_str(CORE).unwrap();
+    if rate_limit {
+        api["spec"]["rateLimit"] = json!({"enabled": true, "limit": "100", "interval": "pm", "identifier": "IP"});
+    }
+    if api_keys {
+        api["spec"]["apiKeyVerification"] = json!({"enabled": true, "location": "header"});
+    }
+    serde_saphyr::to_string(&api).unwrap()
+}
+
+fn kinds(docs: &[Value]) -> Vec<String> {
+    docs.iter().map(|d| d["kind"].as_str().unwrap_or_default().to_owned()).collect()
+}
+
+#[test]
+fn gateway_policies_render_with_their_shared_objects_and_conditions() {
+    let config = OperatorConfig {
+        policy: crate::config::PolicyConfig {
+            jwt_issuer: Some("https://idp/realms/odari".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let docs = docs(&render(&with_policies(true, true), &config, &options(Some("20.1.2.3"))).unwrap());
+    assert_eq!(
+        kinds(&docs),
+        ["EnvoyFilter", "EnvoyFilter", "RequestAuthentication", "AuthorizationPolicy", "VirtualService", "ExposedAPI"]
+    );
+    assert_eq!(docs[0]["metadata"]["name"], "oda-local-ratelimit-filter");
+    assert_eq!(docs[1]["metadata"]["namespace"], "istio-ingress");
+    let conditions = docs[5]["status"]["conditions"].as_array().unwrap();
+    let reasons: Vec<&str> = conditions.iter().map(|c| c["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, ["AppliedPerGatewayReplica", "AppliedAsJWT"]);
+}
+
+#[test]
+fn unenforceable_api_keys_render_no_route() {
+    let docs = docs(&render(&with_policies(false, true), &OperatorConfig::default(), &options(None)).unwrap());
+    assert_eq!(kinds(&docs), ["ExposedAPI"], "fail closed: nothing is published");
+    assert_eq!(docs[0]["status"]["conditions"][0]["reason"], "NotSupported");
+}
