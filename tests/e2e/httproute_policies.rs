@@ -111,4 +111,21 @@ async fn every_policy_goes_on_the_http_route_or_its_gateway() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let writes = restarted.telemetry.metrics.total_writes() - before;
     assert!(writes <= 2, "the EnvoyFilter and at most the status generation: {writes}");
+
+    // CORS changed, then off: the filter follows, then goes with its condition.
+    let patch = json!({"spec": {"CORS": {"allowOrigins": "https://b.example.org"}}});
+    exposed_apis(ns.name()).await.patch("c1-api", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    wait_for_route(&ns, "c1-api", |r| {
+        r.data["spec"]["rules"][0]["filters"][0]["cors"]["allowOrigins"] == json!(["https://b.example.org"])
+    })
+    .await;
+    let patch = json!({"spec": {"CORS": {"enabled": false}}});
+    exposed_apis(ns.name()).await.patch("c1-api", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    wait_for_route(&ns, "c1-api", |r| r.data["spec"]["rules"][0].get("filters").is_none()).await;
+    accept(&ns, "c1-api").await;
+    wait_for(Duration::from_secs(30), || async {
+        let api = exposed_apis(ns.name()).await.get("c1-api").await.ok()?;
+        condition(&api, "CORS").is_none().then_some(())
+    })
+    .await;
 }
