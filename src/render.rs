@@ -113,12 +113,13 @@ fn children(api: &ValidApi, backends: &Backends, api_keys: Option<&Plan>) -> Res
             Scraper::ServiceMonitorMissing => {}
         }
     }
-    let (target, policies) = backends.policy_objects(api, api_keys).map_err(defect)?;
-    for (kind, object) in &policies {
-        if let Some(shared) = backends.gateway.shared(kind.shared(), &target).map_err(defect)? {
-            objects.push(encode(&shared)?);
+    if let Some((target, policies)) = backends.policy_objects(api, api_keys).map_err(defect)? {
+        for (kind, object) in &policies {
+            if let Some(shared) = backends.gateway.shared(kind.shared(), &target).map_err(defect)? {
+                objects.push(encode(&shared)?);
+            }
+            objects.push(encode(object)?);
         }
-        objects.push(encode(object)?);
     }
     if !matches!(api_keys, Some(Plan::Unenforceable { closed: true, .. })) {
         objects.push(encode(&backends.route.desired(api).map_err(defect)?)?);

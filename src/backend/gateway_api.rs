@@ -5,7 +5,7 @@ use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde::{Deserialize, Serialize};
 
 use super::gateway_policy::{Attach, PolicyTarget};
-use super::route::{Route, RouteKey, RouteState};
+use super::route::{GatewayAttachment, Route, RouteKey, RouteState};
 use super::{BuildError, object_with_spec};
 use crate::config::OperatorConfig;
 use crate::core::cors::Cors;
@@ -304,6 +304,12 @@ impl Route for HttpRouteBackend {
         self.cors_filter
     }
 
+    fn gateway_policies(&self) -> Option<&dyn GatewayAttachment> {
+        Some(self)
+    }
+}
+
+impl GatewayAttachment for HttpRouteBackend {
     /// The Gateway's namespace (a bare Gateway name is in the API's own), attached by `targetRefs`.
     fn policy_target(&self, api_namespace: &str) -> PolicyTarget {
         let (namespace, name) = gateway_ref(&self.gateway);

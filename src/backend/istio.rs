@@ -5,7 +5,7 @@ use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde::{Deserialize, Serialize};
 
 use super::gateway_policy::{Attach, PolicyTarget};
-use super::route::{Route, RouteKey, RouteState};
+use super::route::{GatewayAttachment, Route, RouteKey, RouteState};
 use super::{BuildError, object_with_spec};
 use crate::config::{OperatorConfig, VirtualServiceVersion};
 use crate::core::cors::Cors;
@@ -194,6 +194,17 @@ impl Route for VirtualServiceRoute {
         RouteKey::product(namespace, &gateways, &hosts, &prefixes)
     }
 
+    fn gateway_policies(&self) -> Option<&dyn GatewayAttachment> {
+        Some(self)
+    }
+
+    /// A VirtualService has no status a controller reports acceptance in: applied is accepted.
+    fn state(&self, _: &DynamicObject) -> RouteState {
+        RouteState::Accepted
+    }
+}
+
+impl GatewayAttachment for VirtualServiceRoute {
     fn policy_target(&self, _: &str) -> PolicyTarget {
         self.policy_target.clone()
     }
@@ -207,11 +218,6 @@ impl Route for VirtualServiceRoute {
     /// policy covers the same.
     fn protected_paths(&self, api: &ValidApi) -> Vec<String> {
         vec![format!("{}*", api.path)]
-    }
-
-    /// A VirtualService has no status a controller reports acceptance in: applied is accepted.
-    fn state(&self, _: &DynamicObject) -> RouteState {
-        RouteState::Accepted
     }
 }
 

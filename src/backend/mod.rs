@@ -102,10 +102,11 @@ impl Backends {
         &self,
         api: &ValidApi,
         api_keys: Option<&Plan>,
-    ) -> Result<(PolicyTarget, Vec<(PerApi, DynamicObject)>), BuildError> {
-        let target = self.route.policy_target(&api.namespace);
-        let envoy_route = self.route.envoy_route_name(api);
-        let route = RouteRef { envoy_route: &envoy_route, paths: self.route.protected_paths(api) };
+    ) -> Result<Option<(PolicyTarget, Vec<(PerApi, DynamicObject)>)>, BuildError> {
+        let Some(attachment) = self.route.gateway_policies() else { return Ok(None) };
+        let target = attachment.policy_target(&api.namespace);
+        let envoy_route = attachment.envoy_route_name(api);
+        let route = RouteRef { envoy_route: &envoy_route, paths: attachment.protected_paths(api) };
         let mut objects = Vec::new();
         if let Some(limit) = &api.rate_limit {
             objects.push((PerApi::RateLimit, self.gateway.rate_limit(api, &target, &route, limit)?));
@@ -113,18 +114,26 @@ impl Backends {
         if let Some(Plan::Jwt { issuer, .. }) = api_keys {
             objects.push((PerApi::ApiKey, self.gateway.deny_without_token(api, &target, &route, issuer)?));
         }
-        Ok((target, objects))
+        Ok(Some((target, objects)))
+    }
+
+    /// Where the gateway policy objects of an API in `api_namespace` go, if the route takes any.
+    pub fn policy_target(&self, api_namespace: &str) -> Option<PolicyTarget> {
+        Some(self.route.gateway_policies()?.policy_target(api_namespace))
     }
 
     /// The one namespace all gateway policy objects go to; `None` when each API's own (an
     /// HTTPRoute backend with a bare Gateway name).
     pub fn policy_namespace(&self) -> Option<String> {
-        Some(self.route.policy_target("").namespace).filter(|ns| !ns.is_empty())
+        self.policy_target("").map(|t| t.namespace).filter(|ns| !ns.is_empty())
     }
 
     /// The policy kinds to cache in the gateway namespace(s): those of the installed CRDs.
     pub fn policy_kinds(&self) -> Vec<ApiResource> {
         let mut kinds = Vec::new();
+        if self.route.gateway_policies().is_none() {
+            return kinds;
+        }
         if self.installed.envoy_filter {
             kinds.push(gateway_policy::envoy_filter_resource());
         }

@@ -24,13 +24,11 @@ pub trait Route: Send + Sync {
     /// What the observed route's own status says (e.g. a gateway controller's acceptance).
     fn state(&self, route: &DynamicObject) -> RouteState;
 
-    /// Where the gateway-wide policy objects of an API in `api_namespace` go, and how they select
-    /// the gateway.
-    fn policy_target(&self, api_namespace: &str) -> PolicyTarget;
-    /// The name Istio gives the API's route in Envoy (what a rate-limit patch matches).
-    fn envoy_route_name(&self, api: &ValidApi) -> String;
-    /// AuthorizationPolicy path patterns covering every path the route sends to the API.
-    fn protected_paths(&self, api: &ValidApi) -> Vec<String>;
+    /// How Istio gateway policy objects attach to this kind's routes; `None` for a route whose
+    /// policies something else enforces.
+    fn gateway_policies(&self) -> Option<&dyn GatewayAttachment> {
+        None
+    }
 
     /// Whether this kind can carry the API's CORS policy (on the installed CRD).
     fn cors_supported(&self) -> bool {
@@ -41,6 +39,18 @@ pub trait Route: Send + Sync {
     fn child_kind(&self) -> ChildKind {
         ChildKind { resource: self.resource(), cluster_wide: true }
     }
+}
+
+/// How the Istio gateway policy objects (rate limits, token requirements) of an API find the
+/// gateway and the API's route there.
+pub trait GatewayAttachment: Send + Sync {
+    /// Where the gateway-wide policy objects of an API in `api_namespace` go, and how they select
+    /// the gateway.
+    fn policy_target(&self, api_namespace: &str) -> PolicyTarget;
+    /// The name Istio gives the API's route in Envoy (what a rate-limit patch matches).
+    fn envoy_route_name(&self, api: &ValidApi) -> String;
+    /// AuthorizationPolicy path patterns covering every path the route sends to the API.
+    fn protected_paths(&self, api: &ValidApi) -> Vec<String>;
 }
 
 /// What two routes must not share: gateway (`<namespace>/<name>`), host and path prefix.

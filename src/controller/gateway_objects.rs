@@ -119,7 +119,8 @@ async fn keep_shared_while_used(ctx: &Context) {
     }
     let journal = Journal::default();
     for (ns, shared) in &used {
-        let target = PolicyTarget { namespace: ns.clone(), ..ctx.backends.route.policy_target(ns) };
+        let Some(target) = ctx.backends.policy_target(ns) else { continue };
+        let target = PolicyTarget { namespace: ns.clone(), ..target };
         if let Err(e) = ensure_shared(ctx, &target, *shared, &journal).await {
             warn!(namespace = %ns, error = %e, "could not restore a shared gateway object");
         }
@@ -160,7 +161,7 @@ async fn remove_orphans(ctx: &Context) {
 /// Whether the object is where the API's object of its kind goes (namespace and name).
 fn in_place(ctx: &Context, api: &ExposedAPI, obj: &DynamicObject, kind: PerApi) -> bool {
     let namespace = api.namespace().unwrap_or_default();
-    let target = ctx.backends.route.policy_target(&namespace);
+    let Some(target) = ctx.backends.policy_target(&namespace) else { return false };
     obj.namespace().as_deref() == Some(target.namespace.as_str())
         && obj.name_any() == kind.object_name(&namespace, &api.name_any())
 }

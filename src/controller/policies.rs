@@ -45,7 +45,7 @@ pub(super) async fn enforce(
     journal: &Journal,
 ) -> Result<Enforced, ReconcileError> {
     let uid = api.uid().unwrap_or_default();
-    let (target, wanted) = ctx.backends.policy_objects(valid, plan)?;
+    let Some((target, wanted)) = ctx.backends.policy_objects(valid, plan)? else { return Ok(Enforced::default()) };
     let installed = ctx.backends.installed;
     let wanted: Vec<(PerApi, DynamicObject)> = wanted.into_iter().filter(|(kind, _)| installed.has(*kind)).collect();
     if !wanted.is_empty() && !has_finalizer(api) {
@@ -166,7 +166,7 @@ pub(super) async fn remove_named(
 /// finalizer goes anyway (the orphan sweep removes what is left), with a Warning.
 pub(super) async fn release(ctx: &Context, api: &ExposedAPI, attempts: u32) -> Result<(), ReconcileError> {
     let (namespace, name, uid) = (api.namespace().unwrap_or_default(), api.name_any(), api.uid().unwrap_or_default());
-    let target = ctx.backends.route.policy_target(&namespace);
+    let Some(target) = ctx.backends.policy_target(&namespace) else { return remove_finalizer(ctx, api).await };
     let journal = Journal::default();
     for kind in PerApi::ALL.into_iter().filter(|k| ctx.backends.installed.has(*k)) {
         let object = kind.object_name(&namespace, &name);
