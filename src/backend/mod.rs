@@ -102,7 +102,7 @@ impl Backends {
         &self,
         api: &ValidApi,
         api_keys: Option<&Plan>,
-    ) -> Result<Option<(PolicyTarget, Vec<(PerApi, DynamicObject)>)>, BuildError> {
+    ) -> Result<Option<PolicyObjects>, BuildError> {
         let Some(attachment) = self.route.gateway_policies() else { return Ok(None) };
         let target = attachment.policy_target(&api.namespace);
         let envoy_route = attachment.envoy_route_name(api);
@@ -144,6 +144,9 @@ impl Backends {
         kinds
     }
 }
+
+/// Where an API's gateway policy objects go, and the objects.
+pub type PolicyObjects = (PolicyTarget, Vec<(PerApi, DynamicObject)>);
 
 /// A kind of object a backend writes, which the controller watches and caches for it.
 #[derive(Clone, Debug)]
