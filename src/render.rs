@@ -5,11 +5,12 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
+use crate::backend::apim::ApimBackend;
 use crate::backend::route::RouteState;
 use crate::backend::scrape::Scraper;
 use crate::backend::scrape::annotations::desired_annotations;
 use crate::backend::{Backends, Installed};
-use crate::config::OperatorConfig;
+use crate::config::{OperatorConfig, RouteBackend};
 use crate::core::api_keys::{self, Plan};
 use crate::core::gateway_address::{GatewayAddress, IngressPort};
 use crate::core::policy;
@@ -55,9 +56,16 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
         let api = parse_document(index, document)?;
         let valid = validate(&api, &options.namespace)
             .map_err(|e| RenderError::Document { document: describe(index, document), problem: e.to_string() })?;
-        let api_keys = api_keys::plan(&api.spec, &config.policy, true);
+        let apim = (config.route_backend == RouteBackend::AzureApim).then(|| ApimBackend::new(&config.apim));
+        // APIM verifies API keys itself (subscription keys); the Istio plan is for the mesh gateway.
+        let api_keys = if apim.is_some() { None } else { api_keys::plan(&api.spec, &config.policy, true) };
         for object in children(&valid, &backends, api_keys.as_ref())? {
             push_document(&mut out, &object)?;
+        }
+        if let Some(apim) = &apim {
+            for request in apim_requests(apim, &valid, &api)? {
+                push_document(&mut out, &request)?;
+            }
         }
         if options.with_status {
             // Offline there is no route status and no endpoint to see: `apiStatus` is shown, with the
@@ -71,7 +79,12 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
                 "metadata": {"name": valid.name, "namespace": valid.namespace},
                 "status": {"apiStatus": api_status},
             });
-            // The policy conditions depend on the spec alone, so they are known offline.
+            // Behind APIM the public URL is the APIM gateway's (`APIM_GATEWAY_URL`), not the mesh's.
+            if let Some(apim) = &apim {
+                status["status"]["apiStatus"]["url"] = json!(apim.public_url(&valid));
+            }
+            // The policy conditions depend on the spec alone, so they are known offline (the APIM
+            // backend's come with its Azure side).
             let kind = backends.route.resource().kind;
             let facts = policy::PolicyFacts::offline(&kind, config.policy.rate_limit_per_client, api_keys.as_ref());
             let policies: Vec<Value> = policy::conditions(&api.spec, &facts)
@@ -81,7 +94,7 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
                     json!({"type": c.type_, "status": status, "reason": c.reason, "message": c.message})
                 })
                 .collect();
-            if !policies.is_empty() {
+            if !policies.is_empty() && apim.is_none() {
                 status["status"]["conditions"] = Value::Array(policies);
             }
             push_document(&mut out, &status)?;
@@ -125,6 +138,22 @@ fn children(api: &ValidApi, backends: &Backends, api_keys: Option<&Plan>) -> Res
         objects.push(encode(&backends.route.desired(api).map_err(defect)?)?);
     }
     Ok(objects)
+}
+
+/// The APIM management requests of an API: the API and its policy, as `PUT`s with their bodies.
+fn apim_requests(apim: &ApimBackend, valid: &ValidApi, api: &ExposedAPI) -> Result<Vec<Value>, RenderError> {
+    let desired = apim.desired(valid, &api.spec, None).map_err(|e| RenderError::Document {
+        document: format!("ExposedAPI {}", valid.name),
+        problem: e.to_string(),
+    })?;
+    let service =
+        apim.config.service_path().unwrap_or_else(|| "<APIM_SUBSCRIPTION_ID/RESOURCE_GROUP/SERVICE_NAME>".into());
+    let version = &apim.config.apim_api_version;
+    let url = |suffix: &str| format!("{service}/apis/{}{suffix}?api-version={version}", desired.api_id);
+    Ok(vec![
+        json!({"kind": "APIMRequest", "method": "PUT", "url": url(""), "body": desired.api}),
+        json!({"kind": "APIMRequest", "method": "PUT", "url": url("/policies/policy"), "body": desired.policy}),
+    ])
 }
 
 fn encode(object: &kube::core::DynamicObject) -> Result<Value, RenderError> {

@@ -200,3 +200,27 @@ fn unenforceable_api_keys_render_no_route() {
     assert_eq!(kinds(&docs), ["ExposedAPI"], "fail closed: nothing is published");
     assert_eq!(docs[0]["status"]["conditions"][0]["reason"], "NotSupported");
 }
+
+#[test]
+fn the_apim_backend_renders_its_ingress_and_the_requests_it_would_send() {
+    let mut api: Value = serde_saphyr::from_str(CORE).unwrap();
+    api["spec"]["rateLimit"] = json!({"enabled": true, "limit": "10", "interval": "pm"});
+    let config = OperatorConfig {
+        route_backend: RouteBackend::AzureApim,
+        apim: crate::config::ApimConfig {
+            apim_subscription_id: Some("00000000-0000-0000-0000-000000000001".into()),
+            apim_resource_group: Some("canvas".into()),
+            apim_service_name: Some("canvas-apim".into()),
+            apim_backend_base_url: Some("https://mesh.internal".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let input = serde_saphyr::to_string(&api).unwrap();
+    let docs = docs(&render(&input, &config, &options(None)).unwrap());
+    assert_eq!(kinds(&docs), ["Ingress", "APIMRequest", "APIMRequest", "ExposedAPI"]);
+    let prefix = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/canvas/providers/Microsoft.ApiManagement/service/canvas-apim/apis/oda-components-prdcat3-productcatalogmanagement-productcatalogmanagement";
+    assert_eq!(docs[1]["url"], format!("{prefix}?api-version=2024-05-01"));
+    assert_eq!(docs[2]["url"], format!("{prefix}/policies/policy?api-version=2024-05-01"));
+    assert!(docs[2]["body"]["properties"]["value"].as_str().unwrap().contains("rate-limit-by-key calls=\"10\""));
+}

@@ -6,8 +6,10 @@
 //! kinds a backend declares ([`ChildKind`]), checks ownership and conflicts, server-side applies
 //! what differs and removes what a backend no longer wants.
 
+pub mod apim;
 pub mod gateway_api;
 pub mod gateway_policy;
+pub mod ingress;
 pub mod istio;
 pub mod route;
 pub mod scrape;
@@ -22,6 +24,7 @@ use crate::core::api_keys::Plan;
 use crate::core::validation::ValidApi;
 use gateway_api::HttpRouteBackend;
 use gateway_policy::{GatewayPolicies, PerApi, PolicyTarget, RouteRef};
+use ingress::IngressRoute;
 use istio::VirtualServiceRoute;
 use route::Route;
 use scrape::Scraper;
@@ -65,9 +68,9 @@ impl Installed {
 pub struct Backends {
     /// The route backend of `ROUTE_BACKEND`.
     pub route: Arc<dyn Route>,
-    /// The other route backend, when its CRD is installed: its routes that an API controls are
+    /// The other route backends whose CRD is installed: their routes that an API controls are
     /// removed once the API's route of the active kind is applied (a switch leaves no orphan).
-    pub former_route: Option<Arc<dyn Route>>,
+    pub former_routes: Vec<Arc<dyn Route>>,
     /// How metrics APIs are scraped.
     pub scraper: Scraper,
     /// The kinds to watch and cache: the route kinds and the ServiceMonitor, when their CRD is
@@ -82,27 +85,33 @@ impl Backends {
     pub fn new(config: &OperatorConfig, installed: Installed) -> Self {
         let istio: Arc<dyn Route> = Arc::new(VirtualServiceRoute::new(config));
         let gateway_api: Arc<dyn Route> = Arc::new(HttpRouteBackend::new(config, installed.http_route_cors));
-        let ((route, route_installed), (former, former_installed)) = match config.route_backend {
-            RouteBackend::VirtualService => ((istio, installed.virtual_service), (gateway_api, installed.http_route)),
-            RouteBackend::HttpRoute => ((gateway_api, installed.http_route), (istio, installed.virtual_service)),
+        let istio = (istio, installed.virtual_service);
+        let gateway_api = (gateway_api, installed.http_route);
+        // The Ingress of the APIM backend is a built-in kind, always there; leaving APIM is not
+        // cleaned up (its Ingress goes with its API), so other backends do not watch Ingresses.
+        let ((route, route_installed), formers) = match config.route_backend {
+            RouteBackend::VirtualService => (istio, vec![gateway_api]),
+            RouteBackend::HttpRoute => (gateway_api, vec![istio]),
+            RouteBackend::AzureApim => {
+                let ingress: Arc<dyn Route> = Arc::new(IngressRoute::new(&config.apim));
+                ((ingress, true), vec![istio, gateway_api])
+            }
         };
+        let former_routes: Vec<Arc<dyn Route>> =
+            formers.into_iter().filter(|(_, installed)| *installed).map(|(r, _)| r).collect();
         let scraper = Scraper::new(config.openmetrics_implementation, installed.service_monitor);
         let mut kinds: Vec<ChildKind> = Vec::new();
         kinds.extend(route_installed.then(|| route.child_kind()));
-        kinds.extend(former_installed.then(|| former.child_kind()));
+        kinds.extend(former_routes.iter().map(|r| r.child_kind()));
         let monitors = ChildKind { resource: service_monitor_resource(), cluster_wide: false };
         kinds.extend(installed.service_monitor.then_some(monitors));
         let gateway = GatewayPolicies::new(&config.policy);
-        Self { route, former_route: former_installed.then_some(former), scraper, kinds, gateway, installed }
+        Self { route, former_routes, scraper, kinds, gateway, installed }
     }
 
     /// The API's own objects in the gateway namespace, for its valid rate limit and enforceable
     /// token requirement, and where they go.
-    pub fn policy_objects(
-        &self,
-        api: &ValidApi,
-        api_keys: Option<&Plan>,
-    ) -> Result<Option<PolicyObjects>, BuildError> {
+    pub fn policy_objects(&self, api: &ValidApi, api_keys: Option<&Plan>) -> Result<Option<PolicyObjects>, BuildError> {
         let Some(attachment) = self.route.gateway_policies() else { return Ok(None) };
         let target = attachment.policy_target(&api.namespace);
         let envoy_route = attachment.envoy_route_name(api);
@@ -192,14 +201,15 @@ mod tests {
     fn the_setting_picks_the_route_and_the_other_kind_is_watched_for_orphans() {
         let istio = Backends::new(&OperatorConfig::default(), Installed::ALL);
         assert_eq!(istio.route.resource().kind, "VirtualService");
-        assert_eq!(istio.former_route.as_ref().map(|r| r.resource().kind), Some("HTTPRoute".into()));
+        let formers: Vec<String> = istio.former_routes.iter().map(|r| r.resource().kind).collect();
+        assert_eq!(formers, ["HTTPRoute"]);
         assert_eq!(kinds(&istio), ["VirtualService", "HTTPRoute", "ServiceMonitor"]);
 
         let config = OperatorConfig { route_backend: RouteBackend::HttpRoute, ..Default::default() };
         let without_istio = Installed { virtual_service: false, ..Installed::ALL };
         let gateway_api = Backends::new(&config, without_istio);
         assert_eq!(gateway_api.route.resource().kind, "HTTPRoute");
-        assert!(gateway_api.former_route.is_none(), "no Istio CRD: nothing to clean up");
+        assert!(gateway_api.former_routes.is_empty(), "no Istio CRD: nothing to clean up");
         assert_eq!(kinds(&gateway_api), ["HTTPRoute", "ServiceMonitor"]);
     }
 

@@ -3,7 +3,9 @@
 
 use clap::{Args, ValueEnum};
 
+mod apim;
 mod policy;
+pub use apim::{ApimConfig, ApimJwtMode};
 pub use policy::{PolicyConfig, Unenforceable};
 
 /// How metrics APIs (`apiType` `prometheus` / `openmetrics`) get scraped.
@@ -50,6 +52,10 @@ pub enum RouteBackend {
     /// A Gateway API `HTTPRoute` attached to the component gateway.
     #[value(name = "HTTPRoute")]
     HttpRoute,
+    /// Azure API Management in front of an Ingress into the mesh (so far `render` only, hence
+    /// hidden from `--help` and the chart).
+    #[value(name = "AzureAPIM", hide = true)]
+    AzureApim,
 }
 
 /// What decides the output, shared by `run` and `render`.
@@ -83,6 +89,9 @@ pub struct OperatorConfig {
 
     #[command(flatten)]
     pub policy: PolicyConfig,
+
+    #[command(flatten)]
+    pub apim: ApimConfig,
 }
 
 impl OperatorConfig {
@@ -112,6 +121,7 @@ impl Default for OperatorConfig {
             route_backend: RouteBackend::VirtualService,
             gateway_section_name: None,
             policy: PolicyConfig::default(),
+            apim: ApimConfig::default(),
         }
     }
 }

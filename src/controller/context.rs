@@ -45,7 +45,7 @@ pub struct Context {
     pub config: OperatorConfig,
     pub namespaces: WatchNamespaces,
     pub discovered: Discovered,
-    /// The route backend (and the former one), the scraper and the gateway policy builder.
+    /// The route backend (and the former ones), the scraper and the gateway policy builder.
     pub backends: Backends,
     pub state: Arc<State>,
     pub recorder: Recorder,

@@ -31,6 +31,8 @@ pub(super) fn facts(ctx: &Context, api: &ExposedAPI, namespace: &str) -> Facts {
 /// namespace when the setting names no namespace. A public host name wins in both.
 fn gateway(ctx: &Context, namespace: &str) -> Option<GatewayAddress> {
     match ctx.config.route_backend {
+        // Not run yet (`run` refuses it): its URL will be the APIM gateway's.
+        RouteBackend::AzureApim => None,
         RouteBackend::VirtualService => ctx.state.gateway.read().ok().and_then(|g| g.clone()),
         RouteBackend::HttpRoute => {
             let (gateway_ns, name) = gateway_ref(&ctx.config.component_gateway);

@@ -58,7 +58,7 @@ pub(super) async fn expose<'a>(
     let applied = apply_if_changed(ctx, &resource, &desired, existing.as_deref(), journal).await?;
     let current = applied.map(Arc::new).or(existing);
     let state = current.as_deref().map_or(RouteState::Accepted, |r| route.state(r));
-    if let Some(former) = &ctx.backends.former_route {
+    for former in &ctx.backends.former_routes {
         let why = format!("ROUTE_BACKEND is {}", resource.kind);
         remove_controlled(ctx, &former.resource(), &uid, (&valid.namespace, &valid.name), journal, &why).await?;
     }
@@ -75,7 +75,7 @@ pub(super) async fn withhold(
 ) -> Result<(), ReconcileError> {
     let uid = api.uid().unwrap_or_default();
     let why = "API keys are required and cannot be verified";
-    let routes = std::iter::once(&ctx.backends.route).chain(ctx.backends.former_route.as_ref());
+    let routes = std::iter::once(&ctx.backends.route).chain(&ctx.backends.former_routes);
     for route in routes {
         remove_controlled(ctx, &route.resource(), &uid, (&valid.namespace, &valid.name), journal, why).await?;
     }

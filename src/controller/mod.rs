@@ -92,6 +92,13 @@ pub async fn run_until(
     telemetry: Telemetry,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<()> {
+    if config.output.route_backend == RouteBackend::AzureApim {
+        return Err(crate::Error::Config(
+            "ROUTE_BACKEND=AzureAPIM: the Azure side of the APIM backend (token, ARM client, stand-in) is not \
+             built yet; `render --route-backend AzureAPIM` previews what it will send"
+                .into(),
+        ));
+    }
     let namespaces = config.namespaces();
     let discovered = discovery::discover(&client, config.output.virtual_service_version).await?;
     info!(?namespaces, ?discovered, "starting");

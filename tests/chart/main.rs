@@ -239,7 +239,12 @@ fn schema_enums_are_the_values_the_operator_accepts() {
             .find(|a| a.get_env().is_some_and(|e| e == env.as_str()))
             .unwrap_or_else(|| panic!("config.{key}: its description names {env:?}, which is no variable of `run`"));
         let accepted: BTreeSet<String> =
-            arg.get_possible_values().iter().flat_map(|v| v.get_name_and_aliases().map(str::to_owned)).collect();
+            // Hidden values are previews `run` does not take yet (ROUTE_BACKEND=AzureAPIM).
+            arg.get_possible_values()
+                .iter()
+                .filter(|v| !v.is_hide_set())
+                .flat_map(|v| v.get_name_and_aliases().map(str::to_owned))
+                .collect();
         if property["type"] == "boolean" {
             assert_eq!(accepted, set(["true", "false"]), "config.{key}");
             continue;
