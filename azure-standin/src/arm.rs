@@ -1,0 +1,352 @@
+//! The APIM subset of Azure Resource Manager: the service, APIs (with long-running operations),
+//! API policies and OpenID Connect providers, with ARM's api-version, ETag/If-Match and error rules
+//! (design: shared/reference azure-apim §2, §4.3).
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::State as Extract;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::Shared;
+use crate::state::{LroMode, Operation, ServiceKey, State, Stored, StoredApi};
+
+pub const ARM_AUDIENCE: &str = "https://management.azure.com";
+const API_VERSIONS: &[&str] = &["2022-08-01", "2023-05-01-preview", "2024-05-01"];
+const FORMATS: &[&str] =
+    &["swagger-json", "swagger-link-json", "openapi", "openapi-link", "openapi+json", "openapi+json-link"];
+const POLICY_FORMATS: &[&str] = &["xml", "rawxml", "xml-link", "rawxml-link"];
+
+/// ARM's error envelope.
+pub fn arm_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, axum::Json(json!({"error": {"code": code, "message": message}}))).into_response()
+}
+
+fn validation(target: &str, message: &str) -> Response {
+    let body = json!({"error": {"code": "ValidationError", "message": "One or more fields contain incorrect values:",
+        "details": [{"code": "ValidationError", "target": target, "message": message}]}});
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+}
+
+fn with_etag(status: StatusCode, etag: &str, body: Value) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        response.headers_mut().insert("etag", value);
+    }
+    response
+}
+
+/// The ARM listener: one handler, since ARM paths are matched segment by segment.
+pub async fn arm(
+    Extract(shared): Extract<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut state = shared.lock().await;
+    crate::record(&mut state, "arm", &method, &uri, &headers, &body);
+    if let Some(denied) = crate::identity::unauthorized(&state, &headers, ARM_AUDIENCE) {
+        return denied;
+    }
+    if let Some(fault) = state.take_fault(method.as_str(), uri.path()) {
+        return crate::fault_response(&fault);
+    }
+    let query: HashMap<String, String> = uri
+        .query()
+        .map(|q| q.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+        .unwrap_or_default();
+    match query.get("api-version") {
+        None => {
+            return arm_error(
+                StatusCode::BAD_REQUEST,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            );
+        }
+        Some(v) if !API_VERSIONS.contains(&v.as_str()) => {
+            return arm_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidApiVersionParameter",
+                &format!("The api-version '{v}' is invalid."),
+            );
+        }
+        _ => {}
+    }
+    let segments: Vec<&str> = uri.path().trim_start_matches('/').split('/').collect();
+    let (service, rest) = match segments.as_slice() {
+        ["subscriptions", s, "resourceGroups", g, "providers", "Microsoft.ApiManagement", "service", n, rest @ ..] => {
+            (ServiceKey { subscription: (*s).into(), resource_group: (*g).into(), name: (*n).into() }, rest.to_vec())
+        }
+        _ => return arm_error(StatusCode::NOT_FOUND, "InvalidResourceType", "The resource type could not be found."),
+    };
+    if !state.services.contains(&service) {
+        return arm_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            &format!("The Resource 'Microsoft.ApiManagement/service/{}' was not found.", service.name),
+        );
+    }
+    let base = format!("http://{}", headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1"));
+    let if_match = headers.get("if-match").and_then(|v| v.to_str().ok()).map(String::from);
+    let body: Option<Value> = serde_json::from_slice(&body).ok();
+    let ctx = Call { state: &mut state, service, base, if_match, path: uri.path().to_owned(), query };
+    match (method, rest.as_slice()) {
+        (Method::GET, []) => {
+            let name = &ctx.service.name;
+            axum::Json(json!({"name": name, "type": "Microsoft.ApiManagement/service",
+                "properties": {"gatewayUrl": format!("https://{name}.azure-api.net")}}))
+            .into_response()
+        }
+        (Method::GET | Method::HEAD, ["apis", id]) if ctx.query.contains_key("asyncId") => ctx.poll(id),
+        (Method::GET | Method::HEAD, ["apis", id]) => ctx.get_api(id),
+        (Method::PUT, ["apis", id]) => ctx.put_api(id, body),
+        (Method::DELETE, ["apis", id]) => ctx.delete_api(id),
+        (Method::PUT, ["apis", id, "policies", "policy"]) => ctx.put_policy(id, body),
+        (Method::GET, ["apis", id, "policies", "policy"]) => ctx.get_policy(id),
+        (Method::PUT, ["openidConnectProviders", id]) => ctx.put_provider(id, body),
+        (Method::GET, ["openidConnectProviders", id]) => ctx.get_provider(id),
+        _ => arm_error(StatusCode::NOT_FOUND, "ResourceNotFound", "The requested resource was not found."),
+    }
+}
+
+struct Call<'a> {
+    state: &'a mut State,
+    service: ServiceKey,
+    base: String,
+    if_match: Option<String>,
+    path: String,
+    query: HashMap<String, String>,
+}
+
+impl Call<'_> {
+    fn key(&self, id: &str) -> (ServiceKey, String) {
+        (self.service.clone(), id.to_owned())
+    }
+
+    fn api_body(&self, id: &str, api: &StoredApi, provisioning: &str) -> Value {
+        let mut properties = api.properties.clone();
+        properties["provisioningState"] = json!(provisioning);
+        json!({"id": self.path_of(id), "type": "Microsoft.ApiManagement/service/apis", "name": id, "properties": properties})
+    }
+
+    fn path_of(&self, id: &str) -> String {
+        let s = &self.service;
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ApiManagement/service/{}/apis/{id}",
+            s.subscription, s.resource_group, s.name
+        )
+    }
+
+    fn not_found(id: &str) -> Response {
+        arm_error(StatusCode::NOT_FOUND, "ResourceNotFound", &format!("Api not found. ({id})"))
+    }
+
+    fn get_api(self, id: &str) -> Response {
+        match self.state.apis.get(&self.key(id)) {
+            Some(api) => with_etag(StatusCode::OK, &api.etag, self.api_body(id, api, "Succeeded")),
+            None => Self::not_found(id),
+        }
+    }
+
+    /// `If-Match`: absent passes; `*` needs the object; an ETag must be the current one.
+    fn precondition(&self, current: Option<&str>) -> Option<Response> {
+        let wanted = self.if_match.as_deref()?;
+        let ok = match current {
+            None => false,
+            Some(etag) => wanted == "*" || wanted == etag,
+        };
+        (!ok)
+            .then(|| arm_error(StatusCode::PRECONDITION_FAILED, "PreconditionFailed", "The entity tag does not match."))
+    }
+
+    fn put_api(self, id: &str, body: Option<Value>) -> Response {
+        if id.is_empty() || id.len() > 256 || id.chars().any(|c| "*#&+:<>?".contains(c)) {
+            return validation("apiId", "The API identifier is invalid.");
+        }
+        let Some(properties) = body.as_ref().and_then(|b| b.get("properties")).cloned() else {
+            return validation("properties", "The request body has no properties.");
+        };
+        let Some(path) = properties.get("path").and_then(Value::as_str) else {
+            return validation("path", "Path is required.");
+        };
+        if path.len() > 400 {
+            return validation("path", "Path may have at most 400 characters.");
+        }
+        let taken = self
+            .state
+            .apis
+            .iter()
+            .any(|((s, other), a)| s == &self.service && other != id && a.properties["path"] == json!(path));
+        if taken {
+            return validation("path", "Cannot create API with specified path: it is already used by another API.");
+        }
+        if properties.get("value").is_some()
+            && !properties.get("format").and_then(Value::as_str).is_some_and(|f| FORMATS.contains(&f))
+        {
+            return validation("format", "The import format is not supported.");
+        }
+        if let Some(url) = properties.get("serviceUrl").and_then(Value::as_str)
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return validation("serviceUrl", "The service URL must be absolute.");
+        }
+        let key = self.key(id);
+        let existing = self.state.apis.get(&key).cloned();
+        if let Some(failed) = self.precondition(existing.as_ref().map(|a| a.etag.as_str())) {
+            return failed;
+        }
+        let mut stored_properties = properties.clone();
+        if let Some(map) = stored_properties.as_object_mut() {
+            map.remove("format");
+            map.remove("value");
+        }
+        let etag = self.state.etag();
+        let api = StoredApi {
+            properties: stored_properties,
+            etag: etag.clone(),
+            policy: existing.as_ref().and_then(|a| a.policy.clone()),
+        };
+        self.state.apis.insert(key.clone(), api.clone());
+        let status = if existing.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+        match self.state.lro {
+            LroMode::Immediate => with_etag(status, &etag, self.api_body(id, &api, "Succeeded")),
+            LroMode::Location { polls } | LroMode::Accepted { polls } => {
+                let final_body = self.api_body(id, &api, "Succeeded");
+                let n = self.state.serial();
+                self.state.operations.insert(
+                    n,
+                    Operation { polls_left: polls, status: status.as_u16(), body: Some(final_body), api: Some(key) },
+                );
+                let location = format!(
+                    "{}{}?api-version=2024-05-01&asyncId={n}&asyncCode={}",
+                    self.base,
+                    self.path,
+                    status.as_u16()
+                );
+                let mut response = if matches!(self.state.lro, LroMode::Accepted { .. }) {
+                    StatusCode::ACCEPTED.into_response()
+                } else {
+                    with_etag(status, &etag, self.api_body(id, &api, "InProgress"))
+                };
+                crate::set_header(&mut response, "location", &location);
+                response
+            }
+        }
+    }
+
+    fn poll(self, id: &str) -> Response {
+        let Some(n) = self.query.get("asyncId").and_then(|n| n.parse::<u64>().ok()) else { return Self::not_found(id) };
+        let Some(op) = self.state.operations.get_mut(&n) else { return Self::not_found(id) };
+        if op.polls_left > 0 {
+            op.polls_left -= 1;
+            let mut response = StatusCode::ACCEPTED.into_response();
+            crate::set_header(&mut response, "retry-after", "0");
+            return response;
+        }
+        let Some(op) = self.state.operations.remove(&n) else { return Self::not_found(id) };
+        let status = StatusCode::from_u16(op.status).unwrap_or(StatusCode::OK);
+        match op.body {
+            Some(body) => (status, axum::Json(body)).into_response(),
+            None => status.into_response(),
+        }
+    }
+
+    fn delete_api(self, id: &str) -> Response {
+        if self.if_match.is_none() {
+            return arm_error(StatusCode::BAD_REQUEST, "InvalidRequest", "The If-Match header is required.");
+        }
+        let key = self.key(id);
+        let Some(existing) = self.state.apis.get(&key).cloned() else { return StatusCode::NO_CONTENT.into_response() };
+        if let Some(failed) = self.precondition(Some(&existing.etag)) {
+            return failed;
+        }
+        self.state.apis.remove(&key);
+        match self.state.lro {
+            LroMode::Immediate => StatusCode::NO_CONTENT.into_response(),
+            LroMode::Location { polls } | LroMode::Accepted { polls } => {
+                let n = self.state.serial();
+                self.state.operations.insert(n, Operation { polls_left: polls, status: 204, body: None, api: None });
+                let mut response = StatusCode::ACCEPTED.into_response();
+                let location = format!("{}{}?api-version=2024-05-01&asyncId={n}&asyncCode=204", self.base, self.path);
+                crate::set_header(&mut response, "location", &location);
+                response
+            }
+        }
+    }
+
+    fn put_policy(self, id: &str, body: Option<Value>) -> Response {
+        let key = self.key(id);
+        if !self.state.apis.contains_key(&key) {
+            return Self::not_found(id);
+        }
+        if self.state.operations.values().any(|op| op.api.as_ref() == Some(&key)) {
+            return arm_error(StatusCode::CONFLICT, "Conflict", "An operation on the API is still in progress.");
+        }
+        let properties = body.as_ref().and_then(|b| b.get("properties")).cloned().unwrap_or_default();
+        let format = properties.get("format").and_then(Value::as_str).unwrap_or("xml");
+        if !POLICY_FORMATS.contains(&format) {
+            return validation("format", "The policy format is not supported.");
+        }
+        let Some(value) = properties.get("value").and_then(Value::as_str) else {
+            return validation("value", "A policy value is required.");
+        };
+        if let Err(message) = crate::policy_check::check(value) {
+            return validation("value", &message);
+        }
+        let etag = self.state.etag();
+        let Some(api) = self.state.apis.get_mut(&key) else { return Self::not_found(id) };
+        let status = if api.policy.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+        // APIM re-formats what it stores: clients must never compare policies as strings.
+        let stored = value.replace("><", ">\r\n<");
+        api.policy = Some(Stored { value: json!(stored), etag: etag.clone() });
+        with_etag(status, &etag, json!({"name": "policy", "properties": {"format": "xml", "value": stored}}))
+    }
+
+    fn get_policy(self, id: &str) -> Response {
+        match self.state.apis.get(&self.key(id)).and_then(|a| a.policy.as_ref()) {
+            Some(policy) => with_etag(
+                StatusCode::OK,
+                &policy.etag,
+                json!({"name": "policy", "properties": {"format": "xml", "value": policy.value}}),
+            ),
+            None => arm_error(StatusCode::NOT_FOUND, "ResourceNotFound", "Policy not found."),
+        }
+    }
+
+    fn put_provider(self, id: &str, body: Option<Value>) -> Response {
+        let properties = body.as_ref().and_then(|b| b.get("properties")).cloned().unwrap_or_default();
+        for required in ["displayName", "metadataEndpoint", "clientId"] {
+            if properties.get(required).and_then(Value::as_str).is_none_or(str::is_empty) {
+                return validation(required, &format!("{required} is required."));
+            }
+        }
+        let key = self.key(id);
+        let existing = self.state.providers.get(&key).map(|p| p.etag.clone());
+        if let Some(failed) = self.precondition(existing.as_deref()).filter(|_| self.if_match.is_some()) {
+            return failed;
+        }
+        let etag = self.state.etag();
+        self.state.providers.insert(key, Stored { value: properties.clone(), etag: etag.clone() });
+        let status = if existing.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+        with_etag(status, &etag, json!({"name": id, "properties": without_secret(properties)}))
+    }
+
+    fn get_provider(self, id: &str) -> Response {
+        match self.state.providers.get(&self.key(id)) {
+            Some(p) => {
+                with_etag(StatusCode::OK, &p.etag, json!({"name": id, "properties": without_secret(p.value.clone())}))
+            }
+            None => arm_error(StatusCode::NOT_FOUND, "ResourceNotFound", "OpenID Connect provider not found."),
+        }
+    }
+}
+
+fn without_secret(mut properties: Value) -> Value {
+    if let Some(map) = properties.as_object_mut() {
+        map.remove("clientSecret");
+    }
+    properties
+}

@@ -1,0 +1,127 @@
+//! Steering the stand-in: in-process through [`Control`], or over its control listener when it
+//! runs as its own process (the operator never talks to that listener).
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State as Extract;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::Shared;
+use crate::state::{Fault, LroMode, Recorded, ServiceKey, StoredApi};
+
+/// A handle on the stand-in's state.
+#[derive(Clone)]
+pub struct Control(pub(crate) Shared);
+
+impl Control {
+    /// The next `count` requests whose `METHOD path` contains `route` get `status`.
+    pub async fn fail_next(&self, route: &str, status: u16, count: u32, retry_after: Option<u32>) {
+        self.0.lock().await.faults.push(Fault { route: route.into(), status, retry_after, remaining: count });
+    }
+
+    pub async fn set_lro(&self, mode: LroMode) {
+        self.0.lock().await.lro = mode;
+    }
+
+    /// Every token issued so far stops being valid.
+    pub async fn expire_tokens(&self) {
+        let mut state = self.0.lock().await;
+        let past = Instant::now().checked_sub(Duration::from_secs(1)).unwrap_or_else(Instant::now);
+        state.tokens.values_mut().for_each(|t| t.expires = past);
+    }
+
+    pub async fn set_token_lifetime(&self, lifetime: Duration) {
+        self.0.lock().await.token_lifetime = lifetime;
+    }
+
+    /// The federated token file now holds `token`: older assertions are refused.
+    pub async fn rotate_federated_token(&self, token: &str) {
+        self.0.lock().await.federated_token = Some(token.into());
+    }
+
+    pub async fn deny_vault(&self, denied: bool) {
+        self.0.lock().await.vault_denied = denied;
+    }
+
+    pub async fn requests(&self) -> Vec<Recorded> {
+        self.0.lock().await.requests.clone()
+    }
+
+    pub async fn clear_requests(&self) {
+        self.0.lock().await.requests.clear();
+    }
+
+    pub async fn api(&self, service: &ServiceKey, id: &str) -> Option<StoredApi> {
+        self.0.lock().await.apis.get(&(service.clone(), id.to_owned())).cloned()
+    }
+
+    /// Someone deleted the API in the portal.
+    pub async fn delete_api(&self, service: &ServiceKey, id: &str) {
+        self.0.lock().await.apis.remove(&(service.clone(), id.to_owned()));
+    }
+
+    /// An API someone else created.
+    pub async fn insert_api(&self, service: &ServiceKey, id: &str, path: &str) {
+        let mut state = self.0.lock().await;
+        let etag = state.etag();
+        let api = StoredApi { properties: json!({"path": path, "displayName": "foreign"}), etag, policy: None };
+        state.apis.insert((service.clone(), id.to_owned()), api);
+    }
+}
+
+#[derive(Deserialize)]
+struct FaultRequest {
+    route: String,
+    status: u16,
+    count: u32,
+    retry_after: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct LroRequest {
+    mode: String,
+    #[serde(default)]
+    polls: u32,
+}
+
+pub(crate) fn router() -> Router<Shared> {
+    Router::new()
+        .route("/control/faults", post(fault))
+        .route("/control/lro", post(lro))
+        .route("/control/expire-tokens", post(expire))
+        .route("/control/requests", get(requests))
+}
+
+async fn fault(Extract(shared): Extract<Shared>, axum::Json(f): axum::Json<FaultRequest>) -> Response {
+    Control(shared).fail_next(&f.route, f.status, f.count, f.retry_after).await;
+    axum::http::StatusCode::NO_CONTENT.into_response()
+}
+
+async fn lro(Extract(shared): Extract<Shared>, axum::Json(l): axum::Json<LroRequest>) -> Response {
+    let mode = match l.mode.as_str() {
+        "immediate" => LroMode::Immediate,
+        "location" => LroMode::Location { polls: l.polls },
+        "accepted" => LroMode::Accepted { polls: l.polls },
+        _ => return (axum::http::StatusCode::BAD_REQUEST, "mode: immediate, location or accepted").into_response(),
+    };
+    Control(shared).set_lro(mode).await;
+    axum::http::StatusCode::NO_CONTENT.into_response()
+}
+
+async fn expire(Extract(shared): Extract<Shared>) -> Response {
+    Control(shared).expire_tokens().await;
+    axum::http::StatusCode::NO_CONTENT.into_response()
+}
+
+async fn requests(Extract(shared): Extract<Shared>) -> Response {
+    let recorded = Control(shared).requests().await;
+    let list: Vec<_> = recorded
+        .iter()
+        .map(|r| json!({"listener": r.listener, "method": r.method, "path": r.path, "query": r.query, "ifMatch": r.if_match, "body": r.body}))
+        .collect();
+    axum::Json(list).into_response()
+}
