@@ -6,6 +6,7 @@
 //! - [`controller`]: the I/O edge — watches, the reconcile pipeline, server-side apply, Events.
 #![forbid(unsafe_code)]
 
+pub mod azure;
 pub mod backend;
 pub mod config;
 pub mod controller;

@@ -1,0 +1,195 @@
+//! The APIM backend's Azure client against the stand-in, both for real over HTTP: tokens (secret
+//! and workload-identity flows), the API PUT and its long-running operation, the policy only after
+//! it, ETags and If-Match, and each error class (azure-apim §2.8, §4.4).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use oda_api_operator::azure::token::Credential;
+use oda_api_operator::azure::{ArmClient, ArmConfig, AzureError, ClientSecret, Secret, TokenSource};
+use oda_api_operator::backend::apim::policy_xml;
+use oda_azure_standin::{LroMode, Options, ServiceKey, StandIn};
+use serde_json::{Value, json};
+
+const TENANT: &str = "00000000-0000-0000-0000-00000000aaaa";
+
+fn service() -> ServiceKey {
+    ServiceKey { subscription: "sub-1".into(), resource_group: "canvas".into(), name: "canvas-apim".into() }
+}
+
+async fn standin() -> StandIn {
+    StandIn::start(Options {
+        tenant: TENANT.into(),
+        clients: vec![("operator".into(), Some("s3cret".into())), ("workload".into(), None)],
+        federated_token: Some("federated-1".into()),
+        services: vec![service()],
+        ..Default::default()
+    })
+    .await
+    .expect("the stand-in listens")
+}
+
+fn client(standin: &StandIn, tokens: Arc<dyn TokenSource>) -> ArmClient {
+    let config = ArmConfig {
+        endpoint: format!("http://{}", standin.arm),
+        scope: "https://management.azure.com/.default".into(),
+        service_path:
+            "/subscriptions/sub-1/resourceGroups/canvas/providers/Microsoft.ApiManagement/service/canvas-apim".into(),
+        api_version: "2024-05-01".into(),
+        poll_default: Duration::from_millis(10),
+        lro_timeout: Duration::from_secs(5),
+    };
+    ArmClient::new(config, tokens).unwrap()
+}
+
+fn secret_tokens(standin: &StandIn) -> Arc<dyn TokenSource> {
+    let credential = Credential::Secret(Secret::new("s3cret"));
+    ClientSecret::new(&format!("http://{}", standin.entra), TENANT, "operator", credential).unwrap()
+}
+
+fn api_body(path: &str) -> Value {
+    json!({"properties": {"displayName": "p", "path": path, "protocols": ["https"], "subscriptionRequired": false,
+        "serviceUrl": "https://mesh.internal/p", "format": "swagger-link-json", "value": "https://specs/p.json"}})
+}
+
+fn policy_body() -> Value {
+    json!({"properties": {"format": "xml", "value": policy_xml(None, None, None)}})
+}
+
+#[tokio::test]
+async fn an_api_is_created_through_its_long_running_operation_then_its_policy() {
+    let standin = standin().await;
+    let control = standin.control();
+    control.set_lro(LroMode::Location { polls: 2 }).await;
+    let arm = client(&standin, secret_tokens(&standin));
+
+    let created = arm.put_api("oda-c-p", &api_body("p"), None).await.unwrap();
+    assert_eq!(created.body["properties"]["provisioningState"], "Succeeded");
+    let put = arm.put_policy("oda-c-p", &policy_body()).await.unwrap();
+    assert!(put.etag.is_some());
+    let etag = arm.api_etag("oda-c-p").await.unwrap();
+    assert_eq!(etag, control.api(&service(), "oda-c-p").await.map(|a| a.etag));
+
+    // The order on the wire: the PUT, its polls, and only then the policy.
+    let requests = control.requests().await;
+    let arm_calls: Vec<String> = requests
+        .iter()
+        .filter(|r| r.listener == "arm")
+        .map(|r| {
+            format!(
+                "{} {}{}",
+                r.method,
+                r.path.rsplit("/service/canvas-apim").next().unwrap_or_default(),
+                if r.query.contains("asyncId") { " (poll)" } else { "" }
+            )
+        })
+        .collect();
+    assert_eq!(
+        arm_calls,
+        [
+            "PUT /apis/oda-c-p",
+            "GET /apis/oda-c-p (poll)",
+            "GET /apis/oda-c-p (poll)",
+            "GET /apis/oda-c-p (poll)",
+            "PUT /apis/oda-c-p/policies/policy",
+            "HEAD /apis/oda-c-p"
+        ]
+    );
+    assert!(
+        requests.iter().all(|r| r.authorization.as_deref() != Some("Bearer s3cret")),
+        "tokens are redacted in the record"
+    );
+
+    // Gone behind our back: absent, and created again by the next PUT.
+    control.delete_api(&service(), "oda-c-p").await;
+    assert_eq!(arm.get_api("oda-c-p").await.unwrap(), None);
+    arm.put_api("oda-c-p", &api_body("p"), None).await.unwrap();
+
+    // Deletion needs If-Match: `*`, or the current ETag (a stale one is refused).
+    assert!(matches!(arm.delete_api("oda-c-p", "\"stale\"").await, Err(AzureError::Precondition)));
+    arm.delete_api("oda-c-p", "*").await.unwrap();
+    arm.delete_api("oda-c-p", "*").await.unwrap();
+    assert_eq!(arm.get_api("oda-c-p").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_2022_accepted_style_is_followed_too() {
+    let standin = standin().await;
+    standin.control().set_lro(LroMode::Accepted { polls: 1 }).await;
+    let arm = client(&standin, secret_tokens(&standin));
+    let created = arm.put_api("oda-c-q", &api_body("q"), None).await.unwrap();
+    assert_eq!(created.body["name"], "oda-c-q");
+    arm.delete_api("oda-c-q", "*").await.unwrap();
+}
+
+#[tokio::test]
+async fn errors_are_classified_by_status() {
+    let standin = standin().await;
+    let control = standin.control();
+    let arm = client(&standin, secret_tokens(&standin));
+
+    // An expired token: retried once with a fresh one, transparently.
+    arm.put_api("oda-c-a", &api_body("a"), None).await.unwrap();
+    control.expire_tokens().await;
+    arm.put_api("oda-c-a", &api_body("a"), None).await.unwrap();
+
+    // Throttled: the wait Azure asks for.
+    control.fail_next("PUT", 429, 1, Some(7)).await;
+    let throttled = arm.put_api("oda-c-a", &api_body("a"), None).await;
+    assert!(
+        matches!(throttled, Err(AzureError::RetryAfter(wait, 429)) if wait == Duration::from_secs(7)),
+        "{throttled:?}"
+    );
+    control.fail_next("PUT", 500, 1, None).await;
+    assert!(matches!(arm.put_api("oda-c-a", &api_body("a"), None).await, Err(AzureError::Transient(_))));
+
+    // A duplicate path: refused with ARM's words, naming the field.
+    let refused = arm.put_api("oda-c-b", &api_body("a"), None).await;
+    let Err(AzureError::Rejected { status: 400, code, message }) = refused else { panic!("{refused:?}") };
+    assert_eq!(code, "ValidationError");
+    assert!(message.contains("path"), "{message}");
+
+    // The reference's invalid CORS XML is refused as APIM would.
+    let invalid = json!({"properties": {"format": "xml", "value": "<policies><inbound><cors><max-age>5</max-age></cors></inbound></policies>"}});
+    assert!(matches!(arm.put_policy("oda-c-a", &invalid).await, Err(AzureError::Rejected { status: 400, .. })));
+
+    // Forbidden is a condition, not a retry.
+    control.fail_next("GET", 403, 1, None).await;
+    assert!(matches!(arm.get_api("oda-c-a").await, Err(AzureError::Rejected { status: 403, .. })));
+}
+
+#[tokio::test]
+async fn workload_identity_reads_its_rotated_token_file() {
+    let standin = standin().await;
+    let file = std::env::temp_dir().join(format!("oda-federated-{}", std::process::id()));
+    std::fs::write(&file, "federated-1\n").unwrap();
+    let tokens: Arc<dyn TokenSource> = ClientSecret::new(
+        &format!("http://{}", standin.entra),
+        TENANT,
+        "workload",
+        Credential::FederatedTokenFile(file.clone()),
+    )
+    .unwrap();
+    let arm = client(&standin, tokens.clone());
+    arm.put_api("oda-c-w", &api_body("w"), None).await.unwrap();
+
+    // The kubelet rotated the file; the next fresh token is got with the new content.
+    standin.control().rotate_federated_token("federated-2").await;
+    std::fs::write(&file, "federated-2\n").unwrap();
+    standin.control().expire_tokens().await;
+    arm.get_api("oda-c-w").await.unwrap().expect("the API");
+
+    // A wrong secret is an authentication error that says what to check.
+    let wrong = ClientSecret::new(
+        &format!("http://{}", standin.entra),
+        TENANT,
+        "operator",
+        Credential::Secret(Secret::new("nope")),
+    )
+    .unwrap();
+    let failed = client(&standin, wrong).get_api("oda-c-w").await;
+    let Err(AzureError::Auth(why)) = failed else { panic!("{failed:?}") };
+    assert!(why.contains("401"), "{why}");
+    assert!(!format!("{:?}", Secret::new("s3cret")).contains("s3cret"));
+    let _ = std::fs::remove_file(file);
+}
