@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use oda_api_operator::azure::token::Credential;
-use oda_api_operator::azure::{ArmClient, ArmConfig, AzureError, ClientSecret, Secret, TokenSource};
+use oda_api_operator::azure::{ArmClient, ArmConfig, AzureError, ClientSecret, KeyVault, Secret, TokenSource};
 use oda_api_operator::backend::apim::policy_xml;
 use oda_azure_standin::{LroMode, Options, ServiceKey, StandIn};
 use serde_json::{Value, json};
@@ -192,4 +192,38 @@ async fn workload_identity_reads_its_rotated_token_file() {
     assert!(why.contains("401"), "{why}");
     assert!(!format!("{:?}", Secret::new("s3cret")).contains("s3cret"));
     let _ = std::fs::remove_file(file);
+}
+
+#[tokio::test]
+async fn key_vault_mode_reads_the_reference_secrets() {
+    let names = ["apim-service-name", "resource-group", "subscription-id", "aad-tenant-id", "aad-client-id"];
+    let standin = StandIn::start(Options {
+        tenant: TENANT.into(),
+        clients: vec![("operator".into(), Some("s3cret".into()))],
+        secrets: names.iter().map(|n| ((*n).to_owned(), format!("value-of-{n}"))).collect(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let vault = KeyVault::new(&format!("http://{}", standin.vault), "7.4", secret_tokens(&standin)).unwrap();
+    // The stand-in only takes tokens for the vault audience here: the client asked for one.
+    let settings = vault.settings().await.unwrap();
+    assert_eq!(settings.service_name, "value-of-apim-service-name");
+    assert_eq!(settings.client_id, "value-of-aad-client-id");
+    assert!(matches!(vault.secret("missing").await, Err(AzureError::Rejected { status: 404, .. })));
+    standin.control().deny_vault(true).await;
+    let denied = vault.secret("resource-group").await;
+    assert!(matches!(&denied, Err(AzureError::Rejected { status: 403, .. })), "{denied:?}");
+}
+
+#[tokio::test]
+async fn the_openid_connect_provider_is_upserted() {
+    let standin = standin().await;
+    let arm = client(&standin, secret_tokens(&standin));
+    let body = json!({"properties": {"displayName": "Entra ID", "metadataEndpoint": "https://login/x/v2.0/.well-known/openid-configuration", "clientId": "portal", "clientSecret": "hidden"}});
+    let created = arm.put_openid_provider("AzureAD", &body).await.unwrap();
+    assert!(created.body["properties"].get("clientSecret").is_none(), "secrets never come back");
+    arm.put_openid_provider("AzureAD", &body).await.unwrap();
+    let missing = json!({"properties": {"displayName": "x"}});
+    assert!(matches!(arm.put_openid_provider("Bad", &missing).await, Err(AzureError::Rejected { status: 400, .. })));
 }

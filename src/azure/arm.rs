@@ -124,6 +124,16 @@ impl ArmClient {
         }
     }
 
+    /// `PUT P/openidConnectProviders/{id}` (upserted at start-up; no If-Match).
+    pub async fn put_openid_provider(&self, id: &str, body: &Value) -> Result<Versioned, AzureError> {
+        let url = self.url(&format!("/openidConnectProviders/{id}"), "");
+        let answer = self.call(Method::PUT, &url, Some(body), None).await?;
+        match answer.status {
+            200 | 201 => Ok(versioned(&answer)),
+            _ => Err(classify(&answer)),
+        }
+    }
+
     /// `DELETE P/apis/{id}?deleteRevisions=true` with `If-Match` (ARM requires one); done also
     /// when the API is already gone.
     pub async fn delete_api(&self, id: &str, if_match: &str) -> Result<(), AzureError> {

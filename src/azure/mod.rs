@@ -5,9 +5,11 @@
 pub mod arm;
 mod http;
 pub mod token;
+pub mod vault;
 
 pub use arm::{ArmClient, ArmConfig};
 pub use token::{ClientSecret, Secret, TokenSource};
+pub use vault::{KeyVault, VaultSettings};
 
 use std::time::Duration;
 
