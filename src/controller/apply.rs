@@ -6,6 +6,8 @@ use kube::core::{ApiResource, DynamicObject};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
+use super::context::Context;
+use super::error::ReconcileError;
 use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
 
 /// The field manager of the objects an ExposedAPI owns whole (its route, its ServiceMonitor) and
@@ -101,7 +103,7 @@ pub(super) async fn delete_child(
 }
 
 /// Adds a finalizer to an ExposedAPI, on the condition that its list is still the one read.
-pub(super) async fn add_finalizer(client: &Client, api: &ExposedAPI, finalizer: &str) -> Result<(), kube::Error> {
+pub(super) async fn add_finalizer(ctx: &Context, api: &ExposedAPI, finalizer: &str) -> Result<(), ReconcileError> {
     let ops = match api.metadata.finalizers.as_deref() {
         None | Some([]) => json!([
             {"op": "test", "path": "/metadata/finalizers", "value": null},
@@ -112,26 +114,26 @@ pub(super) async fn add_finalizer(client: &Client, api: &ExposedAPI, finalizer: 
             {"op": "add", "path": "/metadata/finalizers/-", "value": finalizer},
         ]),
     };
-    patch_finalizers(client, api, ops).await
+    patch_finalizers(ctx, api, ops).await
 }
 
-/// Removes a finalizer from an ExposedAPI, on the condition that it is still where it was read.
-pub(super) async fn remove_finalizer(client: &Client, api: &ExposedAPI, finalizer: &str) -> Result<(), kube::Error> {
+/// Removes a finalizer from an ExposedAPI (when it has it), on the condition that it is still
+/// where it was read.
+pub(super) async fn remove_finalizer(ctx: &Context, api: &ExposedAPI, finalizer: &str) -> Result<(), ReconcileError> {
     let Some(index) = api.finalizers().iter().position(|f| f == finalizer) else { return Ok(()) };
     let path = format!("/metadata/finalizers/{index}");
-    patch_finalizers(
-        client,
-        api,
-        json!([{"op": "test", "path": path, "value": finalizer}, {"op": "remove", "path": path}]),
-    )
-    .await
+    let ops = json!([{"op": "test", "path": path, "value": finalizer}, {"op": "remove", "path": path}]);
+    patch_finalizers(ctx, api, ops).await
 }
 
-async fn patch_finalizers(client: &Client, api: &ExposedAPI, ops: Value) -> Result<(), kube::Error> {
-    let apis: Api<ExposedAPI> = Api::namespaced(client.clone(), &api.namespace().unwrap_or_default());
-    let patch: json_patch::Patch = serde_json::from_value(ops).map_err(kube::Error::SerdeError)?;
+async fn patch_finalizers(ctx: &Context, api: &ExposedAPI, ops: Value) -> Result<(), ReconcileError> {
+    let failed = |e: kube::Error| ReconcileError::Finalizer(e.to_string());
+    let apis: Api<ExposedAPI> = Api::namespaced(ctx.client.clone(), &api.namespace().unwrap_or_default());
+    let patch: json_patch::Patch = serde_json::from_value(ops).map_err(|e| failed(kube::Error::SerdeError(e)))?;
     let params = PatchParams { field_manager: Some(MANAGER.into()), ..Default::default() };
-    apis.patch(&api.name_any(), &params, &Patch::<()>::Json(patch)).await.map(|_| ())
+    apis.patch(&api.name_any(), &params, &Patch::<()>::Json(patch)).await.map_err(failed)?;
+    ctx.telemetry.metrics.wrote("finalizer");
+    Ok(())
 }
 
 /// Applies JSON-patch operations to a Component's status entries.

@@ -49,7 +49,7 @@ pub(super) async fn enforce(
     let installed = ctx.backends.installed;
     let wanted: Vec<(PerApi, DynamicObject)> = wanted.into_iter().filter(|(kind, _)| installed.has(*kind)).collect();
     if !wanted.is_empty() && !has_finalizer(api) {
-        add_finalizer(ctx, api).await?;
+        super::apply::add_finalizer(ctx, api, FINALIZER).await?;
     }
     let mut enforced = Enforced::default();
     let requested =
@@ -166,7 +166,9 @@ pub(super) async fn remove_named(
 /// finalizer goes anyway (the orphan sweep removes what is left), with a Warning.
 pub(super) async fn release(ctx: &Context, api: &ExposedAPI, attempts: u32) -> Result<(), ReconcileError> {
     let (namespace, name, uid) = (api.namespace().unwrap_or_default(), api.name_any(), api.uid().unwrap_or_default());
-    let Some(target) = ctx.backends.policy_target(&namespace) else { return remove_finalizer(ctx, api).await };
+    let Some(target) = ctx.backends.policy_target(&namespace) else {
+        return super::apply::remove_finalizer(ctx, api, FINALIZER).await;
+    };
     let journal = Journal::default();
     for kind in PerApi::ALL.into_iter().filter(|k| ctx.backends.installed.has(*k)) {
         let object = kind.object_name(&namespace, &name);
@@ -180,26 +182,9 @@ pub(super) async fn release(ctx: &Context, api: &ExposedAPI, attempts: u32) -> R
             publish(ctx, api, EventType::Warning, "CleanupFailed", &note);
         }
     }
-    remove_finalizer(ctx, api).await
+    super::apply::remove_finalizer(ctx, api, FINALIZER).await
 }
 
 pub(super) fn has_finalizer(api: &ExposedAPI) -> bool {
     api.finalizers().iter().any(|f| f == FINALIZER)
-}
-
-async fn add_finalizer(ctx: &Context, api: &ExposedAPI) -> Result<(), ReconcileError> {
-    let added = super::apply::add_finalizer(&ctx.client, api, FINALIZER).await;
-    added.map_err(|e| ReconcileError::Finalizer(e.to_string()))?;
-    ctx.telemetry.metrics.wrote("finalizer");
-    Ok(())
-}
-
-async fn remove_finalizer(ctx: &Context, api: &ExposedAPI) -> Result<(), ReconcileError> {
-    if !has_finalizer(api) {
-        return Ok(());
-    }
-    let removed = super::apply::remove_finalizer(&ctx.client, api, FINALIZER).await;
-    removed.map_err(|e| ReconcileError::Finalizer(e.to_string()))?;
-    ctx.telemetry.metrics.wrote("finalizer");
-    Ok(())
 }

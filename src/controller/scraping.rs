@@ -43,7 +43,8 @@ pub(super) async fn configure(
     let annotate_error = |source| ReconcileError::Annotate { service: valid.implementation.clone(), source };
     if !matches!(scraper, Some(Scraper::Annotations(_))) && has_finalizer(api) {
         remove_annotations(ctx, api).await.map_err(annotate_error)?;
-        remove_finalizer(ctx, api).await?;
+        // The API no longer needs it (its type or the mode changed).
+        super::apply::remove_finalizer(ctx, api, FINALIZER).await?;
     }
     if !matches!(scraper, Some(Scraper::ServiceMonitor(_))) {
         let (uid, why) = (api.uid().unwrap_or_default(), "the API is no longer scraped through one");
@@ -208,12 +209,4 @@ async fn apply_annotations(
 
 pub(super) fn has_finalizer(api: &ExposedAPI) -> bool {
     api.finalizers().iter().any(|f| f == FINALIZER)
-}
-
-/// Removes the finalizer of an API that no longer needs it (its type or the mode changed).
-async fn remove_finalizer(ctx: &Context, api: &ExposedAPI) -> Result<(), ReconcileError> {
-    let removed = super::apply::remove_finalizer(&ctx.client, api, FINALIZER).await;
-    removed.map_err(|e| ReconcileError::Finalizer(e.to_string()))?;
-    ctx.telemetry.metrics.wrote("finalizer");
-    Ok(())
 }
