@@ -227,3 +227,15 @@ async fn the_openid_connect_provider_is_upserted() {
     let missing = json!({"properties": {"displayName": "x"}});
     assert!(matches!(arm.put_openid_provider("Bad", &missing).await, Err(AzureError::Rejected { status: 400, .. })));
 }
+
+#[tokio::test]
+async fn a_managed_identity_gets_its_token_from_imds() {
+    let standin = standin().await;
+    let imds = oda_api_operator::azure::ManagedIdentity::new(&format!("http://{}", standin.imds), None).unwrap();
+    let arm = client(&standin, imds);
+    arm.put_api("oda-c-m", &api_body("m"), None).await.unwrap();
+    let unknown =
+        oda_api_operator::azure::ManagedIdentity::new(&format!("http://{}", standin.imds), Some("nobody")).unwrap();
+    let failed = client(&standin, unknown).get_api("oda-c-m").await;
+    assert!(matches!(&failed, Err(AzureError::Auth(why)) if why.contains("Identity not found")), "{failed:?}");
+}

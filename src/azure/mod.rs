@@ -8,7 +8,7 @@ pub mod token;
 pub mod vault;
 
 pub use arm::{ArmClient, ArmConfig};
-pub use token::{ClientSecret, Secret, TokenSource};
+pub use token::{ClientSecret, ManagedIdentity, Secret, TokenSource};
 pub use vault::{KeyVault, VaultSettings};
 
 use std::time::Duration;

@@ -119,21 +119,34 @@ impl ClientSecret {
 
 impl TokenSource for ClientSecret {
     fn token<'a>(&'a self, scope: &'a str, fresh: bool) -> TokenFuture<'a> {
-        Box::pin(async move {
-            let mut cache = self.cache.lock().await;
-            if !fresh
-                && let Some((cached_scope, token, refresh_at)) = cache.as_ref()
-                && cached_scope == scope
-                && Instant::now() < *refresh_at
-            {
-                return Ok(token.clone());
-            }
-            let (token, lifetime) = self.fetch(scope).await?;
-            let refresh_at = Instant::now() + lifetime.saturating_sub(EARLY).max(lifetime / 2);
-            *cache = Some((scope.to_owned(), token.clone(), refresh_at));
-            Ok(token)
-        })
+        Box::pin(cached(&self.cache, scope, fresh, || self.fetch(scope)))
     }
+}
+
+/// A token from the cache unless `fresh` or due for refresh, else fetched and cached; one fetch at
+/// a time (the lock is held across it, so concurrent reconciles share it).
+async fn cached<F, Fut>(
+    cache: &Mutex<Option<(String, Secret, Instant)>>,
+    scope: &str,
+    fresh: bool,
+    fetch: F,
+) -> Result<Secret, AzureError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(Secret, Duration), AzureError>>,
+{
+    let mut cache = cache.lock().await;
+    if !fresh
+        && let Some((cached_scope, token, refresh_at)) = cache.as_ref()
+        && cached_scope == scope
+        && Instant::now() < *refresh_at
+    {
+        return Ok(token.clone());
+    }
+    let (token, lifetime) = fetch().await?;
+    let refresh_at = Instant::now() + lifetime.saturating_sub(EARLY).max(lifetime / 2);
+    *cache = Some((scope.to_owned(), token.clone(), refresh_at));
+    Ok(token)
 }
 
 /// Form encoding of a value (RFC 3986 unreserved characters pass).
@@ -145,4 +158,61 @@ fn urlencode(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// A managed identity's token from the instance metadata service (IMDS), for nodes without
+/// workload identity; `endpoint` is `http://169.254.169.254` outside tests.
+pub struct ManagedIdentity {
+    http: Http,
+    pub endpoint: String,
+    /// The user-assigned identity to use; the node's only one when unset.
+    pub client_id: Option<String>,
+    cache: Mutex<Option<(String, Secret, Instant)>>,
+}
+
+impl ManagedIdentity {
+    pub fn new(endpoint: &str, client_id: Option<&str>) -> Result<Arc<Self>, AzureError> {
+        Ok(Arc::new(Self {
+            http: Http::new()?,
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            client_id: client_id.map(String::from),
+            cache: Mutex::new(None),
+        }))
+    }
+
+    async fn fetch(&self, scope: &str) -> Result<(Secret, Duration), AzureError> {
+        // IMDS takes a resource, not a scope.
+        let resource = scope.strip_suffix("/.default").unwrap_or(scope);
+        let mut url = format!(
+            "{}/metadata/identity/oauth2/token?api-version=2018-02-01&resource={}",
+            self.endpoint,
+            urlencode(resource)
+        );
+        if let Some(client) = &self.client_id {
+            url.push_str(&format!("&client_id={}", urlencode(client)));
+        }
+        let request = hyper::Request::get(url)
+            .header("metadata", "true")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| AzureError::Config(e.to_string()))?;
+        let answer = self.http.send(request).await?;
+        let value: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+        if answer.status != 200 {
+            let why = value.get("error_description").and_then(|d| d.as_str()).unwrap_or("no description");
+            return Err(AzureError::Auth(format!("managed identity: {} {why}", answer.status)));
+        }
+        let token = value
+            .get("access_token")
+            .and_then(|t| t.as_str())
+            .ok_or_else(|| AzureError::Auth("no access_token".into()))?;
+        // IMDS sends its numbers as strings.
+        let expires_in = value.get("expires_in").and_then(|e| e.as_str()).and_then(|e| e.parse().ok()).unwrap_or(300);
+        Ok((Secret::new(token), Duration::from_secs(expires_in)))
+    }
+}
+
+impl TokenSource for ManagedIdentity {
+    fn token<'a>(&'a self, scope: &'a str, fresh: bool) -> TokenFuture<'a> {
+        Box::pin(cached(&self.cache, scope, fresh, || self.fetch(scope)))
+    }
 }
