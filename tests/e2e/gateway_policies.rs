@@ -368,3 +368,32 @@ async fn streaming_apis_get_long_route_timeouts() {
     assert_eq!(vs.get("m1").await.unwrap().data["spec"]["http"][0]["timeout"], "7200s");
     assert!(vs.get("o1").await.unwrap().data["spec"]["http"][0].get("timeout").is_none());
 }
+
+#[tokio::test]
+async fn a_restart_with_every_policy_on_writes_nothing() {
+    let ns = TestNamespace::new("allpolicies").await;
+    fixture(&ns, Backend::VirtualService).await;
+    let mut spec = rate_limited("/all", "10", "pm", "IP");
+    spec["apiType"] = json!("mcp");
+    spec["CORS"] = json!({"enabled": true, "allowOrigins": "https://a.example.org"});
+    spec["apiKeyVerification"] = json!({"enabled": true, "location": "header"});
+    spec["quota"] = json!({"identifier": "IP", "limit": "1000"});
+    spec["OASValidation"] = json!({"requestEnabled": true});
+    spec["template"] = json!("gold");
+    create_exposed_api(ns.client(), ns.name(), "all", &[], spec).await;
+    let issuer = format!("--jwt-issuer={ISSUER}");
+    let operator = start(&ns, Backend::VirtualService, &[&issuer]).await;
+    let api = Backend::VirtualService.published(&ns, "all").await;
+    let reasons: Vec<String> = ["CORS", "RateLimit", "APIKeyVerification", "Quota", "OASValidation", "Template"]
+        .iter()
+        .map(|t| condition(&api, t).map(|c| c.1).unwrap_or_default())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["Applied", "AppliedPerGatewayReplica", "AppliedAsJWT", "NotSupported", "NotSupported", "NotSupported"]
+    );
+    let vs = dynamic_api(ns.client(), ns.name(), &virtual_service_resource()).get("all").await.unwrap();
+    assert_eq!(vs.data["spec"]["http"][0]["timeout"], "3600s");
+    validate_istio_objects(ns.client(), ns.name()).await.unwrap_or_else(|e| panic!("{e}"));
+    drop(restart_writes_nothing(&ns, Backend::VirtualService, operator, &[&issuer]).await);
+}
