@@ -102,18 +102,7 @@ impl ClientSecret {
             .header("content-type", "application/x-www-form-urlencoded")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| AzureError::Config(e.to_string()))?;
-        let answer = self.http.send(request).await?;
-        let value: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
-        if answer.status != 200 {
-            let why = value.get("error_description").and_then(|d| d.as_str()).unwrap_or("no description");
-            return Err(AzureError::Auth(format!("{} {why}", answer.status)));
-        }
-        let token = value
-            .get("access_token")
-            .and_then(|t| t.as_str())
-            .ok_or_else(|| AzureError::Auth("no access_token".into()))?;
-        let expires_in = value.get("expires_in").and_then(|e| e.as_u64()).unwrap_or(300);
-        Ok((Secret::new(token), Duration::from_secs(expires_in)))
+        token_answer(self.http.send(request).await?, "Entra ID")
     }
 }
 
@@ -147,6 +136,24 @@ where
     let refresh_at = Instant::now() + lifetime.saturating_sub(EARLY).max(lifetime / 2);
     *cache = Some((scope.to_owned(), token.clone(), refresh_at));
     Ok(token)
+}
+
+/// The token and its lifetime from a token endpoint's answer, or the endpoint's own words.
+fn token_answer(answer: super::http::Answer, who: &str) -> Result<(Secret, Duration), AzureError> {
+    let value: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+    if answer.status != 200 {
+        let why = value.get("error_description").and_then(|d| d.as_str()).unwrap_or("no description");
+        return Err(AzureError::Auth(format!("{who}: {} {why}", answer.status)));
+    }
+    let token = value.get("access_token").and_then(|t| t.as_str());
+    let token = token.ok_or_else(|| AzureError::Auth(format!("{who}: no access_token in the answer")))?;
+    // Entra ID sends `expires_in` as a number, IMDS as a string.
+    let expires_in = match value.get("expires_in") {
+        Some(serde_json::Value::String(s)) => s.parse().ok(),
+        Some(other) => other.as_u64(),
+        None => None,
+    };
+    Ok((Secret::new(token), Duration::from_secs(expires_in.unwrap_or(300))))
 }
 
 /// Form encoding of a value (RFC 3986 unreserved characters pass).
@@ -195,19 +202,7 @@ impl ManagedIdentity {
             .header("metadata", "true")
             .body(Full::new(Bytes::new()))
             .map_err(|e| AzureError::Config(e.to_string()))?;
-        let answer = self.http.send(request).await?;
-        let value: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
-        if answer.status != 200 {
-            let why = value.get("error_description").and_then(|d| d.as_str()).unwrap_or("no description");
-            return Err(AzureError::Auth(format!("managed identity: {} {why}", answer.status)));
-        }
-        let token = value
-            .get("access_token")
-            .and_then(|t| t.as_str())
-            .ok_or_else(|| AzureError::Auth("no access_token".into()))?;
-        // IMDS sends its numbers as strings.
-        let expires_in = value.get("expires_in").and_then(|e| e.as_str()).and_then(|e| e.parse().ok()).unwrap_or(300);
-        Ok((Secret::new(token), Duration::from_secs(expires_in)))
+        token_answer(self.http.send(request).await?, "managed identity")
     }
 }
 
