@@ -5,6 +5,7 @@
 //! observed ETag say nothing changed.
 
 mod policy_xml;
+pub mod sync;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -126,7 +127,13 @@ impl ApimBackend {
         let api_put = ApiPut {
             properties: ApiProperties {
                 display_name: spec.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| api.name.clone()),
-                description: format!("ODA ExposedAPI {}/{}", api.namespace, api.name),
+                // The marker says whose API this is, should the status record of a write be lost.
+                description: format!(
+                    "ODA ExposedAPI {}/{} {}",
+                    api.namespace,
+                    api.name,
+                    sync::ownership_marker(api.uid.as_deref().unwrap_or_default())
+                ),
                 path: api.path.trim_matches('/').to_owned(),
                 protocols: vec!["https".into()],
                 service_url: service_url.or_else(|| self.backend_url(&api.path)),

@@ -68,7 +68,7 @@ fn the_api_body_imports_the_document_by_link_with_the_backend_url() {
         serde_json::to_value(&d.api).unwrap(),
         json!({"properties": {
             "displayName": "prdcat3-productcatalogmanagement-productcatalogmanagement",
-            "description": "ODA ExposedAPI components/prdcat3-productcatalogmanagement-productcatalogmanagement",
+            "description": "ODA ExposedAPI components/prdcat3-productcatalogmanagement-productcatalogmanagement (ExposedAPI uid e715b931-4413-4cee-9f84-f747471063c4)",
             "path": "prdcat3-productcatalogmanagement/tmf-api/productCatalogManagement/v4",
             "protocols": ["https"],
             "serviceUrl": "https://istio-internal.example.org/prdcat3-productcatalogmanagement/tmf-api/productCatalogManagement/v4",

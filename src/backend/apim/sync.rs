@@ -1,0 +1,104 @@
+//! What to send to APIM for one API, from what was sent last (recorded in the ExposedAPI's status)
+//! and what APIM shows now: nothing when the fingerprint and the ETag are unchanged; the PUTs when
+//! the spec changed, the API drifted or was deleted behind our back; nothing, and a condition, when
+//! an API of that id exists that this ExposedAPI did not create (design: azure-apim §5.3, §5.6).
+
+use super::ApimDesired;
+
+/// What was sent last, as the status records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApimRecord {
+    pub api_id: String,
+    /// The API's ETag after the last write (read back with HEAD).
+    pub etag: String,
+    pub fingerprint: String,
+}
+
+/// What APIM shows of the API id now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Observed {
+    Absent,
+    /// The ETag (a HEAD: enough when the id is recorded as ours).
+    Etag(String),
+    /// The API as read (a GET: for an id not recorded, to see whose it is).
+    Existing {
+        description: String,
+    },
+}
+
+/// The step to take.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing to send.
+    UpToDate,
+    /// PUT the API (and, after its operation, the policy).
+    Send,
+    /// The id belongs to an API this ExposedAPI did not create; nothing is sent.
+    NotOwned(String),
+}
+
+/// The marker of the APIs this ExposedAPI created, in their description.
+pub fn ownership_marker(uid: &str) -> String {
+    format!("(ExposedAPI uid {uid})")
+}
+
+pub fn plan(desired: &ApimDesired, recorded: Option<&ApimRecord>, observed: &Observed, uid: &str) -> Step {
+    let ours = recorded.filter(|r| r.api_id == desired.api_id);
+    match (ours, observed) {
+        (Some(r), Observed::Etag(etag)) if *etag == r.etag && r.fingerprint == desired.fingerprint => Step::UpToDate,
+        (Some(_), _) | (None, Observed::Absent) => Step::Send,
+        // A write whose status record was lost: the description still says whose it is.
+        (None, Observed::Existing { description }) if description.contains(&ownership_marker(uid)) => Step::Send,
+        (None, _) => Step::NotOwned(format!(
+            "an APIM API with id {} exists and was not created for this ExposedAPI; it is left as it is",
+            desired.api_id
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::apim::ApimBackend;
+    use crate::config::ApimConfig;
+    use crate::core::fixtures::core_api;
+    use crate::exposed_api::ExposedApiSpec;
+
+    fn desired() -> ApimDesired {
+        let spec = ExposedApiSpec {
+            specification: Some(serde_json::json!({"url": "https://x/a.json"})),
+            ..Default::default()
+        };
+        ApimBackend::new(&ApimConfig::default()).desired(&core_api(), &spec, None).unwrap()
+    }
+
+    fn record(d: &ApimDesired) -> ApimRecord {
+        ApimRecord { api_id: d.api_id.clone(), etag: "\"e1\"".into(), fingerprint: d.fingerprint.clone() }
+    }
+
+    #[test]
+    fn nothing_is_sent_when_nothing_changed() {
+        let d = desired();
+        assert_eq!(plan(&d, Some(&record(&d)), &Observed::Etag("\"e1\"".into()), "u"), Step::UpToDate);
+    }
+
+    #[test]
+    fn a_change_drift_or_deletion_behind_our_back_sends_again() {
+        let d = desired();
+        let changed = ApimRecord { fingerprint: "old".into(), ..record(&d) };
+        assert_eq!(plan(&d, Some(&changed), &Observed::Etag("\"e1\"".into()), "u"), Step::Send);
+        assert_eq!(plan(&d, Some(&record(&d)), &Observed::Etag("\"edited\"".into()), "u"), Step::Send);
+        assert_eq!(plan(&d, Some(&record(&d)), &Observed::Absent, "u"), Step::Send);
+        assert_eq!(plan(&d, None, &Observed::Absent, "u"), Step::Send);
+    }
+
+    #[test]
+    fn a_foreign_api_of_the_same_id_is_left_alone() {
+        let d = desired();
+        let foreign = Observed::Existing { description: "someone's API".into() };
+        assert!(matches!(plan(&d, None, &foreign, "u"), Step::NotOwned(m) if m.contains(&d.api_id)));
+        let ours = Observed::Existing { description: format!("ODA ExposedAPI ns/n {}", ownership_marker("u")) };
+        assert_eq!(plan(&d, None, &ours, "u"), Step::Send);
+        assert!(matches!(plan(&d, None, &ours, "other"), Step::NotOwned(_)));
+    }
+}
