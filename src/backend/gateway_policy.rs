@@ -322,6 +322,11 @@ pub fn written_for(meta: &ObjectMeta) -> Option<(String, String, PerApi)> {
     Some((labels.get(API_NAMESPACE_LABEL)?.clone(), uid.clone(), kind))
 }
 
+/// Whether an object is the operator's object of `kind` for the API with `uid`.
+pub fn is_written_for(meta: &ObjectMeta, uid: &str, kind: PerApi) -> bool {
+    written_for(meta).is_some_and(|(_, u, k)| u == uid && k == kind)
+}
+
 /// Whether an object is the operator's shared object of that kind.
 pub fn is_shared(meta: &ObjectMeta, shared: Shared) -> bool {
     let labels = meta.labels.as_ref();

@@ -13,7 +13,7 @@ use super::children::{apply_if_changed, observed};
 use super::context::Context;
 use super::error::ReconcileError;
 use super::events::{Journal, publish};
-use crate::backend::gateway_policy::{PerApi, PolicyTarget, Shared, is_shared, written_for};
+use crate::backend::gateway_policy::{PerApi, PolicyTarget, Shared, is_shared, is_written_for};
 use crate::core::api_keys::Plan;
 use crate::core::policy::Enforcement;
 use crate::core::validation::ValidApi;
@@ -59,7 +59,9 @@ pub(super) async fn enforce(
         let state = match desired {
             None if asked => Enforcement::NotInstalled(format!("the {} CRD", kind.resource().kind)),
             None => {
-                remove(ctx, &target, valid, kind, &uid, journal, "the policy is no longer requested").await?;
+                let name = kind.object_name(&valid.namespace, &valid.name);
+                let why = "the policy is no longer requested";
+                remove_named(ctx, &target.namespace, &name, kind, &uid, journal, why).await?;
                 Enforcement::Enforced
             }
             Some(desired) => match place(ctx, &target, kind, desired, &uid, journal).await {
@@ -96,7 +98,7 @@ async fn place(
     let name = desired.name_any();
     let existing = observed(ctx, &resource, &target.namespace, &name);
     if let Some(existing) = &existing
-        && !written_for(&existing.metadata).is_some_and(|(_, u, k)| u == uid && k == kind)
+        && !is_written_for(&existing.metadata, uid, kind)
     {
         return Ok(Enforcement::NotOwned(format!(
             "{} {}/{name} exists and was not written for this ExposedAPI; it is left untouched",
@@ -131,20 +133,7 @@ pub(super) async fn ensure_shared(
     Ok(None)
 }
 
-/// Removes the API's object of `kind`, if it is there and was written for this API.
-async fn remove(
-    ctx: &Context,
-    target: &PolicyTarget,
-    valid: &ValidApi,
-    kind: PerApi,
-    uid: &str,
-    journal: &Journal,
-    why: &str,
-) -> Result<(), ReconcileError> {
-    remove_named(ctx, &target.namespace, &kind.object_name(&valid.namespace, &valid.name), kind, uid, journal, why)
-        .await
-}
-
+/// Removes the API's object of `kind` named `name`, if it is there and was written for this API.
 pub(super) async fn remove_named(
     ctx: &Context,
     namespace: &str,
@@ -156,7 +145,7 @@ pub(super) async fn remove_named(
 ) -> Result<(), ReconcileError> {
     let resource = kind.resource();
     let Some(stale) = observed(ctx, &resource, namespace, name) else { return Ok(()) };
-    if !written_for(&stale.metadata).is_some_and(|(_, u, k)| u == uid && k == kind) {
+    if !is_written_for(&stale.metadata, uid, kind) {
         return Ok(());
     }
     super::children::delete_observed(ctx, &resource, &stale, journal, why).await
