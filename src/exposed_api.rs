@@ -246,6 +246,30 @@ pub struct ExposedApiStatus {
     /// The generation of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// What was last sent to Azure API Management (`ROUTE_BACKEND=AzureAPIM`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apim: Option<ApimStatus>,
+}
+
+/// The APIM API an ExposedAPI created, as last written: deletion uses this id, never a recomputed
+/// one. No secret and no document goes here.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApimStatus {
+    /// The API id in the APIM instance.
+    pub api_id: String,
+    /// The API's ETag after the last write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// sha256 of the API body sent (and the api-version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// sha256 of the policy sent (and the api-version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_fingerprint: Option<String>,
+    /// The backend URL APIM forwards to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_url: Option<String>,
 }
 
 /// Where an API is published.

@@ -94,6 +94,45 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/control/lro", post(lro))
         .route("/control/expire-tokens", post(expire))
         .route("/control/requests", get(requests))
+        .route("/control/apis", get(apis))
+        .route("/control/apis/{id}", axum::routing::put(foreign).delete(delete))
+}
+
+/// Every API of every service: id, ETag, properties and the policy XML.
+async fn apis(Extract(shared): Extract<Shared>) -> Response {
+    let state = shared.lock().await;
+    let list: Vec<_> = state
+        .apis
+        .iter()
+        .map(|((_, id), api)| {
+            json!({"id": id, "etag": api.etag, "properties": api.properties,
+                "policy": api.policy.as_ref().map(|p| p.value.clone())})
+        })
+        .collect();
+    axum::Json(list).into_response()
+}
+
+#[derive(Deserialize)]
+struct ForeignRequest {
+    path: String,
+}
+
+/// Someone else creates an API of this id in the first service.
+async fn foreign(
+    Extract(shared): Extract<Shared>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::Json(f): axum::Json<ForeignRequest>,
+) -> Response {
+    let service = shared.lock().await.services.first().cloned();
+    let Some(service) = service else { return axum::http::StatusCode::CONFLICT.into_response() };
+    Control(shared).insert_api(&service, &id, &f.path).await;
+    axum::http::StatusCode::NO_CONTENT.into_response()
+}
+
+/// Someone deletes the API in the portal, in every service.
+async fn delete(Extract(shared): Extract<Shared>, axum::extract::Path(id): axum::extract::Path<String>) -> Response {
+    shared.lock().await.apis.retain(|(_, api), _| *api != id);
+    axum::http::StatusCode::NO_CONTENT.into_response()
 }
 
 async fn fault(Extract(shared): Extract<Shared>, axum::Json(f): axum::Json<FaultRequest>) -> Response {

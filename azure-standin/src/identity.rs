@@ -31,6 +31,9 @@ pub async fn token(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let mut state = shared.lock().await;
+    // Recorded without the form: it holds the secret or the assertion.
+    let uri: axum::http::Uri = format!("/{tenant}/oauth2/v2.0/token").parse().unwrap_or_default();
+    crate::record(&mut state, "entra", &axum::http::Method::POST, &uri, &HeaderMap::new(), &[]);
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
     if tenant != state.tenant {
         return aad_error(StatusCode::BAD_REQUEST, "invalid_request", "tenant not found");

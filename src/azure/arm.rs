@@ -93,6 +93,15 @@ impl ArmClient {
         }
     }
 
+    /// `GET P`: the service's public gateway URL (`properties.gatewayUrl`).
+    pub async fn gateway_url(&self) -> Result<Option<String>, AzureError> {
+        let answer = self.call(Method::GET, &self.url("", ""), None, None).await?;
+        match answer.status {
+            200 => Ok(body_of(&answer).pointer("/properties/gatewayUrl").and_then(Value::as_str).map(String::from)),
+            _ => Err(classify(&answer)),
+        }
+    }
+
     /// `HEAD P/apis/{id}`: the ETag alone, `None` when absent (the cheap drift check).
     pub async fn api_etag(&self, id: &str) -> Result<Option<String>, AzureError> {
         let answer = self.call(Method::HEAD, &self.url(&format!("/apis/{id}"), ""), None, None).await?;

@@ -54,6 +54,10 @@ impl Route for IngressRoute {
         ingress_resource()
     }
 
+    fn object_name(&self, api_name: &str) -> String {
+        Self::name(api_name)
+    }
+
     fn desired(&self, api: &ValidApi) -> Result<DynamicObject, BuildError> {
         let mut metadata = child_metadata(api);
         metadata.name = Some(Self::name(&api.name));

@@ -17,6 +17,10 @@ pub trait Route: Send + Sync {
     fn resource(&self) -> ApiResource;
     /// The desired route of a valid API: same name and namespace, controlled by the API.
     fn desired(&self, api: &ValidApi) -> Result<DynamicObject, BuildError>;
+    /// The name of the API's route object: the API's own, unless the kind names it otherwise.
+    fn object_name(&self, api_name: &str) -> String {
+        api_name.to_owned()
+    }
     /// The key the desired route claims.
     fn route_key(&self, api: &ValidApi) -> RouteKey;
     /// Every key an observed route of this kind claims, whoever wrote it.

@@ -4,8 +4,10 @@
 use clap::{Args, ValueEnum};
 
 mod apim;
+mod azure;
 mod policy;
 pub use apim::{ApimConfig, ApimJwtMode};
+pub use azure::{ApimConfigSource, AzureConfig};
 pub use policy::{PolicyConfig, Unenforceable};
 
 /// How metrics APIs (`apiType` `prometheus` / `openmetrics`) get scraped.
@@ -52,9 +54,9 @@ pub enum RouteBackend {
     /// A Gateway API `HTTPRoute` attached to the component gateway.
     #[value(name = "HTTPRoute")]
     HttpRoute,
-    /// Azure API Management in front of an Ingress into the mesh (so far `render` only, hence
-    /// hidden from `--help` and the chart).
-    #[value(name = "AzureAPIM", hide = true)]
+    /// Azure API Management in front of an Ingress into the mesh: the API imported into APIM from
+    /// its OpenAPI document, with its policy (CORS, rate limit, JWT).
+    #[value(name = "AzureAPIM")]
     AzureApim,
 }
 
@@ -200,6 +202,9 @@ pub struct RunConfig {
     /// Accepted for compatibility with the reference chart; unused (as in the reference).
     #[arg(long, env = "INGRESS_CLASS", hide = true)]
     pub ingress_class: Option<String>,
+
+    #[command(flatten)]
+    pub azure: AzureConfig,
 }
 
 impl RunConfig {

@@ -56,6 +56,8 @@ pub struct Context {
     pub gateways: Option<Store<Gateway>>,
     pub apis: Store<ExposedAPI>,
     pub telemetry: Telemetry,
+    /// The Azure side of `ROUTE_BACKEND=AzureAPIM`.
+    pub apim: Option<Arc<super::apim::Apim>>,
 }
 
 /// The watch caches of the child kinds, by group and plural.

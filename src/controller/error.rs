@@ -32,6 +32,9 @@ pub enum ReconcileError {
     /// Adding or removing the finalizer failed.
     #[error("cannot update the finalizer: {0}")]
     Finalizer(String),
+    /// Apply (APIM backend): a call to Azure failed in a way that is retried.
+    #[error("{0}")]
+    Azure(crate::azure::AzureError),
 }
 
 impl ReconcileError {
@@ -46,6 +49,7 @@ impl ReconcileError {
             Self::Propagate { .. } => "PropagationFailed",
             Self::Cleanup(_) => "CleanupFailed",
             Self::Finalizer(_) => "FinalizerFailed",
+            Self::Azure(_) => "AzureFailed",
         }
     }
 }

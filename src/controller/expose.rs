@@ -25,15 +25,16 @@ pub(super) async fn expose<'a>(
     let route = ctx.backends.route.as_ref();
     let resource = route.resource();
     let uid = api.uid().unwrap_or_default();
-    let key = (valid.namespace.clone(), valid.name.clone());
+    let name = route.object_name(&valid.name);
+    let key = (valid.namespace.clone(), name.clone());
     let desired = route.desired(valid)?;
-    let existing = observed(ctx, &resource, &valid.namespace, &valid.name);
+    let existing = observed(ctx, &resource, &valid.namespace, &name);
     if let Some(existing) = &existing
         && !is_controlled_by(&existing.metadata, &uid)
     {
         let message = format!(
             "{} {}/{} exists and is not controlled by this ExposedAPI; it is left untouched",
-            resource.kind, valid.namespace, valid.name
+            resource.kind, valid.namespace, name
         );
         return Ok(Outcome::Blocked { reason: ReadyReason::NotOwned, message });
     }
@@ -60,7 +61,8 @@ pub(super) async fn expose<'a>(
     let state = current.as_deref().map_or(RouteState::Accepted, |r| route.state(r));
     for former in &ctx.backends.former_routes {
         let why = format!("ROUTE_BACKEND is {}", resource.kind);
-        remove_controlled(ctx, &former.resource(), &uid, (&valid.namespace, &valid.name), journal, &why).await?;
+        let name = former.object_name(&valid.name);
+        remove_controlled(ctx, &former.resource(), &uid, (&valid.namespace, &name), journal, &why).await?;
     }
     Ok(Outcome::Applied { api: valid, route_uid: current.and_then(|r| r.uid()), route: state })
 }
@@ -77,7 +79,8 @@ pub(super) async fn withhold(
     let why = "API keys are required and cannot be verified";
     let routes = std::iter::once(&ctx.backends.route).chain(&ctx.backends.former_routes);
     for route in routes {
-        remove_controlled(ctx, &route.resource(), &uid, (&valid.namespace, &valid.name), journal, why).await?;
+        let name = route.object_name(&valid.name);
+        remove_controlled(ctx, &route.resource(), &uid, (&valid.namespace, &name), journal, why).await?;
     }
     Ok(())
 }

@@ -5,6 +5,8 @@
 //! Components) run as tasks that keep in-memory indexes and send reconcile triggers. The controller
 //! starts only once every cache has listed, so a restart over converged objects writes nothing.
 
+mod apim;
+mod apim_start;
 mod apply;
 mod children;
 mod context;
@@ -92,13 +94,15 @@ pub async fn run_until(
     telemetry: Telemetry,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<()> {
-    if config.output.route_backend == RouteBackend::AzureApim {
-        return Err(crate::Error::Config(
-            "ROUTE_BACKEND=AzureAPIM: the Azure side of the APIM backend (token, ARM client, stand-in) is not \
-             built yet; `render --route-backend AzureAPIM` previews what it will send"
-                .into(),
-        ));
-    }
+    let mut shutdown = Box::pin(shutdown);
+    let apim = if config.output.route_backend == RouteBackend::AzureApim {
+        match start_apim(&config, &mut shutdown).await? {
+            Some(apim) => Some(Arc::new(apim)),
+            None => return Ok(()),
+        }
+    } else {
+        None
+    };
     let namespaces = config.namespaces();
     let discovered = discovery::discover(&client, config.output.virtual_service_version).await?;
     info!(?namespaces, ?discovered, "starting");
@@ -137,6 +141,7 @@ pub async fn run_until(
         components: synced.components.clone(),
         apis: reader.clone(),
         telemetry: telemetry.clone(),
+        apim,
     });
 
     info!("waiting for caches to sync");
@@ -158,6 +163,29 @@ pub async fn run_until(
     telemetry.health.set_synced(false);
     info!("stopped");
     Ok(())
+}
+
+/// The APIM backend's start-up, retried with backoff while Azure cannot be reached (the operator
+/// is not ready meanwhile); `None` when shut down first.
+async fn start_apim(
+    config: &RunConfig,
+    shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
+) -> Result<Option<apim::Apim>> {
+    let mut wait = std::time::Duration::from_secs(2);
+    loop {
+        match apim_start::start(config).await {
+            Ok(apim) => return Ok(Some(apim)),
+            Err(apim_start::StartError::Setting(e)) => return Err(e),
+            Err(apim_start::StartError::Azure(e)) => {
+                warn!(error = %e, retry_in = ?wait, "cannot reach Azure API Management yet");
+            }
+        }
+        tokio::select! {
+            () = &mut *shutdown => return Ok(None),
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(std::time::Duration::from_secs(60));
+    }
 }
 
 /// Says which configured kinds the cluster cannot take (their writes fail with a condition).

@@ -9,14 +9,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, finalizer};
 use kube::{Api, Resource, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
-use super::apply::write_status;
+use super::apim;
+use super::apply::{self, write_status};
 use super::context::Context;
 use super::dereference::facts;
 use super::error::ReconcileError;
@@ -38,6 +39,8 @@ use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
 
 const RESYNC: Duration = Duration::from_secs(3600);
 const BLOCKED_RECHECK: Duration = Duration::from_secs(300);
+/// The longest Retry-After taken as given.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(600);
 /// Failed clean-ups after which the finalizer goes anyway: deletion is never blocked for good.
 pub(super) const CLEANUP_ATTEMPTS: u32 = 5;
 
@@ -48,7 +51,19 @@ pub(super) async fn reconcile(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result
     }
     // `exposedapi`, not `name`: JSON logs already use `name` for the span's own name.
     let span = info_span!("reconcile", namespace = %namespace, exposedapi = %api.name_any(), component = api.component_name().unwrap_or(""));
-    // Objects in a gateway namespace go first; the metrics finalizer is handled on the next event.
+    // The APIM API and objects in a gateway namespace go first; the metrics finalizer is handled
+    // on the next event.
+    if api.meta().deletion_timestamp.is_some() && apim::has_finalizer(&api) {
+        return match &ctx.apim {
+            Some(side) => apim::release(&ctx, side, &api).instrument(span).await.map(|()| Action::await_change()),
+            None => {
+                let note = "ROUTE_BACKEND is not AzureAPIM: the API in APIM is left as it is";
+                warn!(namespace = %namespace, name = %api.name_any(), "{note}");
+                publish(&ctx, &api, EventType::Warning, "CleanupSkipped", note);
+                apply::remove_finalizer(&ctx, &api, apim::FINALIZER).await.map(|()| Action::await_change())
+            }
+        };
+    }
     if api.meta().deletion_timestamp.is_some() && policies::has_finalizer(&api) {
         let attempts = failures(&ctx, &api);
         policies::release(&ctx, &api, attempts).instrument(span).await?;
@@ -124,9 +139,12 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
     };
     // Gateway policies before the route, so that a required token is in force before it is live.
     let policy_config = &ctx.config.policy;
+    // APIM verifies API keys itself (subscription keys), and carries the other policies too.
+    let apim_side = ctx.apim.as_deref();
     let api_keys = validated
         .as_ref()
         .ok()
+        .filter(|_| apim_side.is_none())
         .and_then(|_| api_keys::plan(&api.spec, policy_config, ctx.backends.installed.istio_security));
     let enforced = match &validated {
         Ok(valid) => policies::enforce(&ctx, &api, valid, api_keys.as_ref(), &journal).await?,
@@ -168,8 +186,23 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
     };
 
     let facts = facts(&ctx, &api, &namespace);
-    let url = validated.as_ref().ok().and_then(|v| published_url(v, facts.gateway.as_ref()));
     let previous = facts.recent_status.as_ref().or(api.status.as_ref());
+    let synced = match (apim_side, &validated, &outcome) {
+        (Some(side), Ok(valid), Outcome::Applied { .. }) => {
+            Some(apim::sync(&ctx, side, &api, valid, previous, &journal).await)
+        }
+        _ => None,
+    };
+    let (outcome, url) = match &synced {
+        Some(synced) => match &synced.blocked {
+            Some((reason, message)) => (Outcome::Blocked { reason: *reason, message: message.clone() }, None),
+            None => (outcome, synced.url.clone()),
+        },
+        None => {
+            let url = validated.as_ref().ok().and_then(|v| published_url(v, facts.gateway.as_ref()));
+            (outcome, url)
+        }
+    };
     let (api_status, implementation, ready) =
         desired_status(&outcome, url.as_ref(), facts.implementation_ready, previous);
     let reason = ready.reason;
@@ -189,15 +222,34 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
         api_key_policy: &enforced.api_keys,
         fail_closed,
     };
-    let policies = if validated.is_ok() { policy::conditions(&api.spec, &policy_facts) } else { Vec::new() };
-    let conditions: Vec<ConditionSpec> =
-        std::iter::once(ConditionSpec::from(&ready)).chain(scraping.clone()).chain(policies.iter().cloned()).collect();
+    let policies = match (&validated, &synced) {
+        (Err(_), _) => Vec::new(),
+        (Ok(_), Some(synced)) => {
+            let failure = synced.policy_failure.as_ref().map(|(reason, why)| (*reason, why.as_str()));
+            crate::backend::apim::conditions::policy_conditions(&api.spec, failure)
+        }
+        (Ok(_), None) => policy::conditions(&api.spec, &policy_facts),
+    };
+    let apim_condition = synced.as_ref().map(|s| s.condition.clone());
+    let conditions: Vec<ConditionSpec> = std::iter::once(ConditionSpec::from(&ready))
+        .chain(apim_condition)
+        .chain(scraping.clone())
+        .chain(policies.iter().cloned())
+        .collect();
     let main_resource = !ctx.discovered.exposed_api_status_subresource;
     // Without a status subresource, writing the status writes the object and bumps its generation
     // by one: the status names the generation its own write produces, so that tools reading
     // kstatus (observedGeneration == generation) see it current.
     let generation = api.meta().generation.map(|g| if main_resource { g + 1 } else { g });
-    let status = assemble(api_status, implementation, &conditions, generation, previous, Time(Timestamp::now()));
+    let mut status = assemble(api_status, implementation, &conditions, generation, previous, Time(Timestamp::now()));
+    let (apim_record, apim_failure, apim_requeue) = match synced {
+        Some(synced) => (synced.record, synced.failure, Some(synced.requeue)),
+        None => (None, None, None),
+    };
+    if apim_record.is_some() {
+        status.apim = apim_record;
+    }
+    failure = failure.or(apim_failure);
     // A spec change that leaves the status as it was still needs the generation acknowledged (the
     // cache shows our own last write by then: no overlay pending).
     let unacknowledged = main_resource
@@ -227,9 +279,10 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
     if let Ok(mut failures) = ctx.state.failures.lock() {
         failures.remove(&key_of(&api));
     }
-    Ok(match reason {
-        ReadyReason::InvalidSpec => Action::await_change(),
-        ReadyReason::RouteConflict | ReadyReason::NotOwned => Action::requeue(BLOCKED_RECHECK),
+    Ok(match (reason, apim_requeue) {
+        (ReadyReason::InvalidSpec, None) => Action::await_change(),
+        (_, Some(requeue)) => Action::requeue(requeue),
+        (ReadyReason::RouteConflict | ReadyReason::NotOwned, None) => Action::requeue(BLOCKED_RECHECK),
         _ => Action::requeue(RESYNC),
     })
 }
@@ -312,8 +365,51 @@ pub(super) fn error_policy(api: Arc<ExposedAPI>, error: &ReconcileError, ctx: Ar
             *n
         })
         .unwrap_or(1);
-    let delay = Duration::from_secs(5u64.saturating_mul(1 << attempts.min(6).saturating_sub(1)).min(300));
+    let backoff = Duration::from_secs(5u64.saturating_mul(1 << attempts.min(6).saturating_sub(1)).min(300));
+    // Azure's Retry-After is honoured as it is (throttling is not made worse by retrying sooner).
+    let delay = match error {
+        ReconcileError::Azure(crate::azure::AzureError::RetryAfter(after, _)) => {
+            (*after).clamp(Duration::from_secs(1), RETRY_AFTER_CAP)
+        }
+        _ => backoff,
+    };
     ctx.telemetry.metrics.error(error.category());
     warn!(namespace = %api.namespace().unwrap_or_default(), name = %api.name_any(), category = error.category(), error = %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
+}
+
+/// Sets one condition on the status as it is, when it says something new (on deletion, when
+/// nothing else is reconciled); a failed write is logged, the caller's own error is what retries.
+pub(super) async fn write_condition(
+    ctx: &Context,
+    api: &ExposedAPI,
+    status: Option<ExposedApiStatus>,
+    condition: ConditionSpec,
+) {
+    let mut status = status.unwrap_or_default();
+    let text = if condition.status { "True" } else { "False" };
+    let kept = status.conditions.iter().find(|c| c.type_ == condition.type_);
+    if kept.is_some_and(|c| c.status == text && c.reason == condition.reason && c.message == condition.message) {
+        return;
+    }
+    let since = kept.filter(|c| c.status == text).map(|c| c.last_transition_time.clone());
+    status.conditions.retain(|c| c.type_ != condition.type_);
+    status.conditions.push(Condition {
+        type_: condition.type_.into(),
+        status: text.into(),
+        reason: condition.reason.into(),
+        message: condition.message,
+        observed_generation: api.meta().generation,
+        last_transition_time: since.unwrap_or_else(|| Time(Timestamp::now())),
+    });
+    let written = write_status(&ctx.client, api, &status, ctx.discovered.exposed_api_status_subresource).await;
+    match written {
+        Ok(version) => {
+            ctx.telemetry.metrics.wrote("status");
+            if let Ok(mut recent) = ctx.state.recent.lock() {
+                recent.wrote_status(api, version, status);
+            }
+        }
+        Err(e) => warn!(error = %e, condition = condition.type_, "cannot write the condition"),
+    }
 }

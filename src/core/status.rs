@@ -252,7 +252,15 @@ pub fn assemble(
             }
         })
         .collect();
-    ExposedApiStatus { api_status, implementation: Some(implementation), conditions, observed_generation: generation }
+    // The APIM record is carried over; the APIM step replaces it after a write.
+    let apim = previous.and_then(|p| p.apim.clone());
+    ExposedApiStatus {
+        api_status,
+        implementation: Some(implementation),
+        conditions,
+        observed_generation: generation,
+        apim,
+    }
 }
 
 /// Whether `current` must be rewritten to become `desired`. With `ignore_generation` (the CRD has
@@ -264,7 +272,8 @@ pub fn needs_write(current: Option<&ExposedApiStatus>, desired: &ExposedApiStatu
         return current.api_status != desired.api_status
             || current.implementation != desired.implementation
             || current.observed_generation != desired.observed_generation
-            || current.conditions != desired.conditions;
+            || current.conditions != desired.conditions
+            || current.apim != desired.apim;
     }
     let strip = |s: &ExposedApiStatus| {
         let mut s = s.clone();
@@ -278,6 +287,7 @@ pub fn needs_write(current: Option<&ExposedApiStatus>, desired: &ExposedApiStatu
     current.api_status != desired.api_status
         || current.implementation != desired.implementation
         || current.conditions != desired.conditions
+        || current.apim != desired.apim
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //!
 //! See docs/testenv.md and `support` for the environment variables and helpers.
 
+mod apim;
 mod chart;
 mod controller;
 mod gateway_policies;

@@ -4,6 +4,7 @@
 //! client, long-running operations) uses these and sends nothing when the fingerprint and the
 //! observed ETag say nothing changed.
 
+pub mod conditions;
 mod policy_xml;
 pub mod sync;
 
@@ -25,8 +26,10 @@ pub struct ApimDesired {
     pub api_id: String,
     pub api: ApiPut,
     pub policy: PolicyPut,
-    /// sha256 of the API body, the policy and the api-version: equal means nothing to send.
+    /// sha256 of the API body and the api-version: equal means the API needs no PUT.
     pub fingerprint: String,
+    /// sha256 of the policy and the api-version: equal means the policy needs no PUT.
+    pub policy_fingerprint: String,
 }
 
 /// The body of `PUT …/apis/{apiId}`.
@@ -147,16 +150,15 @@ impl ApimBackend {
         // Invalid CORS or rate limits are reported on their conditions and left out, as on Istio.
         let xml = policy_xml(api.cors.as_ref(), api.rate_limit.as_ref(), self.jwt.as_ref());
         let policy = PolicyPut { properties: PolicyProperties { format: "xml".into(), value: xml } };
-        let fingerprint = fingerprint(&[
-            &serde_json::to_string(&api_put).unwrap_or_default(),
-            &policy.properties.value,
-            &self.config.apim_api_version,
-        ]);
-        Ok(ApimDesired { api_id: self.api_id(&api.namespace, &api.name), api: api_put, policy, fingerprint })
+        let version = &self.config.apim_api_version;
+        let policy_fingerprint = fingerprint(&[&policy.properties.value, version]);
+        let api_fingerprint = fingerprint(&[&serde_json::to_string(&api_put).unwrap_or_default(), version]);
+        let api_id = self.api_id(&api.namespace, &api.name);
+        Ok(ApimDesired { api_id, api: api_put, policy, fingerprint: api_fingerprint, policy_fingerprint })
     }
 
     /// `APIM_BACKEND_BASE_URL` + the API path, when set.
-    fn backend_url(&self, path: &str) -> Option<String> {
+    pub fn backend_url(&self, path: &str) -> Option<String> {
         let base = self.config.apim_backend_base_url.as_deref()?.trim().trim_end_matches('/');
         (!base.is_empty()).then(|| format!("{base}{path}"))
     }

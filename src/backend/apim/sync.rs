@@ -1,7 +1,8 @@
 //! What to send to APIM for one API, from what was sent last (recorded in the ExposedAPI's status)
-//! and what APIM shows now: nothing when the fingerprint and the ETag are unchanged; the PUTs when
-//! the spec changed, the API drifted or was deleted behind our back; nothing, and a condition, when
-//! an API of that id exists that this ExposedAPI did not create (design: azure-apim §5.3, §5.6).
+//! and what APIM shows now: nothing when the fingerprints and the ETag are unchanged; only the PUT
+//! whose content changed; both when the API drifted or was deleted behind our back; nothing, and a
+//! condition, when an API of that id exists that this ExposedAPI did not create (design:
+//! azure-apim §5.3, §5.6).
 
 use super::ApimDesired;
 
@@ -12,6 +13,7 @@ pub struct ApimRecord {
     /// The API's ETag after the last write (read back with HEAD).
     pub etag: String,
     pub fingerprint: String,
+    pub policy_fingerprint: String,
 }
 
 /// What APIM shows of the API id now.
@@ -31,8 +33,8 @@ pub enum Observed {
 pub enum Step {
     /// Nothing to send.
     UpToDate,
-    /// PUT the API (and, after its operation, the policy).
-    Send,
+    /// PUT the API and/or (after the API's operation) its policy.
+    Send { api: bool, policy: bool },
     /// The id belongs to an API this ExposedAPI did not create; nothing is sent.
     NotOwned(String),
 }
@@ -44,11 +46,16 @@ pub fn ownership_marker(uid: &str) -> String {
 
 pub fn plan(desired: &ApimDesired, recorded: Option<&ApimRecord>, observed: &Observed, uid: &str) -> Step {
     let ours = recorded.filter(|r| r.api_id == desired.api_id);
+    const BOTH: Step = Step::Send { api: true, policy: true };
     match (ours, observed) {
-        (Some(r), Observed::Etag(etag)) if *etag == r.etag && r.fingerprint == desired.fingerprint => Step::UpToDate,
-        (Some(_), _) | (None, Observed::Absent) => Step::Send,
+        (Some(r), Observed::Etag(etag)) if *etag == r.etag => {
+            let (api, policy) =
+                (r.fingerprint != desired.fingerprint, r.policy_fingerprint != desired.policy_fingerprint);
+            if api || policy { Step::Send { api, policy } } else { Step::UpToDate }
+        }
+        (Some(_), _) | (None, Observed::Absent) => BOTH,
         // A write whose status record was lost: the description still says whose it is.
-        (None, Observed::Existing { description }) if description.contains(&ownership_marker(uid)) => Step::Send,
+        (None, Observed::Existing { description }) if description.contains(&ownership_marker(uid)) => BOTH,
         (None, _) => Step::NotOwned(format!(
             "an APIM API with id {} exists and was not created for this ExposedAPI; it is left as it is",
             desired.api_id
@@ -73,7 +80,12 @@ mod tests {
     }
 
     fn record(d: &ApimDesired) -> ApimRecord {
-        ApimRecord { api_id: d.api_id.clone(), etag: "\"e1\"".into(), fingerprint: d.fingerprint.clone() }
+        ApimRecord {
+            api_id: d.api_id.clone(),
+            etag: "\"e1\"".into(),
+            fingerprint: d.fingerprint.clone(),
+            policy_fingerprint: d.policy_fingerprint.clone(),
+        }
     }
 
     #[test]
@@ -83,13 +95,17 @@ mod tests {
     }
 
     #[test]
-    fn a_change_drift_or_deletion_behind_our_back_sends_again() {
+    fn only_what_changed_is_sent_and_drift_or_deletion_sends_both() {
         let d = desired();
-        let changed = ApimRecord { fingerprint: "old".into(), ..record(&d) };
-        assert_eq!(plan(&d, Some(&changed), &Observed::Etag("\"e1\"".into()), "u"), Step::Send);
-        assert_eq!(plan(&d, Some(&record(&d)), &Observed::Etag("\"edited\"".into()), "u"), Step::Send);
-        assert_eq!(plan(&d, Some(&record(&d)), &Observed::Absent, "u"), Step::Send);
-        assert_eq!(plan(&d, None, &Observed::Absent, "u"), Step::Send);
+        let same = Observed::Etag("\"e1\"".into());
+        let api_changed = ApimRecord { fingerprint: "old".into(), ..record(&d) };
+        assert_eq!(plan(&d, Some(&api_changed), &same, "u"), Step::Send { api: true, policy: false });
+        let policy_changed = ApimRecord { policy_fingerprint: "old".into(), ..record(&d) };
+        assert_eq!(plan(&d, Some(&policy_changed), &same, "u"), Step::Send { api: false, policy: true });
+        let both = Step::Send { api: true, policy: true };
+        assert_eq!(plan(&d, Some(&record(&d)), &Observed::Etag("\"edited\"".into()), "u"), both);
+        assert_eq!(plan(&d, Some(&record(&d)), &Observed::Absent, "u"), both);
+        assert_eq!(plan(&d, None, &Observed::Absent, "u"), both);
     }
 
     #[test]
@@ -98,7 +114,7 @@ mod tests {
         let foreign = Observed::Existing { description: "someone's API".into() };
         assert!(matches!(plan(&d, None, &foreign, "u"), Step::NotOwned(m) if m.contains(&d.api_id)));
         let ours = Observed::Existing { description: format!("ODA ExposedAPI ns/n {}", ownership_marker("u")) };
-        assert_eq!(plan(&d, None, &ours, "u"), Step::Send);
+        assert_eq!(plan(&d, None, &ours, "u"), Step::Send { api: true, policy: true });
         assert!(matches!(plan(&d, None, &ours, "other"), Step::NotOwned(_)));
     }
 }

@@ -192,6 +192,10 @@ fn the_fingerprint_follows_what_would_be_sent() {
         ..core_api()
     };
     let changed = b.desired(&limited, &spec("https://x/a.json"), None).unwrap();
-    assert_ne!(base.fingerprint, changed.fingerprint);
+    assert_eq!(base.fingerprint, changed.fingerprint, "the API body is the same");
+    assert_ne!(base.policy_fingerprint, changed.policy_fingerprint);
+    let moved = b.desired(&core_api(), &spec("https://x/b.json"), None).unwrap();
+    assert_ne!(base.fingerprint, moved.fingerprint);
+    assert_eq!(base.policy_fingerprint, moved.policy_fingerprint);
     assert!(changed.policy.properties.value.contains("GetValueOrDefault(&quot;x-key&quot;,&quot;anonymous&quot;)"));
 }

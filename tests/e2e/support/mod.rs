@@ -257,6 +257,7 @@ impl Drop for TestNamespace {
     }
 }
 
+pub mod azure;
 mod fixtures;
 mod istioctl;
 mod node;

@@ -1,0 +1,274 @@
+//! The APIM step of `ROUTE_BACKEND=AzureAPIM`, after the Ingress is applied: the backend URL (the
+//! Ingress's load-balancer address, or `APIM_BACKEND_BASE_URL`), what APIM shows of the API id,
+//! [`sync::plan`], and the writes it asks for: the API with its long-running operation, then its
+//! policy, then a HEAD for the ETag recorded in status. Deletion, behind the finalizer
+//! `oda.tmforum.org/azure-apim`, removes the API by the id recorded in status and only then lets
+//! the ExposedAPI go.
+
+use std::time::Duration;
+
+use kube::ResourceExt;
+use kube::core::DynamicObject;
+use kube::runtime::events::EventType;
+use serde_json::Value;
+use tracing::{info, warn};
+
+use super::children::observed;
+use super::context::Context;
+use super::error::ReconcileError;
+use super::events::{Journal, publish};
+use crate::azure::{ArmClient, AzureError};
+use crate::backend::apim::conditions::{self as c, synced};
+use crate::backend::apim::sync::{self, ApimRecord, Observed, Step};
+use crate::backend::apim::{ApimBackend, ApimDesired};
+use crate::backend::ingress::{IngressRoute, ingress_resource};
+use crate::core::status::{ConditionSpec, ReadyReason};
+use crate::core::url::PublishedUrl;
+use crate::core::validation::ValidApi;
+use crate::exposed_api::{ApimStatus, ExposedAPI, ExposedApiStatus};
+
+/// Keeps an ExposedAPI until APIM has confirmed the deletion of its API.
+pub const FINALIZER: &str = "oda.tmforum.org/azure-apim";
+
+/// The APIM backend at run time: its pure half and the ARM client.
+pub struct Apim {
+    pub backend: ApimBackend,
+    pub arm: ArmClient,
+    /// How often an API in sync is checked for drift.
+    pub resync: Duration,
+}
+
+/// What the step found and did, for the status.
+pub(super) struct Synced {
+    pub condition: ConditionSpec,
+    /// The record to keep in status (`None`: keep what is there).
+    pub record: Option<ApimStatus>,
+    /// Why the API is not ready on APIM's side.
+    pub blocked: Option<(ReadyReason, String)>,
+    pub url: Option<PublishedUrl>,
+    /// Why the API policy is not in APIM, for the policy conditions.
+    pub policy_failure: Option<(&'static str, String)>,
+    /// A failure to retry with backoff (after the status is written).
+    pub failure: Option<ReconcileError>,
+    pub requeue: Duration,
+}
+
+impl Synced {
+    fn blocked(condition: ConditionSpec, ready: ReadyReason, requeue: Duration) -> Self {
+        let message = condition.message.clone();
+        let policy_failure = Some((c::policy_failure_reason(condition.reason), message.clone()));
+        Self {
+            condition,
+            record: None,
+            blocked: Some((ready, message)),
+            url: None,
+            policy_failure,
+            failure: None,
+            requeue,
+        }
+    }
+}
+
+/// Rechecks of what a person has to fix (a refusal, a foreign API) need no fast retry.
+const RECHECK: Duration = Duration::from_secs(300);
+
+pub(super) async fn sync(
+    ctx: &Context,
+    apim: &Apim,
+    api: &ExposedAPI,
+    valid: &ValidApi,
+    previous: Option<&ExposedApiStatus>,
+    journal: &Journal,
+) -> Synced {
+    let backend = &apim.backend;
+    let service_url = if backend.backend_url(&valid.path).is_some() {
+        None
+    } else {
+        let ingress = observed(ctx, &ingress_resource(), &valid.namespace, &IngressRoute::name(&valid.name));
+        match ingress.as_deref().and_then(load_balancer_address) {
+            Some(address) => Some(format!("http://{address}{}", valid.path)),
+            None => {
+                let message = format!(
+                    "waiting for Ingress {} to get a load-balancer address (or set APIM_BACKEND_BASE_URL)",
+                    IngressRoute::name(&valid.name)
+                );
+                let condition = synced(c::INGRESS_ADDRESS_PENDING, false, message);
+                let mut pending = Synced::blocked(condition, ReadyReason::AddressPending, RECHECK);
+                pending.policy_failure = Some((crate::core::policy::APPLY_FAILED, "the API is not in APIM yet".into()));
+                return pending;
+            }
+        }
+    };
+    let desired = match backend.desired(valid, &api.spec, service_url) {
+        Ok(desired) => desired,
+        Err(e) => {
+            let condition = synced(c::NO_SPECIFICATION, false, e.to_string());
+            return Synced::blocked(condition, ReadyReason::InvalidSpec, RECHECK);
+        }
+    };
+    let recorded = previous.and_then(|p| p.apim.as_ref()).map(|r| ApimRecord {
+        api_id: r.api_id.clone(),
+        etag: r.etag.clone().unwrap_or_default(),
+        fingerprint: r.fingerprint.clone().unwrap_or_default(),
+        policy_fingerprint: r.policy_fingerprint.clone().unwrap_or_default(),
+    });
+    match converge(ctx, apim, api, &desired, recorded.as_ref(), journal).await {
+        Ok(Converged::Record(record)) => Synced {
+            condition: synced(c::SYNCED, true, format!("API {} in APIM is up to date", desired.api_id)),
+            record: Some(record),
+            blocked: None,
+            url: backend.public_url(valid).map(|url| PublishedUrl { url, developer_ui: None, ip: None }),
+            policy_failure: None,
+            failure: None,
+            requeue: apim.resync,
+        },
+        Ok(Converged::NotOwned(message)) => {
+            Synced::blocked(synced(c::API_NOT_OWNED, false, message), ReadyReason::NotOwned, RECHECK)
+        }
+        Err(Failed::Azure(e)) => failed(e),
+        Err(Failed::Kube(e)) => {
+            let condition = synced(c::RETRYING, false, e.to_string());
+            Synced { failure: Some(e), ..Synced::blocked(condition, ReadyReason::ApplyFailed, RECHECK) }
+        }
+    }
+}
+
+enum Converged {
+    Record(ApimStatus),
+    /// The id belongs to an API this ExposedAPI did not create.
+    NotOwned(String),
+}
+
+enum Failed {
+    Azure(AzureError),
+    Kube(ReconcileError),
+}
+
+impl From<AzureError> for Failed {
+    fn from(e: AzureError) -> Self {
+        Self::Azure(e)
+    }
+}
+
+/// Reads what APIM has and sends what the plan asks for.
+async fn converge(
+    ctx: &Context,
+    apim: &Apim,
+    api: &ExposedAPI,
+    desired: &ApimDesired,
+    recorded: Option<&ApimRecord>,
+    journal: &Journal,
+) -> Result<Converged, Failed> {
+    let arm = &apim.arm;
+    let id = &desired.api_id;
+    let observed = if recorded.is_some_and(|r| r.api_id == *id) {
+        arm.api_etag(id).await?.map_or(Observed::Absent, Observed::Etag)
+    } else {
+        match arm.get_api(id).await? {
+            None => Observed::Absent,
+            Some(found) => Observed::Existing { description: text(&found.body, "/properties/description") },
+        }
+    };
+    let uid = api.uid().unwrap_or_default();
+    let record = |etag: Option<String>| ApimStatus {
+        api_id: id.clone(),
+        etag,
+        fingerprint: Some(desired.fingerprint.clone()),
+        policy_fingerprint: Some(desired.policy_fingerprint.clone()),
+        service_url: desired.api.properties.service_url.clone(),
+    };
+    match sync::plan(desired, recorded, &observed, &uid) {
+        Step::UpToDate => Ok(Converged::Record(record(recorded.map(|r| r.etag.clone())))),
+        Step::NotOwned(message) => Ok(Converged::NotOwned(message)),
+        Step::Send { api: send_api, policy: send_policy } => {
+            if !has_finalizer(api) {
+                super::apply::add_finalizer(ctx, api, FINALIZER).await.map_err(Failed::Kube)?;
+            }
+            let encode = |e: serde_json::Error| AzureError::Config(e.to_string());
+            if send_api {
+                arm.put_api(id, &serde_json::to_value(&desired.api).map_err(encode)?, None).await?;
+                ctx.telemetry.metrics.wrote("ApimApi");
+            }
+            if send_policy {
+                arm.put_policy(id, &serde_json::to_value(&desired.policy).map_err(encode)?).await?;
+                ctx.telemetry.metrics.wrote("ApimPolicy");
+            }
+            // A policy write may change the API's ETag: read it after both.
+            let etag = arm.api_etag(id).await?;
+            let note = match (send_api, matches!(observed, Observed::Absent)) {
+                (true, true) => format!("Imported APIM API {id} with its policy"),
+                (true, false) if send_policy => format!("Updated APIM API {id} and its policy"),
+                (true, false) => format!("Updated APIM API {id}"),
+                (false, _) => format!("Updated the policy of APIM API {id}"),
+            };
+            info!("{note}");
+            journal.note(note);
+            // An API recorded under another id (the id scheme changed) is ours: it goes.
+            if let Some(old) = recorded.filter(|r| r.api_id != *id) {
+                arm.delete_api(&old.api_id, "*").await?;
+                journal.note(format!("Deleted APIM API {}: its id is now {id}", old.api_id));
+            }
+            Ok(Converged::Record(record(etag)))
+        }
+    }
+}
+
+/// The condition and retry of each error class (azure-apim §2.8): a refusal waits for a person,
+/// throttling for the time Azure asked, the rest backs off.
+fn failed(e: AzureError) -> Synced {
+    let message = e.to_string();
+    let (reason, retried) = match &e {
+        AzureError::Rejected { .. } | AzureError::Config(_) => (c::REJECTED, false),
+        AzureError::RetryAfter(..) => (c::THROTTLED, true),
+        AzureError::Auth(_) => (c::AUTHENTICATION_FAILED, true),
+        AzureError::Precondition | AzureError::Transient(_) | AzureError::Timeout(_) => (c::RETRYING, true),
+    };
+    warn!(error = %message, "APIM call failed");
+    let blocked = Synced::blocked(synced(reason, false, message), ReadyReason::ApplyFailed, RECHECK);
+    Synced { failure: retried.then_some(ReconcileError::Azure(e)), ..blocked }
+}
+
+/// The first load-balancer address of an Ingress.
+fn load_balancer_address(ingress: &DynamicObject) -> Option<String> {
+    let entry = ingress.data.pointer("/status/loadBalancer/ingress/0")?;
+    let ip = entry.get("ip").and_then(Value::as_str).filter(|s| !s.is_empty());
+    ip.or_else(|| entry.get("hostname").and_then(Value::as_str).filter(|s| !s.is_empty())).map(String::from)
+}
+
+fn text(body: &Value, pointer: &str) -> String {
+    body.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+pub(super) fn has_finalizer(api: &ExposedAPI) -> bool {
+    api.finalizers().iter().any(|f| f == FINALIZER)
+}
+
+/// Deletion: `DELETE` the API recorded in status (`If-Match: *`, revisions too); the finalizer goes
+/// once APIM confirms. Until then a `DeletionBlocked` condition says why, and it is retried with
+/// backoff for as long as it takes (an administrator may remove the finalizer by hand).
+pub(super) async fn release(ctx: &Context, apim: &Apim, api: &ExposedAPI) -> Result<(), ReconcileError> {
+    let recent = ctx
+        .state
+        .recent
+        .lock()
+        .ok()
+        .and_then(|r| r.status(&api.namespace().unwrap_or_default(), &api.name_any()).cloned());
+    let status = recent.or_else(|| api.status.clone());
+    let recorded = status.as_ref().and_then(|s| s.apim.as_ref()).map(|r| r.api_id.clone());
+    if let Some(id) = recorded {
+        if let Err(e) = apim.arm.delete_api(&id, "*").await {
+            let message = format!("APIM has not deleted API {id}: {e}; the ExposedAPI stays until it has");
+            warn!("{message}");
+            publish(ctx, api, EventType::Warning, c::DELETE_FAILED, &message);
+            super::pipeline::write_condition(ctx, api, status, synced_deletion(message)).await;
+            return Err(ReconcileError::Azure(e));
+        }
+        ctx.telemetry.metrics.wrote("ApimApi");
+        info!(api_id = %id, "deleted the APIM API");
+    }
+    super::apply::remove_finalizer(ctx, api, FINALIZER).await
+}
+
+fn synced_deletion(message: String) -> ConditionSpec {
+    ConditionSpec { type_: c::DELETION_BLOCKED, status: true, reason: c::DELETE_FAILED, message }
+}
