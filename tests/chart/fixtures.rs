@@ -16,25 +16,15 @@ pub const NOT_IN_CHART: &[(&str, &str)] = &[
     ("INGRESS_CLASS", "accepted and ignored, as in the reference"),
     ("CICD_BUILD_TIME", "build metadata: a build argument of the Dockerfile, baked into the image"),
     ("GIT_COMMIT_SHA", "build metadata: a build argument of the Dockerfile, baked into the image"),
-    // The APIM backend is `render` only until its Azure side exists (`run` refuses it).
-    ("APIM_SUBSCRIPTION_ID", APIM),
-    ("APIM_RESOURCE_GROUP", APIM),
-    ("APIM_SERVICE_NAME", APIM),
-    ("APIM_API_VERSION", APIM),
-    ("APIM_GATEWAY_URL", APIM),
-    ("APIM_BACKEND_BASE_URL", APIM),
-    ("APIM_INGRESS_CLASS", APIM),
-    ("APIM_API_ID_PREFIX", APIM),
-    ("APIM_JWT_MODE", APIM),
-    ("APIM_JWT_OPENID_CONFIG_URL", APIM),
-    ("APIM_JWT_AUDIENCES", APIM),
-    ("APIM_JWT_ISSUERS", APIM),
+    // Injected by the Azure workload identity webhook (with AZURE_CLIENT_ID and AZURE_TENANT_ID).
+    ("AZURE_FEDERATED_TOKEN_FILE", "injected by the Azure workload identity webhook"),
+    ("AZURE_AUTHORITY_HOST", "injected by the Azure workload identity webhook; the binary's default is Entra ID's"),
+    ("AZURE_IMDS_ENDPOINT", "a test seam: the instance metadata service has one address"),
+    ("AZURE_ALLOW_INSECURE_ENDPOINTS", "tests and the local stand-in only"),
 ];
 
-const APIM: &str = "the Azure APIM backend is render-only so far; the chart gains its settings with its Azure side";
-
 /// Variables the chart sets that are not flags: read by the operator from its environment.
-pub const EXTRA_ENV: &[&str] = &["POD_NAMESPACE"];
+pub const EXTRA_ENV: &[&str] = &["POD_NAMESPACE", "AZURE_CLIENT_SECRET"];
 
 /// Variables rendered only when their value is set: `run` would take an empty
 /// APIOPERATORISTIO_INGRESS_NAMESPACE for the namespace `""`. GATEWAY_SECTION_NAME likewise.
@@ -45,6 +35,33 @@ pub const OPTIONAL_ENV: &[&str] = &[
     "JWT_ISSUER",
     "JWT_JWKS_URI",
     "JWT_AUDIENCES",
+    // Only with routeBackend AzureAPIM.
+    "APIM_CONFIG_SOURCE",
+    "APIM_SUBSCRIPTION_ID",
+    "APIM_RESOURCE_GROUP",
+    "APIM_SERVICE_NAME",
+    "KEY_VAULT_URL",
+    "KEY_VAULT_API_VERSION",
+    "APIM_API_VERSION",
+    "APIM_GATEWAY_URL",
+    "APIM_BACKEND_BASE_URL",
+    "APIM_INGRESS_CLASS",
+    "APIM_API_ID_PREFIX",
+    "APIM_JWT_MODE",
+    "APIM_JWT_OPENID_CONFIG_URL",
+    "APIM_JWT_AUDIENCES",
+    "APIM_JWT_ISSUERS",
+    "APIM_OIDC_PROVIDER_ID",
+    "APIM_OIDC_METADATA_URL",
+    "APIM_OIDC_CLIENT_ID",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "ARM_ENDPOINT",
+    "ARM_SCOPE",
+    "APIM_LRO_TIMEOUT_SECS",
+    "APIM_LRO_POLL_SECS",
+    "APIM_RESYNC_SECS",
 ];
 
 /// Chart defaults that differ from the binary's, on purpose.
@@ -125,7 +142,13 @@ pub fn all_set_values() -> Value {
         &json!({ "config": {
             "publicHostname": "apis.example.com", "ingressNamespace": "istio-ingress", "gatewaySectionName": "http",
             "jwtIssuer": "https://idp.example.com/realms/odari", "jwtJwksUri": "https://idp.example.com/certs",
-            "jwtAudiences": "a,b"
-        } }),
+            "jwtAudiences": "a,b", "routeBackend": "AzureAPIM", "apimSubscriptionId": "sub",
+            "apimResourceGroup": "rg", "apimServiceName": "apim", "keyVaultUrl": "https://v.vault.azure.net",
+            "apimGatewayUrl": "https://apim.azure-api.net", "apimBackendBaseUrl": "https://mesh.internal",
+            "apimJwtOpenidConfigUrl": "https://idp.example.com/.well-known/openid-configuration",
+            "apimJwtAudiences": "a", "apimJwtIssuers": "i", "apimOidcProviderId": "entra",
+            "apimOidcMetadataUrl": "https://idp.example.com/meta", "apimOidcClientId": "portal",
+            "azureTenantId": "t", "azureClientId": "c"
+        }, "azureClientSecret": { "name": "operator-azure" } }),
     )
 }
