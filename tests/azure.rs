@@ -142,6 +142,11 @@ async fn errors_are_classified_by_status() {
     );
     control.fail_next("PUT", 500, 1, None).await;
     assert!(matches!(arm.put_api("oda-c-a", &api_body("a"), None).await, Err(AzureError::Transient(_))));
+    // The connection dropped mid-answer: transient too, and the next call goes through.
+    control.fail_next("GET", 0, 1, None).await;
+    let reset = arm.get_api("oda-c-a").await;
+    assert!(matches!(reset, Err(AzureError::Transient(_))), "{reset:?}");
+    assert!(arm.get_api("oda-c-a").await.unwrap().is_some());
 
     // A duplicate path: refused with ARM's words, naming the field.
     let refused = arm.put_api("oda-c-b", &api_body("a"), None).await;

@@ -126,8 +126,15 @@ pub(crate) fn set_header(response: &mut Response, name: &'static str, value: &st
     }
 }
 
-/// The answer a fault forces, in ARM's form.
+/// The answer a fault forces, in ARM's form; status 0 drops the connection mid-answer (the
+/// status line is out, the body fails), as a reset or a dying proxy does. (An answer to `HEAD`
+/// has no body to fail: a test resets a GET, PUT or DELETE.)
 pub(crate) fn fault_response(fault: &Fault) -> Response {
+    if fault.status == 0 {
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by the stand-in");
+        let body = futures::stream::once(async move { Err::<axum::body::Bytes, _>(reset) });
+        return axum::body::Body::from_stream(body).into_response();
+    }
     let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let code = match fault.status {
         429 => "TooManyRequests",

@@ -14,6 +14,9 @@ use crate::config::ApimConfig;
 use crate::core::ownership::child_metadata;
 use crate::core::validation::ValidApi;
 
+/// The reference's prefix of the Ingress names.
+pub const NAME_PREFIX: &str = "apim-api-ingress-";
+
 /// The Ingress route of the APIM backend.
 #[derive(Clone, Debug)]
 pub struct IngressRoute {
@@ -27,7 +30,7 @@ impl IngressRoute {
 
     /// `apim-api-ingress-<name>` (the reference's name), shortened with a hash past 253 characters.
     pub fn name(api_name: &str) -> String {
-        let name = format!("apim-api-ingress-{api_name}");
+        let name = format!("{NAME_PREFIX}{api_name}");
         if name.len() <= 253 { name } else { format!("{}-{}", &name[..244], super::apim::short_hash(api_name)) }
     }
 

@@ -25,7 +25,7 @@ use crate::backend::ingress::{IngressRoute, ingress_resource};
 use crate::core::status::{ConditionSpec, ReadyReason};
 use crate::core::url::PublishedUrl;
 use crate::core::validation::ValidApi;
-use crate::exposed_api::{ApimStatus, ExposedAPI, ExposedApiStatus};
+use crate::exposed_api::{ApiType, ApimStatus, ExposedAPI, ExposedApiStatus};
 
 /// Keeps an ExposedAPI until APIM has confirmed the deletion of its API.
 pub const FINALIZER: &str = "oda.tmforum.org/azure-apim";
@@ -81,6 +81,13 @@ pub(super) async fn sync(
     journal: &Journal,
 ) -> Synced {
     let backend = &apim.backend;
+    if valid.api_type != ApiType::Openapi {
+        let message = format!(
+            "apiType {} is not imported into APIM (only openapi APIs are); the Ingress routes it in the mesh",
+            valid.api_type.as_str()
+        );
+        return Synced::blocked(synced(c::NOT_IMPORTED, false, message), ReadyReason::InvalidSpec, RECHECK);
+    }
     let service_url = if backend.backend_url(&valid.path).is_some() {
         None
     } else {

@@ -349,6 +349,10 @@ impl SideWatches {
         }
         if let Some(name) = meta.name.as_deref() {
             self.send(&ns, name);
+            // The APIM backend's Ingress is named after its API with a prefix.
+            if let Some(api) = name.strip_prefix(crate::backend::ingress::NAME_PREFIX) {
+                self.send(&ns, api);
+            }
         }
     }
 }

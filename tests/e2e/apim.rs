@@ -136,6 +136,11 @@ async fn a_converged_restart_sends_nothing_drift_is_repaired_and_a_foreign_api_i
     for name in ["b1", "b2"] {
         wait_for_reason(ns.name(), name, "Exposed").await;
     }
+    let mut metrics = spec("/b4/metrics");
+    metrics["apiType"] = json!("prometheus");
+    create_exposed_api(ns.client(), ns.name(), "b4", &[], metrics).await;
+    let metrics = wait_for_synced_reason(ns.name(), "b4", "NotImported").await;
+    assert_eq!(condition(&metrics, "Ready").map(|c| c.1), Some("InvalidSpec".into()));
     let api = wait_for_reason(ns.name(), "b3", "NotOwned").await;
     let (_, _, message) = condition(&api, "ApimSynced").unwrap();
     assert!(message.contains(&foreign), "{message}");
@@ -204,17 +209,18 @@ async fn each_error_class_gets_its_answer() {
     let ns = TestNamespace::new("apim-faults").await;
     implementation(&ns, "impl", &[], true).await;
     let standin = StandIn::start(&[]).await;
-    // Throttled (429 with Retry-After), unavailable (503), a server error, a stale ETag: retried.
-    for (name, status) in [("t429", 429), ("t503", 503), ("t500", 500), ("t412", 412)] {
+    // Throttled (429 with Retry-After), unavailable (503), a server error, a stale ETag, the
+    // connection dropped mid-answer (0): retried.
+    for (name, status) in [("t429", 429), ("t503", 503), ("t500", 500), ("t412", 412), ("t000", 0)] {
         standin.fail_next(&format!("/apis/{}", api_id(ns.name(), name)), status, 1, Some(1)).await;
     }
     // Refused (400): a condition, and no hot loop.
     standin.fail_next(&format!("/apis/{}", api_id(ns.name(), "t400")), 400, 100, None).await;
     let operator = OperatorProcess::start(&with_base_url(standin.operator_env(ns.name())));
-    for name in ["t429", "t503", "t500", "t412", "t400"] {
+    for name in ["t429", "t503", "t500", "t412", "t000", "t400"] {
         create_exposed_api(ns.client(), ns.name(), name, &[], spec(&format!("/{name}"))).await;
     }
-    for name in ["t429", "t503", "t500", "t412"] {
+    for name in ["t429", "t503", "t500", "t412", "t000"] {
         wait_for_reason(ns.name(), name, "Exposed").await;
     }
     let refused = wait_for_synced_reason(ns.name(), "t400", "Rejected").await;

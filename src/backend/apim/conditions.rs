@@ -18,6 +18,8 @@ pub const DELETION_BLOCKED: &str = "DeletionBlocked";
 pub const SYNCED: &str = "Synced";
 pub const INGRESS_ADDRESS_PENDING: &str = "IngressAddressPending";
 pub const NO_SPECIFICATION: &str = "NoSpecification";
+/// Only `openapi` APIs go to APIM (metrics and MCP APIs are not imported).
+pub const NOT_IMPORTED: &str = "NotImported";
 pub const API_NOT_OWNED: &str = "NotOwned";
 pub const REJECTED: &str = "Rejected";
 pub const THROTTLED: &str = "Throttled";
