@@ -124,9 +124,16 @@ pub fn validate(api: &ExposedAPI, default_namespace: &str) -> Result<ValidApi, I
 
     let hostname = spec.hostname.clone();
     if let Some(host) = hostname.as_deref()
-        && (host.is_empty() || host.contains(['/', ' ', ':']))
+        && let Some(reason) = hostname_problem(host)
     {
-        fail("spec.hostname", format!("{host:?} is not a host name (no scheme, port or path)"));
+        fail("spec.hostname", format!("{host:?} {reason}"));
+    }
+
+    // Optional, but when given it names the API (APIM's display name): not blank.
+    if let Some(display) = spec.name.as_deref()
+        && (display.trim().is_empty() || display.chars().any(char::is_control))
+    {
+        fail("spec.name", format!("{display:?} must not be empty or contain control characters (omit it instead)"));
     }
 
     match (api_type, port, errors.is_empty()) {
@@ -154,14 +161,74 @@ fn required_one_of() -> String {
     format!("must be one of {}", names.join(", "))
 }
 
-fn path_problem(path: &str) -> Option<&'static str> {
+/// Why `path` cannot be the base path of an HTTP API: it must be an RFC 3986 `path-absolute`
+/// (segments of `pchar`, percent-encoding allowed) without a query, fragment, dot-segment,
+/// backslash, whitespace or control character, since it becomes a route prefix, an Ingress path
+/// and an APIM path.
+pub fn path_problem(path: &str) -> Option<&'static str> {
     if !path.starts_with('/') {
-        Some("must start with '/'")
-    } else if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        Some("must not contain whitespace")
-    } else {
-        None
+        return Some("must start with '/'");
     }
+    if path.starts_with("//") {
+        return Some("must not start with '//' (that would name a host)");
+    }
+    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("must not contain whitespace or control characters");
+    }
+    if path.contains('?') || path.contains('#') {
+        return Some("must not contain a query ('?') or fragment ('#')");
+    }
+    if path.contains('\\') {
+        return Some("must not contain a backslash");
+    }
+    let bytes = path.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'%'
+            && !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+        {
+            return Some("has a '%' that is not a percent-encoding (%XX)");
+        }
+    }
+    if !path.chars().all(|c| c == '/' || c == '%' || is_pchar(c)) {
+        return Some("has a character that is not allowed in a URI path (percent-encode it)");
+    }
+    let dot = |segment: &str| {
+        let decoded = segment.replace("%2e", ".").replace("%2E", ".");
+        decoded == "." || decoded == ".."
+    };
+    if path.split('/').any(dot) {
+        return Some("must not contain '.' or '..' segments");
+    }
+    None
+}
+
+/// RFC 3986 `pchar` less percent-encodings: unreserved, sub-delims, ':' and '@'.
+fn is_pchar(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@".contains(c)
+}
+
+/// Why `host` cannot be the public host name: a DNS name of lower-case RFC 1123 labels, optionally
+/// behind a `*.` wildcard.
+fn hostname_problem(host: &str) -> Option<&'static str> {
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    if name.is_empty() || name.len() > 253 {
+        return Some("is not a host name (1 to 253 characters)");
+    }
+    if host.contains(['/', ':']) || host.chars().any(char::is_whitespace) {
+        return Some("is not a host name (no scheme, port or path)");
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    if !name.split('.').all(label_ok) {
+        return Some("is not a host name (lower-case letters, digits and '-' in dot-separated labels of at most 63)");
+    }
+    None
 }
 
 /// RFC 1035 label, the rule for Service names.
@@ -213,6 +280,18 @@ mod tests {
             (ExposedApiSpec { path: None, ..good() }, "spec.path", "is required"),
             (ExposedApiSpec { path: Some("c1/api".into()), ..good() }, "spec.path", "must start with '/'"),
             (ExposedApiSpec { path: Some("/a b".into()), ..good() }, "spec.path", "whitespace"),
+            (ExposedApiSpec { path: Some("/a?b=1".into()), ..good() }, "spec.path", "query"),
+            (ExposedApiSpec { path: Some("/a#top".into()), ..good() }, "spec.path", "fragment"),
+            (ExposedApiSpec { path: Some("/a/../b".into()), ..good() }, "spec.path", "'..' segments"),
+            (ExposedApiSpec { path: Some("/a/%2E/b".into()), ..good() }, "spec.path", "'..' segments"),
+            (ExposedApiSpec { path: Some("/a\\b".into()), ..good() }, "spec.path", "backslash"),
+            (ExposedApiSpec { path: Some("/a%zz".into()), ..good() }, "spec.path", "percent-encoding"),
+            (ExposedApiSpec { path: Some("/caf\u{e9}".into()), ..good() }, "spec.path", "percent-encode"),
+            (ExposedApiSpec { path: Some("/a\u{7}".into()), ..good() }, "spec.path", "control"),
+            (ExposedApiSpec { path: Some("//host/a".into()), ..good() }, "spec.path", "'//'"),
+            (ExposedApiSpec { name: Some(" ".into()), ..good() }, "spec.name", "must not be empty"),
+            (ExposedApiSpec { hostname: Some("API.example.com".into()), ..good() }, "spec.hostname", "lower-case"),
+            (ExposedApiSpec { hostname: Some("".into()), ..good() }, "spec.hostname", "not a host name"),
             (ExposedApiSpec { implementation: None, ..good() }, "spec.implementation", "is required"),
             (
                 ExposedApiSpec { implementation: Some("Bad_Name".into()), ..good() },
@@ -240,6 +319,16 @@ mod tests {
             assert_eq!(errors.len(), 1, "{errors:?}");
             assert_eq!(errors[0].0, field);
             assert!(errors[0].1.contains(reason), "{field}: {:?} lacks {reason:?}", errors[0].1);
+        }
+    }
+
+    #[test]
+    fn percent_encodings_sub_delims_and_wildcard_hosts_are_fine() {
+        for path in ["/a/%7Euser/v4", "/a;v=1/b", "/c1/tmf-api/x/v4/", "/a@b:c", "/"] {
+            assert!(validate(&api(ExposedApiSpec { path: Some(path.into()), ..good() }), "x").is_ok(), "{path}");
+        }
+        for host in ["apis.example.com", "*.example.com", "a-1.b"] {
+            assert!(validate(&api(ExposedApiSpec { hostname: Some(host.into()), ..good() }), "x").is_ok(), "{host}");
         }
     }
 

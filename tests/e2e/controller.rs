@@ -233,6 +233,12 @@ async fn invalid_specs_report_their_field_and_spare_the_others() {
         ("bad-port", exposed_api_spec("c1-impl", "/c1/p", 70000), "spec.port"),
         ("bad-impl", exposed_api_spec("Not_A_Service", "/c1/i", 8080), "spec.implementation"),
         ("empty-path", exposed_api_spec("c1-impl", "", 8080), "spec.path"),
+        // Not the base path of an HTTP API, though the Canvas CRD takes them.
+        ("query", exposed_api_spec("c1-impl", "/c1/q?x=1", 8080), "spec.path"),
+        ("fragment", exposed_api_spec("c1-impl", "/c1/f#top", 8080), "spec.path"),
+        ("dots", exposed_api_spec("c1-impl", "/c1/../admin", 8080), "spec.path"),
+        ("backslash", exposed_api_spec("c1-impl", "/c1\\b", 8080), "spec.path"),
+        ("empty-impl", exposed_api_spec("", "/c1/e", 8080), "spec.implementation"),
     ];
     for (name, spec, _) in &cases {
         create_exposed_api(ns.client(), ns.name(), name, &[], spec.clone()).await;
