@@ -132,12 +132,23 @@ impl Metrics {
         }
     }
 
-    /// A reconcile of an ExposedAPI starts; returns a guard that records its duration.
-    pub fn reconcile_started(&self, key: &(String, String)) -> ReconcileTimer<'_> {
+    /// An ExposedAPI is no longer waiting: its reconcile began (or it is being deleted).
+    pub fn dequeued(&self, key: &(String, String)) {
         if let Ok(mut pending) = self.pending.lock() {
             pending.remove(key);
             self.queue_depth.set(pending.len() as i64);
         }
+    }
+
+    /// An ExposedAPI is gone: it waits for nothing and conflicts with nothing.
+    pub fn forget(&self, key: &(String, String)) {
+        self.dequeued(key);
+        self.conflicted(key.clone(), false);
+    }
+
+    /// A reconcile of an ExposedAPI starts; returns a guard that records its duration.
+    pub fn reconcile_started(&self, key: &(String, String)) -> ReconcileTimer<'_> {
+        self.dequeued(key);
         self.reconciles.inc();
         ReconcileTimer { metrics: self, start: Instant::now() }
     }

@@ -114,6 +114,7 @@ pub async fn run_until(
     let (trigger, triggers) = mpsc::unbounded();
     let (all_trigger, all_triggers) = mpsc::unbounded();
     let (gateway_objects, gateway_changes) = mpsc::unbounded();
+    let (reader, writer) = reflector::store::<ExposedAPI>();
     let side = watches::SideWatches {
         client: client.clone(),
         namespaces: namespaces.clone(),
@@ -123,11 +124,11 @@ pub async fn run_until(
         tasks: tasks.clone(),
         telemetry: telemetry.clone(),
         gateway_objects,
+        apis: reader.clone(),
     };
     let synced = side.start(&config, &discovered, &backends);
 
     let reporter = Reporter { controller: MANAGER.into(), instance: config.pod_name.clone() };
-    let (reader, writer) = reflector::store::<ExposedAPI>();
     let ctx = Arc::new(Context {
         client: client.clone(),
         backends: backends.clone(),
@@ -150,7 +151,7 @@ pub async fn run_until(
     telemetry.health.set_synced(true);
     tasks.track(tokio::spawn(gateway_objects::sweep_forever(ctx.clone(), gateway_changes)));
 
-    let apis = exposed_api_stream(&client, &namespaces, writer, state, telemetry.clone());
+    let apis = exposed_api_stream(&client, &namespaces, (writer, reader.clone()), state, telemetry.clone());
     Controller::for_stream(apis, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
         .reconcile_on(triggers)
@@ -215,7 +216,7 @@ fn warn_missing_crds(config: &RunConfig, discovered: &discovery::Discovered) {
 fn exposed_api_stream(
     client: &Client,
     namespaces: &WatchNamespaces,
-    writer: reflector::store::Writer<ExposedAPI>,
+    (writer, reader): (reflector::store::Writer<ExposedAPI>, reflector::Store<ExposedAPI>),
     state: Arc<State>,
     telemetry: Telemetry,
 ) -> impl futures::Stream<Item = Result<ExposedAPI, watcher::Error>> + Send + 'static {
@@ -225,6 +226,7 @@ fn exposed_api_stream(
     };
     let namespaces = namespaces.clone();
     let (recent, listed) = (state.clone(), state.clone());
+    let counted = telemetry.clone();
     watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .modify(|api: &mut ExposedAPI| api.meta_mut().managed_fields = None)
@@ -245,6 +247,14 @@ fn exposed_api_stream(
         .inspect(move |event| {
             if let Ok(watcher::Event::InitDone) = event {
                 listed.apis_listed.notify_one();
+            }
+            // The gauges follow the cache, deletions included (a deleted API is never reconciled).
+            let metrics = &counted.metrics;
+            if let Ok(watcher::Event::Delete(api)) = event {
+                metrics.forget(&(api.namespace().unwrap_or_default(), api.name_any()));
+            }
+            if let Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone) = event {
+                metrics.managed_apis.set(reader.state().len() as i64);
             }
         })
         .filter(move |event| {

@@ -50,6 +50,8 @@ pub(super) async fn reconcile(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result
         return Ok(Action::await_change());
     }
     // `exposedapi`, not `name`: JSON logs already use `name` for the span's own name.
+    // Deletions end here too: nothing of them is left waiting.
+    ctx.telemetry.metrics.dequeued(&key_of(&api));
     let span = info_span!("reconcile", namespace = %namespace, exposedapi = %api.name_any(), component = api.component_name().unwrap_or(""));
     // The APIM API and objects in a gateway namespace go first; the metrics finalizer is handled
     // on the next event.
@@ -119,7 +121,6 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
     let namespace = api.namespace().unwrap_or_default();
     let metrics = &ctx.telemetry.metrics;
     let _timer = metrics.reconcile_started(&key_of(&api));
-    metrics.managed_apis.set(ctx.apis.len() as i64);
     let journal = Journal::default();
     let mut failure = None;
 

@@ -35,6 +35,8 @@ pub(super) struct SideWatches {
     pub telemetry: crate::telemetry::Telemetry,
     /// Tells the gateway sweep that an object in a gateway namespace changed.
     pub gateway_objects: UnboundedSender<()>,
+    /// The ExposedAPI cache: only a trigger for an API that exists counts as queued.
+    pub apis: kube::runtime::reflector::Store<ExposedAPI>,
 }
 
 /// Where a cached watch looks.
@@ -135,8 +137,12 @@ impl SideWatches {
 
     pub(super) fn send(&self, namespace: &str, name: &str) {
         if self.namespaces.matches(namespace) {
-            self.telemetry.metrics.queued((namespace.to_owned(), name.to_owned()));
-            let _ = self.trigger.unbounded_send(ObjectRef::new(name).within(namespace));
+            let api = ObjectRef::new(name).within(namespace);
+            // A namesake or a deleted API is no work waiting (the controller drops its trigger).
+            if self.apis.get(&api).is_some() {
+                self.telemetry.metrics.queued((namespace.to_owned(), name.to_owned()));
+            }
+            let _ = self.trigger.unbounded_send(api);
         }
     }
 
@@ -325,6 +331,7 @@ impl SideWatches {
             tasks: self.tasks.clone(),
             telemetry: self.telemetry.clone(),
             gateway_objects: self.gateway_objects.clone(),
+            apis: self.apis.clone(),
         })
     }
 

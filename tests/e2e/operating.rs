@@ -78,6 +78,21 @@ async fn metrics_and_readiness_follow_the_operator() {
     let metrics = get(port, "/metrics").await.1;
     assert!(series(&metrics, "oda_api_operator_reconciles_total") > reconciles, "the series move");
     assert_eq!(series(&metrics, "oda_api_operator_managed_apis"), 2.0);
+
+    // A conflicting API, then deletions: the gauges come back to the truth.
+    create_exposed_api(ns.client(), ns.name(), "a3", &[], exposed_api_spec("impl", "/a2", 8080)).await;
+    wait_for_reason(ns.name(), "a3", "RouteConflict").await;
+    assert_eq!(series(&get(port, "/metrics").await.1, "oda_api_operator_route_conflicts"), 1.0);
+    for name in ["a2", "a3"] {
+        exposed_apis(ns.name()).await.delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    wait_for(Duration::from_secs(30), || async {
+        let metrics = get(port, "/metrics").await.1;
+        let gauges = ["managed_apis", "queue_depth", "route_conflicts"]
+            .map(|g| series(&metrics, &format!("oda_api_operator_{g}")));
+        (gauges == [1.0, 0.0, 0.0]).then_some(()).ok_or(format!("{gauges:?}"))
+    })
+    .await;
 }
 
 #[tokio::test]
