@@ -75,7 +75,9 @@ fn run(config: RunConfig) -> Result<(), Error> {
     let filter = tracing_subscriber::EnvFilter::builder()
         .with_default_directive(level.into())
         .from_env_lossy()
-        .add_directive("kube_runtime::controller=warn".parse().map_err(|e| Error::Config(format!("{e}")))?);
+        .add_directive("kube_runtime::controller=warn".parse().map_err(|e| Error::Config(format!("{e}")))?)
+        // It warns on every TLS handshake when verification is off; said once at start instead.
+        .add_directive("kube_client::client::tls=error".parse().map_err(|e| Error::Config(format!("{e}")))?);
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
@@ -89,7 +91,14 @@ fn run(config: RunConfig) -> Result<(), Error> {
     let runtime =
         tokio::runtime::Runtime::new().map_err(|source| Error::Start { what: "start the runtime".into(), source })?;
     runtime.block_on(async {
-        let client = kube::Client::try_default().await?;
+        let kube_config = kube::Config::infer().await.map_err(kube::Error::InferConfig)?;
+        if kube_config.accept_invalid_certs {
+            tracing::warn!(
+                "the kubeconfig turns off TLS verification of the API server (insecure-skip-tls-verify): its \
+                 identity is not checked"
+            );
+        }
+        let client = kube::Client::try_from(kube_config)?;
         let telemetry = Telemetry::default();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let address = std::net::SocketAddr::from(([0, 0, 0, 0], config.http_port));

@@ -267,7 +267,7 @@ pub(super) async fn release(ctx: &Context, apim: &Apim, api: &ExposedAPI) -> Res
             let message = format!("APIM has not deleted API {id}: {e}; the ExposedAPI stays until it has");
             warn!("{message}");
             publish(ctx, api, EventType::Warning, c::DELETE_FAILED, &message);
-            super::pipeline::write_condition(ctx, api, status, synced_deletion(message)).await;
+            super::apply::write_condition(ctx, api, status, synced_deletion(message)).await;
             return Err(ReconcileError::Azure(e));
         }
         ctx.telemetry.metrics.wrote("ApimApi");

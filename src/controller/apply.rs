@@ -1,13 +1,17 @@
 //! Writes: server-side apply of children and status, deletion of what a backend no longer wants,
 //! and the Component's JSON patch; each under the field manager of its purpose.
 
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::core::{ApiResource, DynamicObject};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
+use tracing::warn;
 
 use super::context::Context;
 use super::error::ReconcileError;
+use crate::core::status::ConditionSpec;
 use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
 
 /// The field manager of the objects an ExposedAPI owns whole (its route, its ServiceMonitor) and
@@ -144,16 +148,51 @@ pub(super) async fn patch_component(
     name: &str,
     ops: Vec<Value>,
     subresource: bool,
-) -> Result<(), kube::Error> {
+) -> Result<DynamicObject, kube::Error> {
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, resource);
     let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops)).map_err(kube::Error::SerdeError)?;
     let params = PatchParams { field_manager: Some(COMPONENT_MANAGER.into()), ..Default::default() };
     if subresource {
-        api.patch_status(name, &params, &Patch::<()>::Json(patch)).await?;
+        api.patch_status(name, &params, &Patch::<()>::Json(patch)).await
     } else {
-        api.patch(name, &params, &Patch::<()>::Json(patch)).await?;
+        api.patch(name, &params, &Patch::<()>::Json(patch)).await
     }
-    Ok(())
+}
+
+/// Sets one condition on the status as it is, when it says something new (on deletion, when
+/// nothing else is reconciled); a failed write is logged, the caller's own error is what retries.
+pub(super) async fn write_condition(
+    ctx: &Context,
+    api: &ExposedAPI,
+    status: Option<ExposedApiStatus>,
+    condition: ConditionSpec,
+) {
+    let mut status = status.unwrap_or_default();
+    let text = if condition.status { "True" } else { "False" };
+    let kept = status.conditions.iter().find(|c| c.type_ == condition.type_);
+    if kept.is_some_and(|c| c.status == text && c.reason == condition.reason && c.message == condition.message) {
+        return;
+    }
+    let since = kept.filter(|c| c.status == text).map(|c| c.last_transition_time.clone());
+    status.conditions.retain(|c| c.type_ != condition.type_);
+    status.conditions.push(Condition {
+        type_: condition.type_.into(),
+        status: text.into(),
+        reason: condition.reason.into(),
+        message: condition.message,
+        observed_generation: api.meta().generation,
+        last_transition_time: since.unwrap_or_else(|| Time(Timestamp::now())),
+    });
+    let written = write_status(&ctx.client, api, &status, ctx.discovered.exposed_api_status_subresource).await;
+    match written {
+        Ok(version) => {
+            ctx.telemetry.metrics.wrote("status");
+            if let Ok(mut recent) = ctx.state.recent.lock() {
+                recent.wrote_status(api, version, status);
+            }
+        }
+        Err(e) => warn!(error = %e, condition = condition.type_, "cannot write the condition"),
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, finalizer};
@@ -304,7 +304,9 @@ fn tell(ctx: &Context, api: &ExposedAPI, previous: Option<&ExposedApiStatus>, to
         && previous_reason(previous, METRICS) != Some(scraping.reason)
     {
         let type_ = if scraping.status { EventType::Normal } else { EventType::Warning };
-        notes.push(scraping.message.clone());
+        if !already_said(&notes, &scraping.message) {
+            notes.push(scraping.message.clone());
+        }
         event = Some((type_, format!("Metrics{}", scraping.reason)));
     }
     // A policy that is not enforced gets a Warning of its own, whatever else this reconcile tells;
@@ -330,6 +332,13 @@ fn tell(ctx: &Context, api: &ExposedAPI, previous: Option<&ExposedApiStatus>, to
         let (type_, reason) = event.unwrap_or((EventType::Normal, "Applied".to_owned()));
         publish(ctx, api, type_, &reason, &notes.join("; "));
     }
+}
+
+/// Whether a note already names the object a message is about ("Created ServiceMonitor x" says
+/// what "ServiceMonitor x applied" would), so that an Event says each thing once.
+fn already_said(notes: &[String], message: &str) -> bool {
+    let subject: Vec<&str> = message.split_whitespace().take(2).collect();
+    subject.len() == 2 && notes.iter().any(|n| n.contains(&subject.join(" ")))
 }
 
 fn previous_reason<'a>(previous: Option<&'a ExposedApiStatus>, type_: &str) -> Option<&'a str> {
@@ -379,38 +388,13 @@ pub(super) fn error_policy(api: Arc<ExposedAPI>, error: &ReconcileError, ctx: Ar
     Action::requeue(delay)
 }
 
-/// Sets one condition on the status as it is, when it says something new (on deletion, when
-/// nothing else is reconciled); a failed write is logged, the caller's own error is what retries.
-pub(super) async fn write_condition(
-    ctx: &Context,
-    api: &ExposedAPI,
-    status: Option<ExposedApiStatus>,
-    condition: ConditionSpec,
-) {
-    let mut status = status.unwrap_or_default();
-    let text = if condition.status { "True" } else { "False" };
-    let kept = status.conditions.iter().find(|c| c.type_ == condition.type_);
-    if kept.is_some_and(|c| c.status == text && c.reason == condition.reason && c.message == condition.message) {
-        return;
-    }
-    let since = kept.filter(|c| c.status == text).map(|c| c.last_transition_time.clone());
-    status.conditions.retain(|c| c.type_ != condition.type_);
-    status.conditions.push(Condition {
-        type_: condition.type_.into(),
-        status: text.into(),
-        reason: condition.reason.into(),
-        message: condition.message,
-        observed_generation: api.meta().generation,
-        last_transition_time: since.unwrap_or_else(|| Time(Timestamp::now())),
-    });
-    let written = write_status(&ctx.client, api, &status, ctx.discovered.exposed_api_status_subresource).await;
-    match written {
-        Ok(version) => {
-            ctx.telemetry.metrics.wrote("status");
-            if let Ok(mut recent) = ctx.state.recent.lock() {
-                recent.wrote_status(api, version, status);
-            }
-        }
-        Err(e) => warn!(error = %e, condition = condition.type_, "cannot write the condition"),
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_event_says_each_thing_once() {
+        let notes = vec!["Created ServiceMonitor m1".to_owned()];
+        assert!(super::already_said(&notes, "ServiceMonitor m1 applied"));
+        assert!(!super::already_said(&notes, "ServiceMonitor m2 applied"));
+        assert!(!super::already_said(&[], "ServiceMonitor m1 applied"));
     }
 }

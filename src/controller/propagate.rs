@@ -20,7 +20,10 @@ pub(super) async fn propagate(
     let Some(owner) = api.owner_references().iter().find(|r| r.kind == "Component") else { return Ok(()) };
     let namespace = api.namespace().unwrap_or_default();
     let resource = component_resource();
-    let Some(component) = store.get(&ObjectRef::new_with(&owner.name, resource.clone()).within(&namespace)) else {
+    // Our last patch while its echo is on its way (two reconciles in a row must not patch twice).
+    let recent = ctx.state.recent.lock().ok().and_then(|r| r.object(&resource.plural, &namespace, &owner.name));
+    let cached = || store.get(&ObjectRef::new_with(&owner.name, resource.clone()).within(&namespace));
+    let Some(component) = recent.or_else(cached) else {
         // Not there yet: the Component watch reconciles this API when it appears.
         return Ok(());
     };
@@ -42,8 +45,11 @@ pub(super) async fn propagate(
     let patched = patch_component(&ctx.client, &resource, &namespace, &owner.name, ops, subresource).await;
     ctx.telemetry.health.record("write components", &patched);
     match patched {
-        Ok(()) => {
+        Ok(written) => {
             ctx.telemetry.metrics.wrote("Component");
+            if let Ok(mut recent) = ctx.state.recent.lock() {
+                recent.wrote_object(&resource.plural, component.resource_version().as_deref(), written);
+            }
             Ok(())
         }
         // A failed `test` means the entries moved under us; the Component watch brings us back.

@@ -100,15 +100,19 @@ impl SideWatches {
             listed.push(self.pods());
         }
         let components = discovered.component.is_some().then(|| {
-            let (store, done) = self.cached(component_resource(), Scope::Watched, (false, false), |this, event, _| {
-                if let Event::Apply(component) | Event::Delete(component) = event {
-                    let ns = component.namespace().unwrap_or_default();
-                    let value = serde_json::to_value(component).unwrap_or_default();
-                    for name in listed_api_names(&value) {
-                        this.send(&ns, &name);
+            // Our own entry patches are echoes: cached, not reconciled again.
+            let (store, done) =
+                self.cached(component_resource(), Scope::Watched, (true, false), |this, event, echo| {
+                    if let Event::Apply(component) | Event::Delete(component) = event
+                        && !echo
+                    {
+                        let ns = component.namespace().unwrap_or_default();
+                        let value = serde_json::to_value(component).unwrap_or_default();
+                        for name in listed_api_names(&value) {
+                            this.send(&ns, &name);
+                        }
                     }
-                }
-            });
+                });
             listed.push(done);
             store
         });
