@@ -246,6 +246,11 @@ pub struct ExposedApiStatus {
     /// The generation of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// On a CRD without a status subresource (the Canvas's), where every status write bumps
+    /// `metadata.generation`: the sha256 of the spec this status describes, in place of an
+    /// `observedGeneration` that could never catch up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_spec_hash: Option<String>,
     /// What was last sent to Azure API Management (`ROUTE_BACKEND=AzureAPIM`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apim: Option<ApimStatus>,

@@ -180,7 +180,7 @@ pub(super) async fn write_condition(
         status: text.into(),
         reason: condition.reason.into(),
         message: condition.message,
-        observed_generation: api.meta().generation,
+        observed_generation: status.observed_generation.and(api.meta().generation),
         last_transition_time: since.unwrap_or_else(|| Time(Timestamp::now())),
     });
     let written = write_status(&ctx.client, api, &status, ctx.discovered.exposed_api_status_subresource).await;

@@ -31,7 +31,7 @@ use crate::core::api_keys::{self, Plan};
 use crate::core::policy::{self, Enforcement};
 use crate::core::status::{
     ConditionSpec, METRICS, MetricsReason, Outcome, READY, ReadyCondition, ReadyReason, assemble, desired_status,
-    needs_write,
+    needs_write, progress_condition, spec_hash,
 };
 use crate::core::url::published_url;
 use crate::core::validation::validate;
@@ -233,16 +233,18 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
     };
     let apim_condition = synced.as_ref().map(|s| s.condition.clone());
     let conditions: Vec<ConditionSpec> = std::iter::once(ConditionSpec::from(&ready))
+        .chain(progress_condition(&ready))
         .chain(apim_condition)
         .chain(scraping.clone())
         .chain(policies.iter().cloned())
         .collect();
     let main_resource = !ctx.discovered.exposed_api_status_subresource;
-    // Without a status subresource, writing the status writes the object and bumps its generation
-    // by one: the status names the generation its own write produces, so that tools reading
-    // kstatus (observedGeneration == generation) see it current.
-    let generation = api.meta().generation.map(|g| if main_resource { g + 1 } else { g });
+    // Without a status subresource every status write bumps the generation, so no
+    // observedGeneration could ever equal it (kstatus tools would wait forever): the status names
+    // the spec it describes by its hash instead.
+    let generation = if main_resource { None } else { api.meta().generation };
     let mut status = assemble(api_status, implementation, &conditions, generation, previous, Time(Timestamp::now()));
+    status.observed_spec_hash = main_resource.then(|| spec_hash(&api.spec));
     let (apim_record, apim_failure, apim_requeue) = match synced {
         Some(synced) => (synced.record, synced.failure, Some(synced.requeue)),
         None => (None, None, None),
@@ -251,12 +253,7 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
         status.apim = apim_record;
     }
     failure = failure.or(apim_failure);
-    // A spec change that leaves the status as it was still needs the generation acknowledged (the
-    // cache shows our own last write by then: no overlay pending).
-    let unacknowledged = main_resource
-        && facts.recent_status.is_none()
-        && api.status.as_ref().and_then(|s| s.observed_generation) != api.meta().generation;
-    if needs_write(previous, &status, main_resource) || unacknowledged {
+    if needs_write(previous, &status) {
         let written = write_status(&ctx.client, &api, &status, !main_resource).await;
         ctx.telemetry.health.record("write exposedapis status", &written);
         let version = written.map_err(ReconcileError::Status)?;

@@ -259,35 +259,45 @@ pub fn assemble(
         implementation: Some(implementation),
         conditions,
         observed_generation: generation,
+        observed_spec_hash: None,
         apim,
     }
 }
 
-/// Whether `current` must be rewritten to become `desired`. With `ignore_generation` (the CRD has
-/// no status subresource, so every status write bumps `metadata.generation`), generations are not
-/// compared, otherwise each write would cause the next.
-pub fn needs_write(current: Option<&ExposedApiStatus>, desired: &ExposedApiStatus, ignore_generation: bool) -> bool {
-    let Some(current) = current else { return true };
-    if !ignore_generation {
-        return current.api_status != desired.api_status
-            || current.implementation != desired.implementation
-            || current.observed_generation != desired.observed_generation
-            || current.conditions != desired.conditions
-            || current.apim != desired.apim;
-    }
-    let strip = |s: &ExposedApiStatus| {
-        let mut s = s.clone();
-        s.observed_generation = None;
-        for c in &mut s.conditions {
-            c.observed_generation = None;
-        }
-        s
+/// Whether `current` must be rewritten to become `desired`.
+pub fn needs_write(current: Option<&ExposedApiStatus>, desired: &ExposedApiStatus) -> bool {
+    current != Some(desired)
+}
+
+/// The kstatus conditions (abnormal-true, present only while true) that tools such as Flux, Argo
+/// CD and cli-utils read: `Reconciling` while the API waits for something that comes by itself,
+/// `Stalled` while it needs someone to act; neither once it is ready.
+pub fn progress_condition(ready: &ReadyCondition) -> Option<ConditionSpec> {
+    let type_ = match ready.reason {
+        ReadyReason::Exposed => return None,
+        ReadyReason::ImplementationNotReady
+        | ReadyReason::AddressPending
+        | ReadyReason::RoutePending
+        | ReadyReason::ApplyFailed => RECONCILING,
+        ReadyReason::InvalidSpec
+        | ReadyReason::RouteConflict
+        | ReadyReason::NotOwned
+        | ReadyReason::RouteNotAccepted
+        | ReadyReason::RouteRefsUnresolved
+        | ReadyReason::SecurityPolicyNotEnforceable => STALLED,
     };
-    let (current, desired) = (strip(current), strip(desired));
-    current.api_status != desired.api_status
-        || current.implementation != desired.implementation
-        || current.conditions != desired.conditions
-        || current.apim != desired.apim
+    Some(ConditionSpec { type_, status: true, reason: ready.reason.as_str(), message: ready.message.clone() })
+}
+
+/// kstatus' condition types.
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
+
+/// The sha256 of a spec as JSON (key order is the struct's, so equal specs hash equal).
+pub fn spec_hash(spec: &crate::exposed_api::ExposedApiSpec) -> String {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_vec(spec).unwrap_or_default();
+    Sha256::digest(&json).iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

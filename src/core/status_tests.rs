@@ -77,11 +77,10 @@ fn unchanged_status_needs_no_write() {
     let implementation = ImplementationStatus { ready: true };
     let current = assemble(None, implementation.clone(), &ready, Some(1), None, at(1));
     let desired = assemble(None, implementation.clone(), &ready, Some(1), Some(&current), at(2));
-    assert!(!needs_write(Some(&current), &desired, false));
-    assert!(needs_write(None, &desired, false));
+    assert!(!needs_write(Some(&current), &desired));
+    assert!(needs_write(None, &desired));
     let bumped = assemble(None, implementation, &ready, Some(2), Some(&current), at(2));
-    assert!(needs_write(Some(&current), &bumped, false));
-    assert!(!needs_write(Some(&current), &bumped, true), "main-resource mode ignores generations");
+    assert!(needs_write(Some(&current), &bumped));
 }
 
 #[test]

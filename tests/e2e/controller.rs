@@ -76,7 +76,11 @@ async fn exposes_an_api_with_the_reference_shape() {
         })
     );
     assert_eq!(status["implementation"], json!({"ready": true}));
-    assert_eq!(status["observedGeneration"], json!(api.metadata.generation));
+    if exposed_api_has_status_subresource().await {
+        assert_eq!(status["observedGeneration"], json!(api.metadata.generation));
+    } else {
+        assert!(status.get("observedGeneration").is_none() && status["observedSpecHash"].is_string(), "{status}");
+    }
     operator.stop().await;
 }
 
@@ -102,20 +106,30 @@ async fn spec_changes_are_followed() {
         json!({"host": "c1-impl-v2", "port": {"number": 9090}})
     );
 
-    // A change that leaves the status as it was is acknowledged too: observedGeneration, at the top
-    // and in every condition, reaches metadata.generation (what kstatus-based tools wait for), on
-    // either CRD shape.
-    let patch = json!({"spec": {"segment": "managementFunction"}});
+    // A change that leaves the status as it was is acknowledged too: with a status subresource
+    // observedGeneration, at the top and in every condition, reaches metadata.generation; without
+    // one (every status write bumps the generation) there is no observedGeneration at all, and
+    // observedSpecHash names the spec the status describes.
+    let subresource = exposed_api_has_status_subresource().await;
     let apis = exposed_apis(ns.name()).await;
+    let before = apis.get("c1-api").await.unwrap().data["status"]["observedSpecHash"].clone();
+    let patch = json!({"spec": {"segment": "managementFunction"}});
     let changed = apis.patch("c1-api", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
     wait_for(Duration::from_secs(60), || async {
         let api = apis.get("c1-api").await.map_err(|e| e.to_string())?;
         let generation = json!(api.metadata.generation);
         let status = &api.data["status"];
         let conditions = status["conditions"].as_array().cloned().unwrap_or_default();
-        let current = status["observedGeneration"] == generation
-            && conditions.iter().all(|c| c["observedGeneration"] == generation)
-            && api.metadata.generation >= changed.metadata.generation;
+        let current = if subresource {
+            status["observedGeneration"] == generation
+                && conditions.iter().all(|c| c["observedGeneration"] == generation)
+                && api.metadata.generation >= changed.metadata.generation
+        } else {
+            status.get("observedGeneration").is_none()
+                && conditions.iter().all(|c| c.get("observedGeneration").is_none())
+                && status["observedSpecHash"].is_string()
+                && status["observedSpecHash"] != before
+        };
         if current { Ok(()) } else { Err(format!("generation {generation}, status {status}")) }
     })
     .await;

@@ -15,6 +15,7 @@ mod gateway_policies;
 mod helm;
 mod httproute;
 mod httproute_policies;
+mod kstatus;
 mod metrics;
 mod operating;
 mod operator;
