@@ -12,6 +12,7 @@ pub mod config;
 pub mod controller;
 pub mod core;
 pub mod crd;
+pub mod diagnose;
 pub mod error;
 pub mod exposed_api;
 pub mod http;

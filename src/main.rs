@@ -1,4 +1,5 @@
-//! The `oda-api-operator` binary: `run` the operator, `render` offline, print the `crd`.
+//! The `oda-api-operator` binary: `run` the operator, `render` offline, print the `crd`,
+//! `diagnose` an API.
 #![forbid(unsafe_code)]
 
 use std::io::Read;
@@ -43,11 +44,38 @@ enum Command {
         #[command(flatten)]
         config: Box<OperatorConfig>,
     },
+    /// Say why an ExposedAPI is or is not ready (exit 0 ready, 1 not ready, 2 bad input). Takes
+    /// the operator's settings, so in its pod it sees what the operator sees.
+    Diagnose {
+        /// The ExposedAPI; `--all` for every one of the namespace.
+        name: Option<String>,
+        /// Namespace of the ExposedAPI.
+        #[arg(short = 'n', long = "namespace", default_value = "components")]
+        namespace: String,
+        /// Every ExposedAPI of the namespace.
+        #[arg(long, conflicts_with = "name")]
+        all: bool,
+        /// Output format.
+        #[arg(short = 'o', long = "output", default_value = "text", value_enum)]
+        output: DiagnoseOutput,
+        #[command(flatten)]
+        config: Box<RunConfig>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DiagnoseOutput {
+    Text,
+    Json,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Diagnose { name, namespace, all, output, config } = cli.command {
+        return diagnose(name, &namespace, all, output, &config);
+    }
     let result = match cli.command {
+        Command::Diagnose { .. } => Ok(()),
         Command::Run(config) => run(*config),
         Command::Crd => crd::exposed_api_crd_yaml().map(|yaml| print!("{yaml}")),
         Command::Render { file, ingress_address, ingress_port, namespace, status, config } => {
@@ -121,6 +149,39 @@ fn run(config: RunConfig) -> Result<(), Error> {
         server.abort();
         result
     })
+}
+
+/// `diagnose`: 0 when every API is ready, 1 when one is not, 2 on bad input.
+fn diagnose(name: Option<String>, namespace: &str, all: bool, output: DiagnoseOutput, config: &RunConfig) -> ExitCode {
+    if name.is_none() && !all {
+        eprintln!("error: name an ExposedAPI, or give --all");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let reports = runtime.block_on(async {
+        let client = kube::Client::try_default().await.map_err(|e| e.to_string())?;
+        oda_api_operator::diagnose::diagnose(&client, config, namespace, name.as_deref())
+            .await
+            .map_err(|e| e.to_string())
+    });
+    let reports = match reports {
+        Ok(reports) => reports,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match output {
+        DiagnoseOutput::Json => println!("{}", serde_json::to_string_pretty(&reports).unwrap_or_default()),
+        DiagnoseOutput::Text => reports.iter().for_each(|r| println!("{}", r.text())),
+    }
+    if reports.iter().all(|r| r.ready) { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 fn read_input(file: &str) -> Result<String, Error> {

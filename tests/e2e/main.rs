@@ -10,6 +10,7 @@
 mod apim;
 mod chart;
 mod controller;
+mod diagnose;
 mod gateway_policies;
 #[path = "../common/helm.rs"]
 mod helm;
