@@ -42,14 +42,29 @@ where
         .or_else(|| std::env::var("POD_NAMESPACE").ok())
         .unwrap_or_else(|| "default".into());
     let identity = config.pod_name.clone().unwrap_or_else(default_identity);
-    let manager = LeaseManagerBuilder::new(client.clone(), &config.lease_name)
-        .with_namespace(&namespace)
-        .with_identity(&identity)
-        .with_duration(LEASE_SECONDS)
-        .with_grace(GRACE_SECONDS)
-        .build()
-        .await
-        .map_err(|e| Error::Lease(format!("cannot use Lease {namespace}/{}: {e}", config.lease_name)))?;
+    // Built (the Lease read or created) once the API server answers: an outage at start is waited out.
+    let mut wait = Duration::from_millis(500);
+    let manager = loop {
+        let built = LeaseManagerBuilder::new(client.clone(), &config.lease_name)
+            .with_namespace(&namespace)
+            .with_identity(&identity)
+            .with_duration(LEASE_SECONDS)
+            .with_grace(GRACE_SECONDS)
+            .build()
+            .await;
+        match built {
+            Ok(manager) => break manager,
+            Err(e) if wait < Duration::from_secs(60) => {
+                warn!(error = %e, retry_in = ?wait, "cannot use the Lease yet");
+            }
+            Err(e) => return Err(Error::Lease(format!("cannot use Lease {namespace}/{}: {e}", config.lease_name))),
+        }
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait *= 2;
+    };
     let (mut leading, lease_task) = manager.watch().await;
     telemetry.health.set_leading(Some(false));
     info!(lease = %config.lease_name, %namespace, %identity, "standing by for the leader lease");

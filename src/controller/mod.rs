@@ -104,7 +104,7 @@ pub async fn run_until(
         None
     };
     let namespaces = config.namespaces();
-    let discovered = discovery::discover(&client, config.output.virtual_service_version).await?;
+    let Some(discovered) = discover_when_up(&client, &config, &mut shutdown).await? else { return Ok(()) };
     info!(?namespaces, ?discovered, "starting");
     warn_missing_crds(&config, &discovered);
     let backends = Backends::new(&config.output, discovered.installed());
@@ -164,6 +164,39 @@ pub async fn run_until(
     telemetry.health.set_synced(false);
     info!("stopped");
     Ok(())
+}
+
+/// Start-up discovery, retried with backoff while the API server cannot be reached or answers with
+/// a server error (an operator started during an outage waits for it instead of exiting); `None`
+/// when shut down first. A refusal or a missing CRD stops start-up with its message.
+async fn discover_when_up(
+    client: &Client,
+    config: &RunConfig,
+    shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
+) -> Result<Option<discovery::Discovered>> {
+    let mut wait = std::time::Duration::from_millis(500);
+    loop {
+        match discovery::discover(client, config.output.virtual_service_version).await {
+            Ok(discovered) => return Ok(Some(discovered)),
+            Err(crate::Error::Kube(e)) if is_transient(&e) => {
+                warn!(error = %e, retry_in = ?wait, "cannot reach the API server yet");
+            }
+            Err(e) => return Err(e),
+        }
+        tokio::select! {
+            () = &mut *shutdown => return Ok(None),
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(std::time::Duration::from_secs(30));
+    }
+}
+
+/// Whether an API call failed for a passing reason: no answer, throttling or a server error.
+fn is_transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(e) => e.code == 429 || e.code >= 500,
+        _ => true,
+    }
 }
 
 /// The APIM backend's start-up, retried with backoff while Azure cannot be reached (the operator
