@@ -35,6 +35,10 @@ impl ExpectedApi {
     pub fn namespace(&self) -> &str {
         &self.0.namespace
     }
+
+    pub fn uid(&self) -> String {
+        self.0.uid.clone().unwrap_or_default()
+    }
 }
 
 /// What the operator writes with its default configuration, the ingress gateway having an IP

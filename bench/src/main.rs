@@ -10,6 +10,7 @@ mod expected;
 mod fixtures;
 mod floor;
 mod markdown;
+mod plot;
 mod process;
 mod prom;
 mod report;
@@ -158,6 +159,10 @@ async fn run(cli: Cli) -> Result<bool> {
     if let Some(path) = &cli.markdown {
         report::update_document(path, &markdown)?;
         eprintln!("bench: results written to {}", path.display());
+        if let Some(svg) = plot::cost_curve(&report.runs) {
+            let plot = path.with_file_name("benchmarks-cost.svg");
+            std::fs::write(&plot, svg).map_err(|e| format!("writing {}: {e}", plot.display()))?;
+        }
     }
     Ok(report.failures.is_empty())
 }

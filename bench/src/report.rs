@@ -46,7 +46,10 @@ pub struct RunReport {
     pub n: usize,
     /// Creating the implementation Services and EndpointSlices (before the operator starts).
     pub fixtures_seconds: f64,
+    /// The same request stream as the create burst, without an operator.
     pub floor: FloorReport,
+    /// The same request stream as the change burst, without an operator.
+    pub change_floor: FloorReport,
     pub converge: PhaseReport,
     /// Headline: convergence time ÷ floor.
     pub ratio_to_floor: f64,
@@ -63,10 +66,13 @@ pub struct RunReport {
 #[derive(Default, Serialize)]
 pub struct FloorReport {
     pub seconds: f64,
+    /// Every request of the stream: the N creates or changes and the writes.
+    pub requests: u64,
+    /// The writes the operator cannot avoid (a route and a status per API).
     pub writes: u64,
+    /// Requests per second.
     pub writes_per_second: f64,
     pub concurrency: usize,
-    pub setup_seconds: f64,
     pub virtual_service_apply_ms_p50: f64,
     pub virtual_service_apply_ms_p90: f64,
     pub status_apply_ms_p50: f64,

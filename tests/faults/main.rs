@@ -217,3 +217,54 @@ async fn the_standby_takes_over_under_load_and_only_one_replica_writes() {
     assert_eq!(census.orphans, 0);
     drop_namespace(&client, &ns).await;
 }
+
+#[tokio::test]
+async fn latency_resets_and_a_black_hole_to_the_api_server_cause_no_hot_loop_and_heal() {
+    let Some(dir) = plane::run_dir() else { return };
+    let client = admin_client().await.expect("a client");
+    let ns = namespace(&client, "toxiproxy").await;
+    let proxy = plane::Toxiproxy::start(&dir).await;
+    let kubeconfig = proxy.kubeconfig.display().to_string();
+    let operator = Operator::start(&ns, &[("KUBECONFIG", &kubeconfig)]);
+    operator.wait_ready().await;
+    let mut n = 20;
+    burst(&client, &ns, n, 0, async {}).await;
+    wait_converged(&client, &ns, n, CONVERGE).await;
+
+    // Latency: slower, still right.
+    proxy.add("latency", "latency", json!({"latency": 300, "jitter": 100})).await;
+    more(&client, &ns, &mut n, 10).await;
+    let slow = wait_converged(&client, &ns, n, CONVERGE).await;
+    proxy.remove("latency").await;
+
+    // Connections reset while APIs are created: converged once the path heals.
+    proxy.add("reset", "reset_peer", json!({"timeout": 100})).await;
+    more(&client, &ns, &mut n, 10).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.remove("reset").await;
+    let after_resets = wait_converged(&client, &ns, n, CONVERGE).await;
+
+    // A black hole (data held, connections open): no hot loop meanwhile, recovery after.
+    let reconciles = operator.metric("oda_api_operator_reconciles_total").await.unwrap_or(0.0);
+    proxy.add("blackhole", "timeout", json!({"timeout": 0})).await;
+    more(&client, &ns, &mut n, 10).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let during = operator.metric("oda_api_operator_reconciles_total").await.unwrap_or(0.0) - reconciles;
+    proxy.remove("blackhole").await;
+    let healed = wait_converged(&client, &ns, n, CONVERGE).await;
+    println!(
+        "through toxiproxy: 10 APIs at 300±100 ms latency converged in {slow:.1?}; 10 created under connection resets \
+         converged {after_resets:.1?} after the resets stopped; a 10 s black hole: {during} reconciles meanwhile, \
+         converged {healed:.1?} after it healed"
+    );
+    assert!(during <= 40.0, "no hot loop while the API server cannot be reached: {during} reconciles in 10 s");
+    drop_namespace(&client, &ns).await;
+}
+
+/// Creates `k` more APIs after the `n` that exist.
+async fn more(client: &Client, ns: &str, n: &mut usize, k: usize) {
+    for i in *n..*n + k {
+        create_until_done(client, ns, &exposed_api(ns, &format!("a{i}"))).await;
+    }
+    *n += k;
+}

@@ -233,3 +233,66 @@ pub async fn wait_converged(client: &Client, ns: &str, n: usize, timeout: Durati
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// Toxiproxy (scripts/testenv builds it) between the operator and the API server.
+pub struct Toxiproxy {
+    _server: Child,
+    api: String,
+    /// The operator's kubeconfig, pointed at the proxy.
+    pub kubeconfig: PathBuf,
+}
+
+impl Toxiproxy {
+    pub async fn start(dir: &std::path::Path) -> Self {
+        let binary = Command::new(repo().join("scripts/testenv"))
+            .args(["tool", "toxiproxy"])
+            .output()
+            .await
+            .expect("scripts/testenv tool toxiproxy");
+        assert!(binary.status.success(), "building toxiproxy");
+        let binary = String::from_utf8_lossy(&binary.stdout).trim().to_owned();
+        let free =
+            || std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0);
+        let (api_port, listen_port) = (free(), free());
+        let server = Command::new(binary)
+            .args(["-host", "127.0.0.1", "-port", &api_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting toxiproxy");
+        let api = format!("127.0.0.1:{api_port}");
+        let kubeconfig_path =
+            std::env::var("ODA_OPERATOR_KUBECONFIG").or_else(|_| std::env::var("KUBECONFIG")).expect("KUBECONFIG");
+        let kubeconfig = std::fs::read_to_string(&kubeconfig_path).expect("the operator's kubeconfig");
+        let server_line = kubeconfig.lines().find(|l| l.trim_start().starts_with("server:")).expect("a server line");
+        let upstream =
+            server_line.trim().trim_start_matches("server:").trim().trim_start_matches("https://").to_owned();
+        let started = Instant::now();
+        loop {
+            let proxy = json!({"name": "apiserver", "listen": format!("127.0.0.1:{listen_port}"), "upstream": upstream, "enabled": true});
+            if http(&api, "POST", "/proxies", &proxy).await.0 == 201 {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "toxiproxy does not answer");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let proxied = kubeconfig.replace(&upstream, &format!("127.0.0.1:{listen_port}"));
+        let path = dir.join("operator-via-toxiproxy.kubeconfig");
+        std::fs::write(&path, proxied).expect("writing the proxied kubeconfig");
+        Self { _server: server, api, kubeconfig: path }
+    }
+
+    /// Adds a toxic (`type`, attributes) on the way back from the API server.
+    pub async fn add(&self, name: &str, type_: &str, attributes: Value) {
+        let toxic =
+            json!({"name": name, "type": type_, "stream": "downstream", "toxicity": 1.0, "attributes": attributes});
+        let (code, body) = http(&self.api, "POST", "/proxies/apiserver/toxics", &toxic).await;
+        assert_eq!(code, 200, "adding toxic {name}: {body}");
+    }
+
+    pub async fn remove(&self, name: &str) {
+        let (code, body) = http(&self.api, "DELETE", &format!("/proxies/apiserver/toxics/{name}"), &Value::Null).await;
+        assert_eq!(code, 204, "removing toxic {name}: {body}");
+    }
+}
