@@ -79,6 +79,8 @@ where
             tx.send(item).await.map_err(|e| format!("the floor's queue: {e}"))?;
             Ok(tx)
         });
+    // The sender goes once every request is answered, which ends the writes' stream.
+    let requests = async move { requests.await.map(drop) };
     let writes = rx
         .map(|(i, api)| {
             let (client, expected) = (&clients.operator, &expected);
@@ -87,7 +89,7 @@ where
         .buffer_unordered(concurrency)
         .try_collect::<Vec<_>>();
     let (sent, written) = futures::join!(requests, writes);
-    drop(sent?);
+    sent?;
     let written = written?;
     let seconds = start.elapsed().as_secs_f64();
     let cpu_seconds = cpu_delta(&cpu_before, &cpu_snapshot(&ctx.control_plane));
