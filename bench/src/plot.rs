@@ -12,12 +12,15 @@ const BOTTOM: f64 = 40.0;
 const TOP: f64 = 20.0;
 const RIGHT: f64 = 150.0;
 
+/// A line of the plot: its label, its colour and its value in a run.
+type Series = (&'static str, &'static str, fn(&RunReport) -> f64);
+
 /// The SVG, or `None` with fewer than one run.
 pub fn cost_curve(runs: &[RunReport]) -> Option<String> {
     if runs.is_empty() {
         return None;
     }
-    let series: [(&str, &str, fn(&RunReport) -> f64); 4] = [
+    let series: [Series; 4] = [
         ("create floor", "#999999", |r| r.floor.seconds),
         ("create burst", "#1f77b4", |r| r.converge.convergence.seconds),
         ("change floor", "#cccccc", |r| r.change_floor.seconds),

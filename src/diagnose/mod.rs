@@ -104,6 +104,7 @@ async fn route_fact(client: &Client, route: &dyn Route, api: &ExposedAPI, namesp
         fact.controlled_by = controller_of(&object.metadata).map(|o| format!("{} {}", o.kind, o.name));
         fact.ours = is_controlled_by(&object.metadata, &api.uid().unwrap_or_default());
         fact.managers = object.managed_fields().iter().filter_map(|m| m.manager.clone()).collect();
+        fact.managers.sort();
         fact.managers.dedup();
     }
     fact
