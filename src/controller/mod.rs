@@ -166,29 +166,56 @@ pub async fn run_until(
     Ok(())
 }
 
-/// Start-up discovery, retried with backoff while the API server cannot be reached or answers with
-/// a server error (an operator started during an outage waits for it instead of exiting); `None`
-/// when shut down first. A refusal or a missing CRD stops start-up with its message.
-async fn discover_when_up(
-    client: &Client,
-    config: &RunConfig,
+/// One try of a start-up step: done, worth retrying (with what to log), or failed for good.
+enum Attempt<T> {
+    Done(T),
+    Retry(String),
+    Fail(crate::Error),
+}
+
+/// Runs a start-up step until it is done, retrying with backoff (from `first`, doubling, at most
+/// `cap`) while it says so; `None` when shut down first. An operator started during an outage of
+/// what it needs waits for it instead of exiting.
+async fn until_done<T, Fut>(
     shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
-) -> Result<Option<discovery::Discovered>> {
-    let mut wait = std::time::Duration::from_millis(500);
+    (first, cap): (std::time::Duration, std::time::Duration),
+    waiting_for: &str,
+    mut attempt: impl FnMut() -> Fut,
+) -> Result<Option<T>>
+where
+    Fut: std::future::Future<Output = Attempt<T>>,
+{
+    let mut wait = first;
     loop {
-        match discovery::discover(client, config.output.virtual_service_version).await {
-            Ok(discovered) => return Ok(Some(discovered)),
-            Err(crate::Error::Kube(e)) if is_transient(&e) => {
-                warn!(error = %e, retry_in = ?wait, "cannot reach the API server yet");
-            }
-            Err(e) => return Err(e),
+        match attempt().await {
+            Attempt::Done(value) => return Ok(Some(value)),
+            Attempt::Fail(e) => return Err(e),
+            Attempt::Retry(why) => warn!(error = %why, retry_in = ?wait, "cannot reach {waiting_for} yet"),
         }
         tokio::select! {
             () = &mut *shutdown => return Ok(None),
             () = tokio::time::sleep(wait) => {}
         }
-        wait = (wait * 2).min(std::time::Duration::from_secs(30));
+        wait = (wait * 2).min(cap);
     }
+}
+
+/// Start-up discovery, retried while the API server cannot be reached or answers with a server
+/// error; a refusal or a missing CRD stops start-up with its message.
+async fn discover_when_up(
+    client: &Client,
+    config: &RunConfig,
+    shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
+) -> Result<Option<discovery::Discovered>> {
+    let backoff = (std::time::Duration::from_millis(500), std::time::Duration::from_secs(30));
+    until_done(shutdown, backoff, "the API server", || async {
+        match discovery::discover(client, config.output.virtual_service_version).await {
+            Ok(discovered) => Attempt::Done(discovered),
+            Err(crate::Error::Kube(e)) if is_transient(&e) => Attempt::Retry(e.to_string()),
+            Err(e) => Attempt::Fail(e),
+        }
+    })
+    .await
 }
 
 /// Whether an API call failed for a passing reason: no answer, throttling or a server error.
@@ -199,27 +226,21 @@ fn is_transient(error: &kube::Error) -> bool {
     }
 }
 
-/// The APIM backend's start-up, retried with backoff while Azure cannot be reached (the operator
-/// is not ready meanwhile); `None` when shut down first.
+/// The APIM backend's start-up, retried while Azure cannot be reached (the operator is not ready
+/// meanwhile); a missing or unsafe setting stops it.
 async fn start_apim(
     config: &RunConfig,
     shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
 ) -> Result<Option<apim::Apim>> {
-    let mut wait = std::time::Duration::from_secs(2);
-    loop {
+    let backoff = (std::time::Duration::from_secs(2), std::time::Duration::from_secs(60));
+    until_done(shutdown, backoff, "Azure API Management", || async {
         match apim_start::start(config).await {
-            Ok(apim) => return Ok(Some(apim)),
-            Err(apim_start::StartError::Setting(e)) => return Err(e),
-            Err(apim_start::StartError::Azure(e)) => {
-                warn!(error = %e, retry_in = ?wait, "cannot reach Azure API Management yet");
-            }
+            Ok(apim) => Attempt::Done(apim),
+            Err(apim_start::StartError::Setting(e)) => Attempt::Fail(e),
+            Err(apim_start::StartError::Azure(e)) => Attempt::Retry(e.to_string()),
         }
-        tokio::select! {
-            () = &mut *shutdown => return Ok(None),
-            () = tokio::time::sleep(wait) => {}
-        }
-        wait = (wait * 2).min(std::time::Duration::from_secs(60));
-    }
+    })
+    .await
 }
 
 /// Says which configured kinds the cluster cannot take (their writes fail with a condition).
