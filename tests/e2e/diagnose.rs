@@ -10,11 +10,7 @@ use crate::support::*;
 
 /// Runs `diagnose` with the operator's identity and settings for `ns`: exit code and output.
 fn diagnose(ns: &str, args: &[&str]) -> (i32, String) {
-    let kubeconfig = std::env::var("ODA_OPERATOR_KUBECONFIG")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .or_else(|| std::env::var("KUBECONFIG").ok())
-        .expect("KUBECONFIG");
+    let kubeconfig = oda_test_support::clients::operator_kubeconfig().map(|(paths, _)| paths).expect("KUBECONFIG");
     diagnose_as(&kubeconfig, ns, args)
 }
 

@@ -176,11 +176,7 @@ async fn sigterm_stops_the_binary_cleanly_and_logs_are_json_with_api_fields() {
     let ns = TestNamespace::new("sigterm").await;
     gateway_and_api(&ns, "a1", "/a1").await;
     let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
-    let kubeconfig = std::env::var("ODA_OPERATOR_KUBECONFIG")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .or_else(|| std::env::var("KUBECONFIG").ok())
-        .unwrap();
+    let kubeconfig = oda_test_support::clients::operator_kubeconfig().map(|(paths, _)| paths).expect("KUBECONFIG");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_oda-api-operator"))
         .arg("run")
         .env("KUBECONFIG", kubeconfig)

@@ -160,17 +160,8 @@ async fn the_standby_takes_over_under_load_and_only_one_replica_writes() {
     }
     let client = admin_client().await.expect("a client");
     let ns = namespace(&client, "failover").await;
-    let election =
-        |pod: &'static str| [("LEADER_ELECTION", "true"), ("LEADER_ELECTION_NAMESPACE", ""), ("POD_NAME", pod)];
-    let with_ns = |pod: &'static str| -> Vec<(&str, String)> {
-        election(pod)
-            .iter()
-            .map(|(k, v)| (*k, if *k == "LEADER_ELECTION_NAMESPACE" { ns.clone() } else { (*v).to_owned() }))
-            .collect()
-    };
-    let start = |pod: &'static str| {
-        let env = with_ns(pod);
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let start = |pod: &str| {
+        let env = [("LEADER_ELECTION", "true"), ("LEADER_ELECTION_NAMESPACE", ns.as_str()), ("POD_NAME", pod)];
         Operator::start(&ns, &env)
     };
     let mut replicas = [start("replica-a"), start("replica-b")];

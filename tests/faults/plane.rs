@@ -95,8 +95,7 @@ pub struct Operator {
 
 impl Operator {
     pub fn start(namespace: &str, extra: &[(&str, &str)]) -> Self {
-        let kubeconfig =
-            std::env::var("ODA_OPERATOR_KUBECONFIG").or_else(|_| std::env::var("KUBECONFIG")).expect("KUBECONFIG");
+        let kubeconfig = oda_test_support::clients::operator_kubeconfig().map(|(paths, _)| paths).expect("KUBECONFIG");
         let port =
             std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0);
         let mut command = Command::new(env!("CARGO_BIN_EXE_oda-api-operator"));
@@ -263,7 +262,7 @@ impl Toxiproxy {
             .expect("starting toxiproxy");
         let api = format!("127.0.0.1:{api_port}");
         let kubeconfig_path =
-            std::env::var("ODA_OPERATOR_KUBECONFIG").or_else(|_| std::env::var("KUBECONFIG")).expect("KUBECONFIG");
+            oda_test_support::clients::operator_kubeconfig().map(|(paths, _)| paths).expect("KUBECONFIG");
         let kubeconfig = std::fs::read_to_string(&kubeconfig_path).expect("the operator's kubeconfig");
         let server_line = kubeconfig.lines().find(|l| l.trim_start().starts_with("server:")).expect("a server line");
         let upstream =

@@ -179,11 +179,7 @@ pub struct OperatorProcess {
 
 impl OperatorProcess {
     pub fn start(env: &[(String, String)]) -> Self {
-        let kubeconfig = std::env::var("ODA_OPERATOR_KUBECONFIG")
-            .ok()
-            .filter(|v| !v.is_empty())
-            .or_else(|| std::env::var("KUBECONFIG").ok())
-            .expect("KUBECONFIG");
+        let kubeconfig = oda_test_support::clients::operator_kubeconfig().map(|(paths, _)| paths).expect("KUBECONFIG");
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
         let mut command = Command::new(env!("CARGO_BIN_EXE_oda-api-operator"));
         command.arg("run").env("KUBECONFIG", kubeconfig).env("HTTP_PORT", port.unwrap_or(0).to_string());
