@@ -68,6 +68,8 @@ pub struct Metrics {
     pub route_conflicts: Gauge,
     pub queue_depth: Gauge,
     pub writes: Family<KindLabel, Counter>,
+    pub events_pending: Gauge,
+    pub events_dropped: Counter,
     pending: Mutex<HashSet<(String, String)>>,
     conflicted: Mutex<HashSet<(String, String)>>,
 }
@@ -87,6 +89,9 @@ impl Default for Metrics {
         registry.register("route_conflicts", "ExposedAPIs blocked by a route conflict", route_conflicts.clone());
         registry.register("queue_depth", "ExposedAPIs waiting for a reconcile", queue_depth.clone());
         registry.register("writes", "Writes to the API server, by kind of object", writes.clone());
+        let (events_pending, events_dropped) = (Gauge::default(), Counter::default());
+        registry.register("events_pending", "Events queued, not yet published", events_pending.clone());
+        registry.register("events_dropped", "Events dropped because the queue was full", events_dropped.clone());
         // Known label values start at zero, so dashboards and alerts see the series before it moves.
         for kind in WRITE_KINDS {
             let _ = writes.get_or_create(&KindLabel { kind: kind.to_owned() });
@@ -103,6 +108,8 @@ impl Default for Metrics {
             route_conflicts,
             queue_depth,
             writes,
+            events_pending,
+            events_dropped,
             pending: Mutex::default(),
             conflicted: Mutex::default(),
         }

@@ -98,6 +98,9 @@ pub struct OperatorMetrics {
     pub reconcile_seconds_sum: f64,
     pub reconcile_seconds_count: f64,
     pub queue_depth: Option<f64>,
+    /// Events queued in the operator, not yet published.
+    pub events_pending: Option<f64>,
+    pub events_dropped: f64,
 }
 
 impl OperatorMetrics {
@@ -110,6 +113,8 @@ impl OperatorMetrics {
             reconcile_seconds_sum: s.sum("oda_api_operator_reconcile_duration_seconds_sum").unwrap_or(0.0),
             reconcile_seconds_count: s.sum("oda_api_operator_reconcile_duration_seconds_count").unwrap_or(0.0),
             queue_depth: s.sum("oda_api_operator_queue_depth"),
+            events_pending: s.sum("oda_api_operator_events_pending"),
+            events_dropped: s.sum("oda_api_operator_events_dropped_total").unwrap_or(0.0),
         }
     }
 
@@ -129,6 +134,8 @@ impl OperatorMetrics {
             reconcile_seconds_sum: self.reconcile_seconds_sum - earlier.reconcile_seconds_sum,
             reconcile_seconds_count: self.reconcile_seconds_count - earlier.reconcile_seconds_count,
             queue_depth: self.queue_depth,
+            events_pending: self.events_pending,
+            events_dropped: self.events_dropped - earlier.events_dropped,
         }
     }
 

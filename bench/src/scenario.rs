@@ -134,14 +134,16 @@ pub fn cpu_delta(before: &[(String, f64)], after: &[(String, f64)]) -> BTreeMap<
 }
 
 /// Waits until neither the operator's write counter nor the watched writes have moved for
-/// `ctx.quiet` (and its queue is empty); returns the time until the last movement.
+/// `ctx.quiet` (and neither its queue nor its Event queue holds anything); returns the time until
+/// the last movement.
 async fn settle(ctx: &Ctx, op: &OperatorProcess, tracker: &Tracker) -> f64 {
     let start = Instant::now();
     let mut last_change = start;
     let mut last = None;
     while start.elapsed() < Duration::from_secs(120) {
         let metrics = op.metrics().await;
-        let busy = metrics.as_ref().and_then(|m| m.queue_depth).is_some_and(|d| d > 0.0);
+        let pending = |m: &OperatorMetrics| m.queue_depth.unwrap_or(0.0) + m.events_pending.unwrap_or(0.0);
+        let busy = metrics.as_ref().is_some_and(|m| pending(m) > 0.0);
         let now = (metrics.map(|m| (m.writes as u64, m.reconciles as u64)), tracker.counts().operator());
         if last.as_ref() != Some(&now) || busy {
             last = Some(now);

@@ -5,11 +5,11 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use kube::Client;
 use kube::core::{ApiResource, DynamicObject};
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 
 use super::discovery::Discovered;
 use super::indexes::{ImplementationIndex, Key, ReadinessIndex, Relisting};
+use super::recorder::Recorder;
 use super::{pod_index, recent};
 use crate::backend::Backends;
 use crate::backend::route::{ConflictWaiters, RouteIndex};

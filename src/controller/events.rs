@@ -1,8 +1,7 @@
 //! What a reconcile tells: the writes it made, noted as it goes, told in one Event at its end.
 
+use kube::Resource;
 use kube::runtime::events::{Event, EventType};
-use kube::{Resource, ResourceExt};
-use tracing::warn;
 
 use super::context::Context;
 use crate::exposed_api::ExposedAPI;
@@ -23,7 +22,7 @@ impl Journal {
     }
 }
 
-/// Publishes an Event in the background: Events inform, they must not slow convergence.
+/// Queues an Event: Events inform, they must not slow convergence (see `recorder`).
 pub(super) fn publish(ctx: &Context, api: &ExposedAPI, type_: EventType, reason: &str, note: &str) {
     let event = Event {
         type_,
@@ -32,11 +31,5 @@ pub(super) fn publish(ctx: &Context, api: &ExposedAPI, type_: EventType, reason:
         action: "Reconcile".into(),
         secondary: None,
     };
-    let (recorder, reference) = (ctx.recorder.clone(), api.object_ref(&()));
-    let name = api.name_any();
-    tokio::spawn(async move {
-        if let Err(e) = recorder.publish(&event, &reference).await {
-            warn!(exposedapi = %name, error = %e, "cannot publish event");
-        }
-    });
+    ctx.recorder.publish(event, api.object_ref(&()));
 }

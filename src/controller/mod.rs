@@ -24,6 +24,7 @@ mod pod_index;
 mod policies;
 mod propagate;
 mod recent;
+mod recorder;
 mod scraping;
 mod watch_task;
 mod watches;
@@ -33,7 +34,6 @@ use std::sync::Arc;
 use futures::StreamExt;
 use futures::channel::mpsc;
 use kube::runtime::controller::Controller;
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -128,7 +128,9 @@ pub async fn run_until(
     };
     let synced = side.start(&config, &discovered, &backends);
 
-    let reporter = Reporter { controller: MANAGER.into(), instance: config.pod_name.clone() };
+    let (recorder, publisher) =
+        recorder::Recorder::start(client.clone(), (MANAGER, config.pod_name.as_deref()), telemetry.metrics.clone());
+    let publisher = tokio::spawn(publisher);
     let ctx = Arc::new(Context {
         client: client.clone(),
         backends: backends.clone(),
@@ -137,7 +139,7 @@ pub async fn run_until(
         gateways: discovered.gateway_api.then(|| synced.gateways.clone()),
         discovered,
         state: state.clone(),
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder,
         children: synced.children.clone(),
         components: synced.components.clone(),
         apis: reader.clone(),
@@ -161,10 +163,19 @@ pub async fn run_until(
         .for_each(|_| futures::future::ready(()))
         .await;
     tasks.abort_all();
+    // The last holders of the context (and with it the Event queue) are gone: what is still
+    // queued gets a moment.
+    let publishing = publisher.abort_handle();
+    if tokio::time::timeout(EVENT_DRAIN, publisher).await.is_err() {
+        publishing.abort();
+    }
     telemetry.health.set_synced(false);
     info!("stopped");
     Ok(())
 }
+
+/// How long Events still queued at stop may take to be published.
+const EVENT_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One try of a start-up step: done, worth retrying (with what to log), or failed for good.
 enum Attempt<T> {

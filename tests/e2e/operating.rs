@@ -245,4 +245,25 @@ async fn events_mark_changes_not_reconciles() {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(reasons().await, seen);
+
+    // The same Event again (each path change updates the route) continues its series: one object.
+    for path in ["/b1", "/a1", "/b1"] {
+        let change = json!({"spec": {"path": path}});
+        exposed_apis(ns.name()).await.patch("a1", &PatchParams::default(), &Patch::Merge(&change)).await.unwrap();
+        let api = exposed_apis(ns.name()).await;
+        wait_for(Duration::from_secs(30), || async {
+            let obj = serde_json::to_value(api.get("a1").await.ok()?).ok()?;
+            obj.pointer("/status/apiStatus/url")?.as_str()?.ends_with(path).then_some(())
+        })
+        .await;
+    }
+    let updates = wait_for(Duration::from_secs(30), || async {
+        let list = events.list(&Default::default()).await.unwrap().items;
+        let updates: Vec<Event> =
+            list.into_iter().filter(|e| e.note.as_deref() == Some("Updated VirtualService a1")).collect();
+        let counts: Vec<_> = updates.iter().map(|e| e.series.as_ref().map(|s| s.count)).collect();
+        if counts == [Some(3)] { Ok(counts) } else { Err(format!("series counts {counts:?}")) }
+    })
+    .await;
+    assert_eq!(updates, [Some(3)]);
 }
