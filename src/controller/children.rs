@@ -24,7 +24,8 @@ pub(super) fn observed(
     name: &str,
 ) -> Option<Arc<DynamicObject>> {
     let recent = ctx.state.recent.lock().ok().and_then(|r| r.object(&resource.plural, namespace, name));
-    recent.or_else(|| ctx.children.get(resource)?.get(&ObjectRef::new_with(name, resource.clone()).within(namespace)))
+    let cached = || ctx.children.get(resource)?.get(&ObjectRef::new_with(name, resource.clone()).within(namespace));
+    recent.or_else(|| cached().map(|obj| Arc::new(obj.to_dynamic(resource))))
 }
 
 /// Applies `desired` unless the observed object already is it; returns what was written.

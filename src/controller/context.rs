@@ -4,9 +4,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use kube::Client;
-use kube::core::{ApiResource, DynamicObject};
+use kube::core::ApiResource;
 use kube::runtime::reflector::Store;
 
+use super::cached::CachedObject;
 use super::discovery::Discovered;
 use super::indexes::{ImplementationIndex, Key, ReadinessIndex, Relisting};
 use super::recorder::Recorder;
@@ -51,7 +52,7 @@ pub struct Context {
     pub recorder: Recorder,
     /// Watch caches of the kinds the backends write.
     pub children: ChildStores,
-    pub components: Option<Store<DynamicObject>>,
+    pub components: Option<Store<CachedObject>>,
     /// The component Gateway(s), for the URLs of HTTPRoutes.
     pub gateways: Option<Store<Gateway>>,
     pub apis: Store<ExposedAPI>,
@@ -62,14 +63,14 @@ pub struct Context {
 
 /// The watch caches of the child kinds, by group and plural.
 #[derive(Clone, Default)]
-pub struct ChildStores(HashMap<(String, String), Store<DynamicObject>>);
+pub struct ChildStores(HashMap<(String, String), Store<CachedObject>>);
 
 impl ChildStores {
-    pub fn insert(&mut self, resource: &ApiResource, store: Store<DynamicObject>) {
+    pub fn insert(&mut self, resource: &ApiResource, store: Store<CachedObject>) {
         self.0.insert(key(resource), store);
     }
 
-    pub fn get(&self, resource: &ApiResource) -> Option<&Store<DynamicObject>> {
+    pub fn get(&self, resource: &ApiResource) -> Option<&Store<CachedObject>> {
         self.0.get(&key(resource))
     }
 }

@@ -40,7 +40,7 @@ impl SideWatches {
         &self,
         resource: ApiResource,
         namespace: Option<String>,
-    ) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
+    ) -> (Store<super::cached::CachedObject>, oneshot::Receiver<()>) {
         let scope = namespace.map_or(Scope::Watched, Scope::Namespace);
         // Optional: without the RoleBinding in the gateway namespace the operator still runs,
         // and each policy write fails with Forbidden on its condition.
@@ -99,7 +99,7 @@ fn cached_objects(ctx: &Context) -> Vec<(ApiResource, Arc<DynamicObject>)> {
     kinds
         .into_iter()
         .filter_map(|r| Some((r.clone(), ctx.children.get(&r)?.state())))
-        .flat_map(|(r, objects)| objects.into_iter().map(move |o| (r.clone(), o)))
+        .flat_map(|(r, objects)| objects.into_iter().map(move |o| (r.clone(), Arc::new(o.to_dynamic(&r)))))
         .collect()
 }
 

@@ -8,6 +8,7 @@
 mod apim;
 mod apim_start;
 mod apply;
+mod cached;
 mod children;
 mod context;
 mod dereference;
@@ -319,7 +320,7 @@ fn exposed_api_stream(
                 metrics.forget(&(api.namespace().unwrap_or_default(), api.name_any()));
             }
             if let Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone) = event {
-                metrics.managed_apis.set(reader.state().len() as i64);
+                metrics.managed_apis.set(reader.len() as i64);
             }
         })
         .filter(move |event| {

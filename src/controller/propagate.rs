@@ -22,7 +22,10 @@ pub(super) async fn propagate(
     let resource = component_resource();
     // Our last patch while its echo is on its way (two reconciles in a row must not patch twice).
     let recent = ctx.state.recent.lock().ok().and_then(|r| r.object(&resource.plural, &namespace, &owner.name));
-    let cached = || store.get(&ObjectRef::new_with(&owner.name, resource.clone()).within(&namespace));
+    let cached = || {
+        let component = store.get(&ObjectRef::new_with(&owner.name, resource.clone()).within(&namespace))?;
+        Some(std::sync::Arc::new(component.to_dynamic(&resource)))
+    };
     let Some(component) = recent.or_else(cached) else {
         // Not there yet: the Component watch reconciles this API when it appears.
         return Ok(());

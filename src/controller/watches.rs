@@ -7,12 +7,12 @@ use futures::channel::mpsc::UnboundedSender;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::core::{ApiResource, DynamicObject, PartialObjectMeta};
-use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::oneshot;
 
+use super::cached::CachedObject;
 use super::context::ChildStores;
 use super::context::State;
 use super::discovery::Discovered;
@@ -51,7 +51,7 @@ pub(super) enum Scope {
 /// Stores filled by side watches, and the signals that they have listed once.
 pub(super) struct Synced {
     pub children: ChildStores,
-    pub components: Option<Store<DynamicObject>>,
+    pub components: Option<Store<CachedObject>>,
     pub gateways: Store<Gateway>,
     listed: Vec<oneshot::Receiver<()>>,
 }
@@ -120,7 +120,7 @@ impl SideWatches {
     }
 
     /// A dynamic API over the watched namespaces (one namespace, or all and filtered).
-    fn scoped(&self, resource: &ApiResource) -> Api<DynamicObject> {
+    fn scoped(&self, resource: &ApiResource) -> Api<CachedObject> {
         match self.namespaces.single() {
             Some(ns) => Api::namespaced_with(self.client.clone(), ns, resource),
             None => Api::all_with(self.client.clone(), resource),
@@ -183,7 +183,7 @@ impl SideWatches {
         &self,
         kind: &ChildKind,
         route: Option<Arc<dyn Route>>,
-    ) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
+    ) -> (Store<CachedObject>, oneshot::Receiver<()>) {
         let scope = if kind.cluster_wide { Scope::Cluster } else { Scope::Watched };
         self.cached(kind.resource.clone(), scope, (true, false), move |this, event, echo| {
             let touched = match event {
@@ -266,7 +266,8 @@ impl SideWatches {
         )
     }
 
-    /// A cached watch of `scope`, managed fields dropped; `on_event` gets every event and whether
+    /// A cached watch of `scope` (compact: [`CachedObject`]); `on_event` gets every event, as a
+    /// `DynamicObject`, and whether
     /// it is the echo of the operator's own write (only recognised for kinds `written_by_us`). An
     /// `optional` kind the operator may not list does not hold the start up.
     pub(super) fn cached(
@@ -275,21 +276,21 @@ impl SideWatches {
         scope: Scope,
         (written_by_us, optional): (bool, bool),
         on_event: impl Fn(&SideWatches, &Event<DynamicObject>, bool) + Send + 'static,
-    ) -> (Store<DynamicObject>, oneshot::Receiver<()>) {
+    ) -> (Store<CachedObject>, oneshot::Receiver<()>) {
         let filtered = scope == Scope::Watched;
-        let api = match &scope {
+        let api: Api<CachedObject> = match &scope {
             Scope::Cluster => Api::all_with(self.client.clone(), &resource),
             Scope::Watched => self.scoped(&resource),
             Scope::Namespace(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
         };
         let (plural, kind) = (resource.plural.clone(), resource.kind.clone());
-        let mut writer = Writer::new(resource);
+        let mut writer = Writer::new(resource.clone());
         let store = writer.as_reader();
         let this = self.handle();
-        let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
-            .modify(|obj: &mut DynamicObject| obj.metadata.managed_fields = None);
+        let stream = watcher::watcher(api, watcher::Config::default().any_semantic());
         let done = self.spawn_watch(filtered, (&kind, optional), stream, move |event| {
             writer.apply_watcher_event(&event);
+            let event = map_event(&event, |obj| obj.to_dynamic(&resource));
             let echo = written_by_us && this.echo(&plural, &event);
             on_event(&this, &event, echo);
         });
