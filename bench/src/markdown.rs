@@ -224,7 +224,8 @@ fn phase_details(md: &mut String, label: &str, n: usize, p: &PhaseReport) {
         md,
         "  - {label}: burst sent in {:.1} s; URLs {:.1} s, routes {:.1} s; per API (own write → converged) p50 {:.2} s, \
          p90 {:.2} s, max {:.2} s; per API {reconciles} reconciles (mean {}{errors}); requests per API: {kinds}; \
-         effective per API: status {:.2}, VirtualService {:.2}; events per API {:.2}; writes stopped {:.1} s after convergence",
+         effective per API: status {:.2}, VirtualService {:.2}; events per API {:.2} ({} dropped); writes and Events \
+         stopped {:.1} s after convergence",
         p.burst_seconds,
         c.urls_seconds,
         c.routes_seconds,
@@ -235,6 +236,7 @@ fn phase_details(md: &mut String, label: &str, n: usize, p: &PhaseReport) {
         per(p.watched.api_status as f64),
         per(p.watched.virtual_service as f64),
         per(p.events as f64),
+        p.metrics.as_ref().map_or(0.0, |m| m.events_dropped),
         p.settle_seconds,
     );
     if p.watched.desyncs + p.watched.watch_errors > 0 {

@@ -2,7 +2,7 @@
 //! they share: the route key two routes must not share, the index of who claims which key, and
 //! the state a route's own status reports.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use kube::core::{ApiResource, DynamicObject};
 
@@ -102,10 +102,11 @@ pub struct Claims {
     pub keys: Vec<RouteKey>,
 }
 
-/// Routes by the keys they claim, for O(1) conflict detection.
+/// Routes by the keys they claim, for O(1) conflict detection. A key is almost always claimed by
+/// one route: a sorted `Vec` holds that in 48 bytes where a `BTreeSet` node takes 600.
 #[derive(Default, Debug)]
 pub struct RouteIndex {
-    claims: HashMap<RouteKey, BTreeSet<Key>>,
+    claims: HashMap<RouteKey, Vec<Key>>,
     routes_of: HashMap<Key, Vec<RouteKey>>,
 }
 
@@ -114,7 +115,10 @@ impl RouteIndex {
     pub fn claim(&mut self, claims: &Claims) {
         self.release(&claims.route);
         for key in &claims.keys {
-            self.claims.entry(key.clone()).or_default().insert(claims.route.clone());
+            let routes = self.claims.entry(key.clone()).or_default();
+            if let Err(at) = routes.binary_search(&claims.route) {
+                routes.insert(at, claims.route.clone());
+            }
         }
         self.routes_of.insert(claims.route.clone(), claims.keys.clone());
     }
@@ -123,7 +127,7 @@ impl RouteIndex {
     pub fn release(&mut self, route: &Key) {
         for key in self.routes_of.remove(route).unwrap_or_default() {
             if let Some(set) = self.claims.get_mut(&key) {
-                set.remove(route);
+                set.retain(|r| r != route);
                 if set.is_empty() {
                     self.claims.remove(&key);
                 }
