@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use kube::ResourceExt;
 use kube::core::{ApiResource, DynamicObject};
-use kube::runtime::reflector::ObjectRef;
 use tracing::info;
 
 use super::apply::{apply_child, delete_child, matches_observed};
@@ -24,7 +23,7 @@ pub(super) fn observed(
     name: &str,
 ) -> Option<Arc<DynamicObject>> {
     let recent = ctx.state.recent.lock().ok().and_then(|r| r.object(&resource.plural, namespace, name));
-    let cached = || ctx.children.get(resource)?.get(&ObjectRef::new_with(name, resource.clone()).within(namespace));
+    let cached = || ctx.children.object(resource, namespace, name);
     recent.or_else(|| cached().map(|obj| Arc::new(obj.to_dynamic(resource))))
 }
 

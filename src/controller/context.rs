@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use kube::Client;
 use kube::core::ApiResource;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::cached::CachedObject;
 use super::discovery::Discovered;
@@ -61,17 +61,23 @@ pub struct Context {
     pub apim: Option<Arc<super::apim::Apim>>,
 }
 
-/// The watch caches of the child kinds, by group and plural.
+/// The watch caches of the child kinds (and the kind their keys share), by group and plural.
 #[derive(Clone, Default)]
-pub struct ChildStores(HashMap<(String, String), Store<CachedObject>>);
+pub struct ChildStores(HashMap<(String, String), (Arc<ApiResource>, Store<CachedObject>)>);
 
 impl ChildStores {
-    pub fn insert(&mut self, resource: &ApiResource, store: Store<CachedObject>) {
-        self.0.insert(key(resource), store);
+    pub fn insert(&mut self, kind: Arc<ApiResource>, store: Store<CachedObject>) {
+        self.0.insert(key(&kind), (kind, store));
     }
 
     pub fn get(&self, resource: &ApiResource) -> Option<&Store<CachedObject>> {
-        self.0.get(&key(resource))
+        self.0.get(&key(resource)).map(|(_, store)| store)
+    }
+
+    /// The cached object of `resource` named `name` in `namespace`.
+    pub fn object(&self, resource: &ApiResource, namespace: &str, name: &str) -> Option<Arc<CachedObject>> {
+        let (kind, store) = self.0.get(&key(resource))?;
+        store.get(&ObjectRef::new_with(name, kind.clone()).within(namespace))
     }
 }
 

@@ -12,9 +12,7 @@ use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
 use kube::ResourceExt;
 use kube::core::{ApiResource, DynamicObject};
-use kube::runtime::reflector::Store;
 use kube::runtime::watcher::Event;
-use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use super::children::delete_observed;
@@ -36,11 +34,7 @@ impl SideWatches {
     /// A cached watch of one policy kind in the gateway namespace (or the watched namespaces): a
     /// change that is not our own echo re-reconciles the API the object was written for, and any
     /// change wakes the sweep.
-    pub(super) fn gateway_objects(
-        &self,
-        resource: ApiResource,
-        namespace: Option<String>,
-    ) -> (Store<super::cached::CachedObject>, oneshot::Receiver<()>) {
+    pub(super) fn gateway_objects(&self, resource: ApiResource, namespace: Option<String>) -> super::watches::Cached {
         let scope = namespace.map_or(Scope::Watched, Scope::Namespace);
         // Optional: without the RoleBinding in the gateway namespace the operator still runs,
         // and each policy write fails with Forbidden on its condition.

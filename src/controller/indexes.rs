@@ -2,7 +2,7 @@
 //! rather than LISTs or scans: readiness per Service, ExposedAPIs per implementation Service, and
 //! routes per route key (for O(1) conflict detection; the index itself is the route backends').
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
@@ -10,6 +10,7 @@ use kube::runtime::watcher::Event;
 
 pub use crate::backend::route::Key;
 use crate::backend::route::{Claims, RouteIndex};
+use crate::core::few::FewSet;
 use crate::core::readiness::{any_endpoint_ready, service_of};
 use crate::exposed_api::ExposedAPI;
 
@@ -88,7 +89,7 @@ impl Index<EndpointSlice> for ReadinessIndex {
 /// ExposedAPIs by implementation Service: `(namespace, service)` → API names.
 #[derive(Default, Debug)]
 pub struct ImplementationIndex {
-    apis: HashMap<Key, BTreeSet<String>>,
+    apis: HashMap<Key, FewSet<String>>,
     implementation_of: HashMap<Key, String>,
 }
 

@@ -23,7 +23,8 @@ pub(super) async fn propagate(
     // Our last patch while its echo is on its way (two reconciles in a row must not patch twice).
     let recent = ctx.state.recent.lock().ok().and_then(|r| r.object(&resource.plural, &namespace, &owner.name));
     let cached = || {
-        let component = store.get(&ObjectRef::new_with(&owner.name, resource.clone()).within(&namespace))?;
+        let kind = std::sync::Arc::new(resource.clone());
+        let component = store.get(&ObjectRef::new_with(&owner.name, kind).within(&namespace))?;
         Some(std::sync::Arc::new(component.to_dynamic(&resource)))
     };
     let Some(component) = recent.or_else(cached) else {

@@ -48,6 +48,9 @@ pub(super) enum Scope {
     Namespace(String),
 }
 
+/// A cached watch: the kind its keys share, its store, and the signal that it has listed once.
+pub(super) type Cached = (Arc<ApiResource>, Store<CachedObject>, oneshot::Receiver<()>);
+
 /// Stores filled by side watches, and the signals that they have listed once.
 pub(super) struct Synced {
     pub children: ChildStores,
@@ -86,13 +89,13 @@ impl SideWatches {
         let route_resource = backends.route.resource();
         for kind in &backends.kinds {
             let active = (kind.resource == route_resource).then(|| backends.route.clone());
-            let (store, done) = self.children(kind, active);
-            children.insert(&kind.resource, store);
+            let (kind, store, done) = self.children(kind, active);
+            children.insert(kind, store);
             listed.push(done);
         }
         for resource in backends.policy_kinds() {
-            let (store, done) = self.gateway_objects(resource.clone(), backends.policy_namespace());
-            children.insert(&resource, store);
+            let (kind, store, done) = self.gateway_objects(resource.clone(), backends.policy_namespace());
+            children.insert(kind, store);
             listed.push(done);
         }
         if backends.scraper.watches_pods() {
@@ -101,7 +104,7 @@ impl SideWatches {
         }
         let components = discovered.component.is_some().then(|| {
             // Our own entry patches are echoes: cached, not reconciled again.
-            let (store, done) =
+            let (_, store, done) =
                 self.cached(component_resource(), Scope::Watched, (true, false), |this, event, echo| {
                     if let Event::Apply(component) | Event::Delete(component) = event
                         && !echo
@@ -120,7 +123,7 @@ impl SideWatches {
     }
 
     /// A dynamic API over the watched namespaces (one namespace, or all and filtered).
-    fn scoped(&self, resource: &ApiResource) -> Api<CachedObject> {
+    fn scoped(&self, resource: &Arc<ApiResource>) -> Api<CachedObject> {
         match self.namespaces.single() {
             Some(ns) => Api::namespaced_with(self.client.clone(), ns, resource),
             None => Api::all_with(self.client.clone(), resource),
@@ -179,11 +182,7 @@ impl SideWatches {
     /// The children of one kind: cached for ownership and drift, the owner (and the namesake it
     /// may block) re-reconciled on a change that is not our own echo. The active route kind also
     /// feeds the conflict index and wakes the APIs waiting on a key it touches.
-    fn children(
-        &self,
-        kind: &ChildKind,
-        route: Option<Arc<dyn Route>>,
-    ) -> (Store<CachedObject>, oneshot::Receiver<()>) {
+    fn children(&self, kind: &ChildKind, route: Option<Arc<dyn Route>>) -> Cached {
         let scope = if kind.cluster_wide { Scope::Cluster } else { Scope::Watched };
         self.cached(kind.resource.clone(), scope, (true, false), move |this, event, echo| {
             let touched = match event {
@@ -276,15 +275,16 @@ impl SideWatches {
         scope: Scope,
         (written_by_us, optional): (bool, bool),
         on_event: impl Fn(&SideWatches, &Event<DynamicObject>, bool) + Send + 'static,
-    ) -> (Store<CachedObject>, oneshot::Receiver<()>) {
+    ) -> Cached {
         let filtered = scope == Scope::Watched;
+        let shared = Arc::new(resource.clone());
         let api: Api<CachedObject> = match &scope {
-            Scope::Cluster => Api::all_with(self.client.clone(), &resource),
-            Scope::Watched => self.scoped(&resource),
-            Scope::Namespace(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
+            Scope::Cluster => Api::all_with(self.client.clone(), &shared),
+            Scope::Watched => self.scoped(&shared),
+            Scope::Namespace(ns) => Api::namespaced_with(self.client.clone(), ns, &shared),
         };
         let (plural, kind) = (resource.plural.clone(), resource.kind.clone());
-        let mut writer = Writer::new(resource.clone());
+        let mut writer = Writer::new(shared.clone());
         let store = writer.as_reader();
         let this = self.handle();
         let stream = watcher::watcher(api, watcher::Config::default().any_semantic());
@@ -294,7 +294,7 @@ impl SideWatches {
             let echo = written_by_us && this.echo(&plural, &event);
             on_event(&this, &event, echo);
         });
-        (store, done)
+        (shared, store, done)
     }
 
     fn spawn_watch<K, S>(
