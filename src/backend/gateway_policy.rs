@@ -189,7 +189,6 @@ impl GatewayPolicies {
             "filter_enabled": percent("oda_rl_enabled"),
             "filter_enforced": percent("oda_rl_enforced"),
         });
-        let mut value = json!({ "typed_per_filter_config": { LOCAL_RATE_LIMIT: config.clone() } });
         if self.per_client {
             let (action, key) = match &limit.client {
                 ClientKey::RemoteAddress => (json!({"remote_address": {}}), "remote_address".to_owned()),
@@ -202,11 +201,11 @@ impl GatewayPolicies {
             config["always_consume_default_token_bucket"] = json!(false);
             config["max_dynamic_descriptors"] = json!(MAX_CLIENT_BUCKETS);
             config["descriptors"] = json!([{"entries": [{"key": key, "value": ""}], "token_bucket": bucket}]);
-            value = json!({
-                "route": {"rate_limits": [{"actions": [action]}]},
-                "typed_per_filter_config": { LOCAL_RATE_LIMIT: config },
-            });
+            // The filter's own `rate_limits`, not the route's: Envoy 1.40 deprecates route-level
+            // actions for the local rate limit ("will be ignored in the future").
+            config["rate_limits"] = json!([{"actions": [action]}]);
         }
+        let value = json!({ "typed_per_filter_config": { LOCAL_RATE_LIMIT: config } });
         let patch = json!({
             "applyTo": "HTTP_ROUTE",
             "match": {"context": "GATEWAY", "routeConfiguration": {"vhost": {"route": {"name": route.envoy_route}}}},

@@ -29,8 +29,12 @@ fn per_client_rate_limit_patches_the_route_by_name() {
     let patch = &spec["configPatches"][0];
     assert_eq!(patch["match"]["routeConfiguration"]["vhost"]["route"]["name"], "components.api");
     let value = &patch["patch"]["value"];
-    assert_eq!(value["route"]["rate_limits"][0]["actions"][0], json!({"remote_address": {}}));
+    // The actions sit in the filter's own config; route-level ones are deprecated in Envoy 1.40.
+    assert!(value.get("route").is_none(), "no route-level rate_limits: {value}");
     let config = &value["typed_per_filter_config"][LOCAL_RATE_LIMIT];
+    assert_eq!(config["rate_limits"], json!([{"actions": [{"remote_address": {}}]}]));
+    assert_eq!(config["descriptors"][0]["entries"], json!([{"key": "remote_address", "value": ""}]));
+    assert_eq!(config["max_dynamic_descriptors"], MAX_CLIENT_BUCKETS);
     let bucket = json!({"max_tokens": 100, "tokens_per_fill": 100, "fill_interval": "60s"});
     assert_eq!(config["token_bucket"], bucket);
     assert_eq!(config["descriptors"][0]["token_bucket"], bucket);
@@ -47,14 +51,18 @@ fn a_shared_bucket_without_per_client_support() {
     let filter = policies(false).rate_limit(&core_api(), &workload(), &route(), &limit).unwrap();
     let value = &filter.data["spec"]["configPatches"][0]["patch"]["value"];
     assert!(value.get("route").is_none());
-    assert!(value["typed_per_filter_config"][LOCAL_RATE_LIMIT].get("descriptors").is_none());
+    let config = &value["typed_per_filter_config"][LOCAL_RATE_LIMIT];
+    assert!(config.get("descriptors").is_none() && config.get("rate_limits").is_none());
     let limit = RateLimit { limit: 5, interval: Interval::Second, client: ClientKey::Header("x-key".into()) };
     let filter = policies(true).rate_limit(&core_api(), &workload(), &route(), &limit).unwrap();
     let value = &filter.data["spec"]["configPatches"][0]["patch"]["value"];
+    assert!(value.get("route").is_none());
+    let config = &value["typed_per_filter_config"][LOCAL_RATE_LIMIT];
     assert_eq!(
-        value["route"]["rate_limits"][0]["actions"][0],
+        config["rate_limits"][0]["actions"][0],
         json!({"request_headers": {"header_name": "x-key", "descriptor_key": "x-key"}})
     );
+    assert_eq!(config["descriptors"][0]["entries"], json!([{"key": "x-key", "value": ""}]));
 }
 
 #[test]
