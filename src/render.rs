@@ -12,7 +12,7 @@ use crate::backend::scrape::annotations::desired_annotations;
 use crate::backend::{Backends, Installed};
 use crate::config::{OperatorConfig, RouteBackend};
 use crate::core::api_keys::{self, Plan};
-use crate::core::gateway_address::{GatewayAddress, IngressPort};
+use crate::core::gateway_address::{GatewayAddress, IngressPort, Scheme};
 use crate::core::policy;
 use crate::core::status::{Outcome, desired_status};
 use crate::core::url::published_url;
@@ -168,7 +168,8 @@ fn defect(e: crate::backend::BuildError) -> RenderError {
 fn offline_gateway(config: &OperatorConfig, options: &RenderOptions) -> Option<GatewayAddress> {
     let address = config.public_hostname().or(options.ingress_address.as_deref())?;
     let ports = vec![IngressPort { name: Some("http2".into()), port: i32::from(options.ingress_port) }];
-    Some(GatewayAddress { target: None, ports }.with_public_hostname(address))
+    // No Istio Gateway or listener is known offline: the controller's default then, the reference's.
+    Some(GatewayAddress { target: None, ports, scheme: Scheme::Reference }.with_public_hostname(address))
 }
 
 fn parse_document(index: usize, document: &Value) -> Result<ExposedAPI, RenderError> {

@@ -8,7 +8,7 @@ use kube::core::{ApiResource, DynamicObject};
 use oda_api_operator::backend::istio::VirtualServiceRoute;
 use oda_api_operator::backend::route::{Route, RouteState};
 use oda_api_operator::config::OperatorConfig;
-use oda_api_operator::core::gateway_address::{GatewayAddress, IngressPort, IngressTarget};
+use oda_api_operator::core::gateway_address::{GatewayAddress, IngressPort, IngressTarget, Scheme};
 use oda_api_operator::core::status::{ConditionSpec, Outcome, assemble, desired_status};
 use oda_api_operator::core::url::published_url;
 use oda_api_operator::core::validation::{ValidApi, validate};
@@ -55,6 +55,7 @@ impl Expected {
             gateway: GatewayAddress {
                 target: Some(IngressTarget { ip: Some(gateway_ip.to_owned()), hostname: None }),
                 ports: vec![IngressPort { name: Some("http2".to_owned()), port: 80 }],
+                scheme: Scheme::Reference,
             },
         }
     }

@@ -11,11 +11,12 @@ use super::cached::CachedObject;
 use super::discovery::Discovered;
 use super::indexes::{ImplementationIndex, Key, ReadinessIndex, Relisting};
 use super::recorder::Recorder;
-use super::{pod_index, recent};
+use super::{gateway_facts, pod_index, recent};
 use crate::backend::Backends;
 use crate::backend::route::{ConflictWaiters, RouteIndex};
 use crate::config::{OperatorConfig, WatchNamespaces};
 use crate::core::gateway_address::{Gateway, GatewayAddress};
+use crate::core::istio_gateway::IstioListener;
 use crate::exposed_api::ExposedAPI;
 use crate::telemetry::Telemetry;
 
@@ -29,6 +30,8 @@ pub struct State {
     pub waiters: Mutex<ConflictWaiters>,
     /// The address of the ingress gateway Service (else Gateway), for VirtualServices.
     pub gateway: RwLock<Option<GatewayAddress>>,
+    /// How the Istio Gateway(s) the VirtualServices bind to serve them (TLS or plain HTTP).
+    pub istio_gateways: RwLock<Relisting<gateway_facts::Facts<IstioListener>>>,
     /// Service selectors and pods, for the annotation-based metrics patterns.
     pub selectors: RwLock<Relisting<pod_index::SelectorIndex>>,
     pub pods: RwLock<Relisting<pod_index::PodIndex>>,

@@ -27,15 +27,22 @@ pub(super) fn facts(ctx: &Context, api: &ExposedAPI, namespace: &str) -> Facts {
 }
 
 /// The address URLs are built from. VirtualServices: the ingress gateway Service, else the
-/// Gateway (computed by the gateway watch). HTTPRoutes: the Gateway they attach to, in the API's
-/// namespace when the setting names no namespace. A public host name wins in both.
+/// Gateway (computed by the gateway watch), through the Istio Gateway they bind to (in the API's
+/// namespace for a bare name; plain HTTP only makes `http://` URLs). HTTPRoutes: the Gateway they
+/// attach to, in the API's namespace when the setting names no namespace. A public host name wins
+/// in both.
 fn gateway(ctx: &Context, namespace: &str) -> Option<GatewayAddress> {
+    let (gateway_ns, name) = gateway_ref(&ctx.config.component_gateway);
     match ctx.config.route_backend {
         // Not run yet (`run` refuses it): its URL will be the APIM gateway's.
         RouteBackend::AzureApim => None,
-        RouteBackend::VirtualService => ctx.state.gateway.read().ok().and_then(|g| g.clone()),
+        RouteBackend::VirtualService => {
+            let address = ctx.state.gateway.read().ok().and_then(|g| g.clone())?;
+            let facts = ctx.state.istio_gateways.read().ok();
+            let listener = facts.and_then(|f| f.get().get(gateway_ns.unwrap_or(namespace), name).copied());
+            Some(address.behind_istio_gateway(listener))
+        }
         RouteBackend::HttpRoute => {
-            let (gateway_ns, name) = gateway_ref(&ctx.config.component_gateway);
             let key = ObjectRef::<Gateway>::new(name).within(gateway_ns.unwrap_or(namespace));
             let observed = ctx.gateways.as_ref().and_then(|store| store.get(&key));
             let address = observed.map(|gw| GatewayAddress::for_routes(&gw, ctx.config.gateway_section_name()));

@@ -18,6 +18,8 @@ pub struct Discovered {
     pub component: Option<bool>,
     /// The VirtualService CRD serves the configured version.
     pub virtual_service: bool,
+    /// The Istio Gateway CRD serves that version too (its servers decide the URLs' scheme).
+    pub istio_gateway: bool,
     /// The ServiceMonitor CRD exists.
     pub service_monitor: bool,
     /// The Gateway API `Gateway` CRD exists.
@@ -62,12 +64,14 @@ pub async fn discover(client: &Client, vs_version: VirtualServiceVersion) -> Res
         Ok(crds.get_opt(name).await?.as_ref().is_some_and(|c| serves(c, version)))
     };
     let envoy_filter = served("envoyfilters.networking.istio.io", "v1alpha3").await?;
+    let istio_gateway = served("gateways.networking.istio.io", vs_version.as_str()).await?;
     let istio_security = served("authorizationpolicies.security.istio.io", "v1").await?
         && served("requestauthentications.security.istio.io", "v1").await?;
     Ok(Discovered {
         exposed_api_status_subresource: status_subresource(&exposed_api, "v1"),
         component: component.as_ref().map(|c| status_subresource(c, "v1")),
         virtual_service: virtual_service.as_ref().is_some_and(|c| serves(c, vs_version.as_str())),
+        istio_gateway,
         service_monitor: crds.get_opt("servicemonitors.monitoring.coreos.com").await?.is_some(),
         gateway_api: crds.get_opt("gateways.gateway.networking.k8s.io").await?.is_some(),
         http_route: http_route.as_ref().is_some_and(|c| serves(c, "v1")),

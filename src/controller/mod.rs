@@ -16,6 +16,7 @@ mod discovery;
 mod error;
 mod events;
 mod expose;
+mod gateway_facts;
 mod gateway_objects;
 mod gateway_watch;
 mod indexes;

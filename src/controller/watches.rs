@@ -85,6 +85,7 @@ impl SideWatches {
             &self.tasks,
         );
         listed.push(gateway_listed);
+        listed.extend(self.istio_gateways(config, discovered));
         let mut children = ChildStores::default();
         let route_resource = backends.route.resource();
         for kind in &backends.kinds {
@@ -326,7 +327,7 @@ impl SideWatches {
         }
     }
 
-    fn handle(&self) -> Arc<SideWatches> {
+    pub(super) fn handle(&self) -> Arc<SideWatches> {
         Arc::new(SideWatches {
             client: self.client.clone(),
             namespaces: self.namespaces.clone(),

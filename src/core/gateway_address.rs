@@ -21,6 +21,39 @@ pub struct GatewayAddress {
     pub target: Option<IngressTarget>,
     /// Ports in declaration order; the URL's port suffix is derived from them.
     pub ports: Vec<IngressPort>,
+    /// What the listener URLs go through serves, from which the scheme and the default port follow.
+    pub scheme: Scheme,
+}
+
+/// The scheme of URLs and the port they leave out, as the gateway's listener says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// The reference's rule, kept while nothing says otherwise (a TLS Istio Gateway, the Canvas
+    /// default, or none known): `https://`, the first `http`/`http2` port unless 80 or 443.
+    #[default]
+    Reference,
+    /// A plain-HTTP listener: `http://`, the port unless 80.
+    Http,
+    /// A TLS-terminating listener: `https://`, the port unless 443.
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Reference | Self::Https => "https",
+        }
+    }
+
+    /// Whether URLs leave `port` out.
+    fn implies(self, port: i32) -> bool {
+        match self {
+            Self::Reference => port == 80 || port == 443,
+            Self::Http => port == 80,
+            Self::Https => port == 443,
+        }
+    }
 }
 
 /// One load-balancer ingress entry.
@@ -53,7 +86,7 @@ impl GatewayAddress {
             .and_then(|s| s.ports.as_ref())
             .map(|ports| ports.iter().map(|p| IngressPort { name: p.name.clone(), port: p.port }).collect())
             .unwrap_or_default();
-        Self { target, ports }
+        Self { target, ports, scheme: Scheme::Reference }
     }
 
     /// The address a Gateway API Gateway reports in its status.
@@ -69,19 +102,31 @@ impl GatewayAddress {
         let target = (ip.is_some() || hostname.is_some()).then_some(IngressTarget { ip, hostname });
         let ports =
             gateway.spec.listeners.iter().map(|l| IngressPort { name: Some(l.name.clone()), port: l.port }).collect();
-        Self { target, ports }
+        Self { target, ports, scheme: Scheme::Reference }
     }
 
-    /// The address of a Gateway for routes attached to listener `section` (all listeners when
-    /// `None`): its status addresses, and the port of that listener, else of the first HTTP or
-    /// HTTPS listener. The port appears in URLs unless it is 80 or 443.
+    /// The address of a Gateway for routes attached to listener `section`: its status addresses,
+    /// and the scheme and port of that listener; without a section, of its first HTTPS listener,
+    /// else its first HTTP one. The port appears in URLs unless it is the scheme's default.
     pub fn for_routes(gateway: &Gateway, section: Option<&str>) -> Self {
+        let listeners = &gateway.spec.listeners;
+        let with = |protocol: &str| listeners.iter().find(|l| l.protocol == protocol);
         let listener = match section {
-            Some(section) => gateway.spec.listeners.iter().find(|l| l.name == section),
-            None => gateway.spec.listeners.iter().find(|l| matches!(l.protocol.as_str(), "HTTP" | "HTTPS")),
+            Some(section) => listeners.iter().find(|l| l.name == section),
+            None => with("HTTPS").or_else(|| with("HTTP")),
         };
         let ports = listener.map(|l| vec![IngressPort { name: Some("http".into()), port: l.port }]).unwrap_or_default();
-        Self { target: Self::from_gateway(gateway).target, ports }
+        // HTTPRoutes attach to HTTP and HTTPS (or terminating TLS) listeners; only HTTP is plain.
+        let scheme = match listener {
+            Some(l) if l.protocol == "HTTP" => Scheme::Http,
+            _ => Scheme::Https,
+        };
+        Self { target: Self::from_gateway(gateway).target, ports, scheme }
+    }
+
+    /// URLs through a plain-HTTP listener on `port` (an Istio Gateway without TLS servers).
+    pub fn plain_http(self, port: i32) -> Self {
+        Self { ports: vec![IngressPort { name: Some("http".into()), port }], scheme: Scheme::Http, ..self }
     }
 
     /// Applies `APIOPERATORISTIO_PUBLICHOSTNAME`: a dotted quad is reported as an IP, anything else
@@ -92,14 +137,14 @@ impl GatewayAddress {
         } else {
             IngressTarget { ip: None, hostname: Some(host.to_owned()) }
         };
-        Self { target: Some(target), ports: self.ports }
+        Self { target: Some(target), ..self }
     }
 
-    /// The `:port` suffix of URLs: taken from the first port named `http` or `http2`, omitted for
-    /// 80 and 443 (reference rule; `https` ports are never considered).
+    /// The `:port` suffix of URLs: taken from the first port named `http` or `http2` (reference
+    /// rule; `https` ports are never considered), omitted when the scheme implies it.
     pub fn port_suffix(&self) -> String {
         match self.ports.iter().find(|p| matches!(p.name.as_deref(), Some("http" | "http2"))) {
-            Some(p) if p.port != 80 && p.port != 443 => format!(":{}", p.port),
+            Some(p) if !self.scheme.implies(p.port) => format!(":{}", p.port),
             _ => String::new(),
         }
     }
@@ -262,16 +307,33 @@ mod tests {
         assert_eq!(select(&[], None, None), None);
     }
 
+    fn scheme_and_port(gw: &Gateway, section: Option<&str>) -> (&'static str, String) {
+        let address = GatewayAddress::for_routes(gw, section);
+        (address.scheme.as_str(), address.port_suffix())
+    }
+
     #[test]
-    fn routes_take_the_port_of_their_listener() {
+    fn routes_take_the_scheme_and_port_of_their_listener() {
         let mut gw = gateway(&[("IPAddress", "4.4.4.4")]);
         gw.spec.listeners.insert(0, Listener { name: "tls".into(), port: 8443, protocol: "TLS".into() });
         gw.spec.listeners.push(Listener { name: "web".into(), port: 80, protocol: "HTTP".into() });
-        assert_eq!(GatewayAddress::for_routes(&gw, None).port_suffix(), ":8080", "first HTTP listener");
-        assert_eq!(GatewayAddress::for_routes(&gw, Some("web")).port_suffix(), "");
-        assert_eq!(GatewayAddress::for_routes(&gw, Some("tls")).port_suffix(), ":8443");
+        assert_eq!(scheme_and_port(&gw, None), ("http", ":8080".into()), "no HTTPS listener: the first HTTP one");
+        assert_eq!(scheme_and_port(&gw, Some("web")), ("http", String::new()));
+        assert_eq!(scheme_and_port(&gw, Some("tls")), ("https", ":8443".into()));
         let unknown = GatewayAddress::for_routes(&gw, Some("nope"));
         assert_eq!((unknown.port_suffix(), unknown.target.unwrap().ip), (String::new(), Some("4.4.4.4".into())));
+        gw.spec.listeners.push(Listener { name: "secure".into(), port: 443, protocol: "HTTPS".into() });
+        assert_eq!(scheme_and_port(&gw, None), ("https", String::new()), "an HTTPS listener comes first");
+        gw.spec.listeners[3].port = 80;
+        assert_eq!(scheme_and_port(&gw, Some("secure")), ("https", ":80".into()), "80 is not HTTPS's default");
+        let plain = Gateway::new(
+            "gw",
+            GatewaySpec {
+                gateway_class_name: "traefik".into(),
+                listeners: vec![Listener { name: "web".into(), port: 8000, protocol: "HTTP".into() }],
+            },
+        );
+        assert_eq!(scheme_and_port(&plain, None), ("http", ":8000".into()));
     }
 
     #[test]

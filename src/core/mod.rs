@@ -9,6 +9,7 @@ pub mod few;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod gateway_address;
+pub mod istio_gateway;
 pub mod ownership;
 pub mod policy;
 pub mod rate_limit;

@@ -1,10 +1,13 @@
 //! External URL, developer-UI URL and `ip` of an API (reference §2.7).
 //!
-//! Scheme is always `https://`; the port suffix comes from the gateway's first `http`/`http2` port
-//! unless 80/443; `spec.hostname` replaces the host in the URL (not in the route); paths
-//! are appended verbatim.
+//! Scheme and port suffix come from the gateway's listener ([`Scheme`]): the reference's
+//! `https://` and first `http`/`http2` port unless 80/443, unless the listener is known to be
+//! plain HTTP (`http://`, port unless 80) or TLS (`https://`, port unless 443); `spec.hostname`
+//! replaces the host in the URL (not in the route); paths are appended verbatim.
 
 use crate::core::gateway_address::GatewayAddress;
+#[cfg(doc)]
+use crate::core::gateway_address::Scheme;
 use crate::core::validation::ValidApi;
 
 /// Where an API is reachable from outside.
@@ -26,7 +29,7 @@ pub fn published_url(api: &ValidApi, gateway: Option<&GatewayAddress>) -> Option
         Some(hostname) => hostname.to_owned(),
         None => address.clone()?,
     };
-    let base = format!("https://{host}{}", gateway.port_suffix());
+    let base = format!("{}://{host}{}", gateway.scheme.as_str(), gateway.port_suffix());
     Some(PublishedUrl {
         url: format!("{base}{}", api.path),
         developer_ui: api.developer_ui.as_ref().map(|ui| format!("{base}{ui}")),
@@ -38,7 +41,7 @@ pub fn published_url(api: &ValidApi, gateway: Option<&GatewayAddress>) -> Option
 mod tests {
     use super::*;
     use crate::core::fixtures::short_api;
-    use crate::core::gateway_address::{IngressPort, IngressTarget};
+    use crate::core::gateway_address::{IngressPort, IngressTarget, Scheme};
 
     fn api(hostname: Option<&str>, developer_ui: bool) -> ValidApi {
         ValidApi {
@@ -52,7 +55,12 @@ mod tests {
         GatewayAddress {
             target: Some(IngressTarget { ip: ip.map(Into::into), hostname: hostname.map(Into::into) }),
             ports: ports.iter().map(|(n, p)| IngressPort { name: Some((*n).into()), port: *p }).collect(),
+            scheme: Scheme::Reference,
         }
+    }
+
+    fn listener(scheme: Scheme, port: i32) -> GatewayAddress {
+        GatewayAddress { scheme, ..gateway(Some("1.2.3.4"), None, &[("http", port)]) }
     }
 
     fn urls(api: &ValidApi, gw: &GatewayAddress) -> Option<(String, Option<String>, Option<String>)> {
@@ -120,9 +128,37 @@ mod tests {
         }
     }
 
+    /// Beyond the reference: the scheme and default port of a listener known to be HTTP or TLS.
+    #[test]
+    fn listener_decision_table() {
+        let cases = [
+            (listener(Scheme::Http, 8000), "http://1.2.3.4:8000/c1/tmf-api/x/v4"),
+            (listener(Scheme::Http, 80), "http://1.2.3.4/c1/tmf-api/x/v4"),
+            (listener(Scheme::Http, 443), "http://1.2.3.4:443/c1/tmf-api/x/v4"),
+            (listener(Scheme::Https, 443), "https://1.2.3.4/c1/tmf-api/x/v4"),
+            (listener(Scheme::Https, 8443), "https://1.2.3.4:8443/c1/tmf-api/x/v4"),
+            (listener(Scheme::Https, 80), "https://1.2.3.4:80/c1/tmf-api/x/v4"),
+            (listener(Scheme::Reference, 80), "https://1.2.3.4/c1/tmf-api/x/v4"),
+            (listener(Scheme::Reference, 8000), "https://1.2.3.4:8000/c1/tmf-api/x/v4"),
+            (gateway(Some("1.2.3.4"), None, &[("http2", 80)]).plain_http(8080), "http://1.2.3.4:8080/c1/tmf-api/x/v4"),
+        ];
+        for (i, (gw, expected)) in cases.iter().enumerate() {
+            assert_eq!(urls(&api(None, false), gw).map(|u| u.0).as_deref(), Some(*expected), "case {i}");
+        }
+        let by_name = listener(Scheme::Http, 8000).with_public_hostname("api.example.org");
+        assert_eq!(
+            urls(&api(None, true), &by_name),
+            some(
+                "http://api.example.org:8000/c1/tmf-api/x/v4",
+                Some("http://api.example.org:8000/c1/docs"),
+                Some("api.example.org")
+            )
+        );
+    }
+
     #[test]
     fn pending_load_balancer_gives_no_url_even_with_hostname() {
-        let gw = GatewayAddress { target: None, ports: vec![] };
+        let gw = GatewayAddress { target: None, ports: vec![], scheme: Scheme::Reference };
         assert_eq!(published_url(&api(Some("api.example.org"), true), Some(&gw)), None);
         assert_eq!(published_url(&api(None, true), None), None);
     }

@@ -1,0 +1,147 @@
+//! Facts of gateway objects besides the address, each read once per change into a small index
+//! (never per reconcile): the Istio Gateway the VirtualServices bind to (whether it serves TLS,
+//! which makes the URLs' scheme). A change of a fact re-reconciles every API.
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+use kube::core::DynamicObject;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, ResourceExt};
+use tokio::sync::oneshot;
+
+use super::context::State;
+use super::discovery::Discovered;
+use super::indexes::{Index, Key, Relisting};
+use super::watches::SideWatches;
+use crate::config::{RouteBackend, RunConfig};
+use crate::core::gateway_address::gateway_ref;
+use crate::core::istio_gateway::{IstioListener, istio_gateway_resource};
+
+/// What the operator derives from one object of a kind.
+pub trait Fact: Clone + PartialEq + Send + Sync + 'static {
+    fn of(object: &DynamicObject) -> Self;
+}
+
+impl Fact for IstioListener {
+    fn of(gateway: &DynamicObject) -> Self {
+        IstioListener::of_spec(gateway.data.get("spec").unwrap_or(&serde_json::Value::Null))
+    }
+}
+
+/// The fact of each object, by `(namespace, name)` (namespace empty for cluster-scoped kinds).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Facts<T>(BTreeMap<Key, T>);
+
+impl<T> Default for Facts<T> {
+    fn default() -> Self {
+        Self(BTreeMap::new())
+    }
+}
+
+impl<T> Facts<T> {
+    pub fn get(&self, namespace: &str, name: &str) -> Option<&T> {
+        self.0.get(&(namespace.to_owned(), name.to_owned()))
+    }
+}
+
+fn key(object: &DynamicObject) -> Key {
+    (object.namespace().unwrap_or_default(), object.name_any())
+}
+
+impl<T: Fact> Index<DynamicObject> for Facts<T> {
+    fn apply(&mut self, object: &DynamicObject) {
+        self.0.insert(key(object), T::of(object));
+    }
+
+    fn delete(&mut self, object: &DynamicObject) {
+        self.0.remove(&key(object));
+    }
+}
+
+/// Which index of [`State`] a watch feeds.
+type Slot<T> = fn(&State) -> &RwLock<Relisting<Facts<T>>>;
+
+impl SideWatches {
+    /// The Istio Gateway of `APIOPERATORISTIO_COMPONENTGATEWAY` (in each API's namespace for a bare
+    /// name), with VirtualServices only. Optional: without the right to read it the URLs keep the
+    /// reference's `https://`.
+    pub(super) fn istio_gateways(&self, config: &RunConfig, discovered: &Discovered) -> Option<oneshot::Receiver<()>> {
+        let output = &config.output;
+        if output.route_backend != RouteBackend::VirtualService || !discovered.istio_gateway {
+            return None;
+        }
+        let resource = istio_gateway_resource(output.virtual_service_version.as_str());
+        let (namespace, name) = gateway_ref(&output.component_gateway);
+        let api: Api<DynamicObject> = match namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
+            None => Api::all_with(self.client.clone(), &resource),
+        };
+        let by_name = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let slot: Slot<IstioListener> = |state| &state.istio_gateways;
+        Some(self.watch_facts(api, by_name, namespace.is_none(), "Istio Gateway", slot, |this, _| {
+            let _ = this.all_trigger.unbounded_send(());
+        }))
+    }
+
+    /// Feeds `slot` from a watch; `on_change` hears which keys' facts changed.
+    fn watch_facts<T: Fact>(
+        &self,
+        api: Api<DynamicObject>,
+        config: watcher::Config,
+        scoped: bool,
+        kind: &str,
+        slot: Slot<T>,
+        on_change: impl Fn(&SideWatches, &[Key]) + Send + 'static,
+    ) -> oneshot::Receiver<()> {
+        let this = self.handle();
+        let namespaces = scoped.then(|| self.namespaces.clone());
+        let stream = watcher::watcher(api, config);
+        let health = self.telemetry.health.clone();
+        super::watch_task::spawn_watch(&self.tasks, health, namespaces, (kind, true), stream, move |event| {
+            let Ok(mut facts) = slot(&this.state).write() else { return };
+            let before = facts.get().clone();
+            facts.handle(&event);
+            if matches!(event, Event::Init | Event::InitApply(_)) {
+                return;
+            }
+            let after = facts.get();
+            let changed: Vec<Key> = before
+                .0
+                .keys()
+                .chain(after.0.keys())
+                .filter(|k| before.0.get(*k) != after.0.get(*k))
+                .cloned()
+                .collect();
+            drop(facts);
+            if !changed.is_empty() {
+                on_change(&this, &changed);
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn gateway(namespace: &str, protocol: &str) -> DynamicObject {
+        DynamicObject::new("component-gateway", &istio_gateway_resource("v1"))
+            .within(namespace)
+            .data(json!({"spec": {"servers": [{"port": {"number": 8080, "protocol": protocol}}]}}))
+    }
+
+    #[test]
+    fn facts_follow_their_objects_across_a_relist() {
+        let mut facts: Relisting<Facts<IstioListener>> = Relisting::default();
+        facts.handle(&Event::Apply(gateway("canvas", "HTTP")));
+        assert_eq!(facts.get().get("canvas", "component-gateway"), Some(&IstioListener::PlainHttp { port: 8080 }));
+        facts.handle(&Event::Apply(gateway("canvas", "HTTPS")));
+        assert_eq!(facts.get().get("canvas", "component-gateway"), Some(&IstioListener::Tls));
+        facts.handle(&Event::Init);
+        facts.handle(&Event::InitDone);
+        assert_eq!(facts.get().get("canvas", "component-gateway"), None, "gone while disconnected");
+    }
+}
