@@ -25,6 +25,11 @@ pub fn virtual_service_resource() -> ApiResource {
     api_resource("networking.istio.io", "v1alpha3", "VirtualService", "virtualservices")
 }
 
+/// `networking.istio.io/v1` Gateway (Istio's CRD): the servers VirtualServices bind to.
+pub fn istio_gateway_resource() -> ApiResource {
+    api_resource("networking.istio.io", "v1", "Gateway", "gateways")
+}
+
 /// `monitoring.coreos.com/v1` ServiceMonitor (the Prometheus operator's CRD).
 pub fn service_monitor_resource() -> ApiResource {
     api_resource("monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors")

@@ -11,6 +11,7 @@ mod apim;
 mod chart;
 mod controller;
 mod diagnose;
+mod effect;
 mod gateway_policies;
 #[path = "../common/helm.rs"]
 mod helm;

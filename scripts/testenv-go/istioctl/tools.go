@@ -5,4 +5,5 @@ package tools
 
 import (
 	_ "istio.io/istio/istioctl/cmd/istioctl"
+	_ "istio.io/istio/pilot/cmd/pilot-discovery"
 )

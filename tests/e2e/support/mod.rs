@@ -258,8 +258,11 @@ impl Drop for TestNamespace {
 }
 
 pub mod azure;
+pub mod dataplane;
 mod fixtures;
+pub mod http;
 mod istioctl;
+pub mod jwt;
 mod node;
 pub use fixtures::*;
 pub use istioctl::*;

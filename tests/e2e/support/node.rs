@@ -104,11 +104,18 @@ fn next_pod_ip() -> String {
 
 /// Creates a Pod bound to the simulated Node, Running, with `Ready` = `ready`.
 pub async fn create_running_pod(client: Client, ns: &str, name: &str, labels_: &[(&str, &str)], ready: bool) -> Pod {
-    ensure_simulated_node(client.clone()).await;
     let pod = pod_manifest(name, labels_, Some(SIMULATED_NODE));
-    create_pod_when_admitted(client.clone(), ns, &pod).await;
+    run_pod_at(client, ns, &pod, &next_pod_ip(), ready).await
+}
+
+/// Creates `pod` (made by [`pod_manifest`] for the simulated Node), Running at `ip`, with `Ready` =
+/// `ready`: a data-plane test's Pod whose address is where its process really listens.
+pub async fn run_pod_at(client: Client, ns: &str, pod: &Pod, ip: &str, ready: bool) -> Pod {
+    ensure_simulated_node(client.clone()).await;
+    let name = pod.name_any();
+    let name = name.as_str();
+    create_pod_when_admitted(client.clone(), ns, pod).await;
     let api = Api::<Pod>::namespaced(client.clone(), ns);
-    let ip = next_pod_ip();
     let status = json!({ "status": {
         "phase": "Running",
         "hostIP": "10.255.0.1",
