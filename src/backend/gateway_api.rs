@@ -4,14 +4,17 @@
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde::{Deserialize, Serialize};
 
+use super::gateway_api_status::parent_state;
 use super::gateway_policy::{Attach, PolicyTarget};
 use super::route::{GatewayAttachment, Route, RouteKey, RouteState};
 use super::{BuildError, object_with_spec};
 use crate::config::OperatorConfig;
 use crate::core::cors::Cors;
 use crate::core::gateway_address::gateway_ref;
+use crate::core::gateway_class::{
+    ClassFeatures, HTTP_ROUTE_BACKEND_REQUEST_TIMEOUT, HTTP_ROUTE_CORS, HTTP_ROUTE_REQUEST_TIMEOUT, unsupported,
+};
 use crate::core::ownership::child_metadata;
-use crate::core::status::ReadyReason;
 use crate::core::validation::ValidApi;
 
 const GROUP: &str = "gateway.networking.k8s.io";
@@ -49,7 +52,7 @@ pub struct ParentReference {
 
 impl ParentReference {
     /// Whether two references name the same parent, seen from a route in `namespace`.
-    fn same_parent(&self, other: &ParentReference, namespace: &str) -> bool {
+    pub(super) fn same_parent(&self, other: &ParentReference, namespace: &str) -> bool {
         let key = |p: &ParentReference| {
             (
                 p.group.clone().unwrap_or_else(|| GROUP.into()),
@@ -82,12 +85,15 @@ pub struct HttpRouteRule {
     pub timeouts: Option<HttpRouteTimeouts>,
 }
 
-/// Route timeouts; both are written, since the CRD requires `backendRequest <= request`.
+/// Route timeouts; both are written (the CRD requires `backendRequest <= request`), each where the
+/// implementation supports it.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRouteTimeouts {
-    pub request: String,
-    pub backend_request: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_request: Option<String>,
 }
 
 /// A rule filter; the operator writes only `CORS` (standard since Gateway API v1.5).
@@ -153,40 +159,6 @@ pub struct HttpBackendRef {
     pub weight: i32,
 }
 
-/// The part of `HTTPRoute` status the operator reads.
-#[derive(Deserialize, Clone, Debug, Default, PartialEq)]
-pub struct HttpRouteStatus {
-    #[serde(default)]
-    pub parents: Vec<RouteParentStatus>,
-}
-
-/// What one controller reports for one parent.
-#[derive(Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct RouteParentStatus {
-    pub parent_ref: ParentReference,
-    #[serde(default)]
-    pub controller_name: String,
-    #[serde(default)]
-    pub conditions: Vec<RouteCondition>,
-}
-
-/// A condition as a controller writes it (read leniently: no field is required).
-#[derive(Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct RouteCondition {
-    #[serde(rename = "type", default)]
-    pub type_: String,
-    #[serde(default)]
-    pub status: String,
-    #[serde(default)]
-    pub reason: String,
-    #[serde(default)]
-    pub message: String,
-    #[serde(default)]
-    pub observed_generation: Option<i64>,
-}
-
 /// The Gateway API route backend.
 #[derive(Clone, Debug)]
 pub struct HttpRouteBackend {
@@ -223,7 +195,15 @@ impl HttpRouteBackend {
     }
 
     /// One rule: requests under the API path go to `<implementation>:<port>` in the namespace.
-    pub fn spec(&self, api: &ValidApi) -> HttpRouteSpec {
+    /// What the Gateway's implementation is known not to support is left out (`None`: nothing is
+    /// known, the installed CRD decides).
+    pub fn spec(&self, api: &ValidApi, implementation: Option<&ClassFeatures>) -> HttpRouteSpec {
+        let allows = |feature| unsupported(implementation, feature).is_none();
+        let timeout = |feature| allows(feature).then(|| self.streaming_timeout.clone());
+        let timeouts = HttpRouteTimeouts {
+            request: timeout(HTTP_ROUTE_REQUEST_TIMEOUT),
+            backend_request: timeout(HTTP_ROUTE_BACKEND_REQUEST_TIMEOUT),
+        };
         HttpRouteSpec {
             parent_refs: vec![self.parent()],
             hostnames: self.hostname.iter().cloned().collect(),
@@ -234,7 +214,7 @@ impl HttpRouteBackend {
                 filters: api
                     .cors
                     .as_ref()
-                    .filter(|_| self.cors_filter)
+                    .filter(|_| self.cors_filter && allows(HTTP_ROUTE_CORS))
                     .map(HttpRouteFilter::from)
                     .into_iter()
                     .collect(),
@@ -245,10 +225,11 @@ impl HttpRouteBackend {
                     port: api.port,
                     weight: 1,
                 }],
-                timeouts: api.api_type.is_streaming().then(|| HttpRouteTimeouts {
-                    request: self.streaming_timeout.clone(),
-                    backend_request: self.streaming_timeout.clone(),
-                }),
+                timeouts: api
+                    .api_type
+                    .is_streaming()
+                    .then_some(timeouts)
+                    .filter(|t| t.request.is_some() || t.backend_request.is_some()),
             }],
         }
     }
@@ -260,7 +241,11 @@ impl Route for HttpRouteBackend {
     }
 
     fn desired(&self, api: &ValidApi) -> Result<DynamicObject, BuildError> {
-        object_with_spec(&self.resource(), child_metadata(api), &self.spec(api))
+        self.desired_on(api, None)
+    }
+
+    fn desired_on(&self, api: &ValidApi, implementation: Option<&ClassFeatures>) -> Result<DynamicObject, BuildError> {
+        object_with_spec(&self.resource(), child_metadata(api), &self.spec(api, implementation))
     }
 
     fn route_key(&self, api: &ValidApi) -> RouteKey {
@@ -340,78 +325,6 @@ fn path_prefix(m: &HttpRouteMatch) -> Option<&str> {
         }
         Some(_) => None,
     }
-}
-
-/// What the controllers report for our parent, for the current generation of the route: the
-/// worst of their entries (rejected, then pending); pending when none has reported.
-pub fn parent_state(route: &DynamicObject, parent: &ParentReference) -> RouteState {
-    let namespace = route.metadata.namespace.as_deref().unwrap_or_default();
-    let name = route.metadata.name.as_deref().unwrap_or_default();
-    let generation = route.metadata.generation;
-    let status: HttpRouteStatus =
-        route.data.get("status").and_then(|s| serde_json::from_value(s.clone()).ok()).unwrap_or_default();
-    let gateway = format!("{}/{}", parent.namespace.as_deref().unwrap_or(namespace), parent.name);
-    let mut worst: Option<RouteState> = None;
-    for entry in status.parents.iter().filter(|p| p.parent_ref.same_parent(parent, namespace)) {
-        let state = entry_state(entry, generation, &gateway);
-        let rank = |s: &RouteState| match s {
-            RouteState::Accepted => 0,
-            RouteState::Pending { .. } => 1,
-            RouteState::Rejected { .. } => 2,
-        };
-        if worst.as_ref().is_none_or(|w| rank(&state) > rank(w)) {
-            worst = Some(state);
-        }
-    }
-    worst.unwrap_or_else(|| RouteState::Pending {
-        message: format!(
-            "HTTPRoute {namespace}/{name} applied; no gateway controller has reported on it for Gateway {gateway} yet"
-        ),
-    })
-}
-
-fn entry_state(entry: &RouteParentStatus, generation: Option<i64>, gateway: &str) -> RouteState {
-    let controller = if entry.controller_name.is_empty() { "the gateway controller" } else { &entry.controller_name };
-    let find = |type_: &str| entry.conditions.iter().find(|c| c.type_ == type_);
-    let current = |c: &RouteCondition| match (c.observed_generation, generation) {
-        (Some(seen), Some(now)) => seen >= now,
-        _ => true,
-    };
-    let Some(accepted) = find("Accepted").filter(|c| current(c)) else {
-        return RouteState::Pending {
-            message: format!(
-                "{controller} has not reported on the current generation of the route for Gateway {gateway}"
-            ),
-        };
-    };
-    let quote = |c: &RouteCondition| {
-        let mut words = c.reason.clone();
-        if !c.message.is_empty() {
-            words = if words.is_empty() { c.message.clone() } else { format!("{words}: {}", c.message) };
-        }
-        words
-    };
-    match accepted.status.as_str() {
-        "True" => {}
-        "False" => {
-            return RouteState::Rejected {
-                reason: ReadyReason::RouteNotAccepted,
-                message: format!("Gateway {gateway} did not accept the route ({controller}): {}", quote(accepted)),
-            };
-        }
-        _ => {
-            return RouteState::Pending {
-                message: format!("{controller} has not decided on the route for Gateway {gateway} yet"),
-            };
-        }
-    }
-    if let Some(resolved) = find("ResolvedRefs").filter(|c| current(c) && c.status == "False") {
-        return RouteState::Rejected {
-            reason: ReadyReason::RouteRefsUnresolved,
-            message: format!("{controller} cannot resolve the route's references: {}", quote(resolved)),
-        };
-    }
-    RouteState::Accepted
 }
 
 /// `gateway.networking.k8s.io/v1` `HTTPRoute`.

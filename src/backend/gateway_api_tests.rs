@@ -1,5 +1,6 @@
 use super::*;
 use crate::core::fixtures::core_api as api;
+use crate::core::status::ReadyReason;
 use serde_json::{Value, json};
 
 fn backend(gateway: &str, section: Option<&str>, hostname: Option<&str>) -> HttpRouteBackend {
@@ -131,4 +132,42 @@ fn the_section_name_is_part_of_the_parent() {
     let b = backend("canvas/gw", Some("https"), None);
     let other_listener = json!([parent_entry(json!([condition("Accepted", "True", "Accepted", 1)]))]);
     assert!(matches!(b.state(&route(1, other_listener)), RouteState::Pending { .. }));
+}
+
+fn streaming_api_with_cors() -> ValidApi {
+    let cors = crate::core::cors::requested(&crate::exposed_api::ExposedApiSpec {
+        cors: Some(crate::exposed_api::Cors { enabled: Some(true), ..Default::default() }),
+        ..Default::default()
+    });
+    ValidApi { api_type: crate::exposed_api::ApiType::Mcp, cors: cors.and_then(Result::ok), ..api() }
+}
+
+#[test]
+fn features_the_gateway_class_does_not_list_are_left_out() {
+    let b = backend("canvas/gw", None, None);
+    let api = streaming_api_with_cors();
+    let rule = |implementation| b.desired_on(&api, implementation).unwrap().data["spec"]["rules"][0].clone();
+    // Nothing known (no class, or a class without supportedFeatures): as the CRD allows.
+    let unknown = rule(None);
+    assert_eq!(unknown["filters"][0]["type"], "CORS");
+    assert_eq!(unknown["timeouts"], json!({"request": "3600s", "backendRequest": "3600s"}));
+    let silent = crate::core::gateway_class::ClassFeatures { controller: "x".into(), supported: None };
+    assert_eq!(rule(Some(&silent)), unknown);
+    // Traefik v3.7 lists neither HTTPRouteCORS nor HTTPRouteRequestTimeout.
+    let traefik = crate::core::fixtures::traefik_class();
+    let on_traefik = rule(Some(&traefik));
+    assert!(on_traefik.get("filters").is_none(), "{on_traefik}");
+    assert_eq!(on_traefik["timeouts"], json!({"backendRequest": "3600s"}));
+    let everything = crate::core::gateway_class::ClassFeatures {
+        controller: "istio.io/gateway-controller".into(),
+        supported: Some(
+            ["HTTPRouteCORS", "HTTPRouteRequestTimeout", "HTTPRouteBackendRequestTimeout"].map(String::from).into(),
+        ),
+    };
+    assert_eq!(rule(Some(&everything)), unknown);
+    let nothing = crate::core::gateway_class::ClassFeatures {
+        controller: "y".into(),
+        supported: Some(["HTTPRoute".to_owned()].into()),
+    };
+    assert!(rule(Some(&nothing)).get("timeouts").is_none(), "neither timeout: none at all");
 }

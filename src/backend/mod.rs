@@ -8,6 +8,7 @@
 
 pub mod apim;
 pub mod gateway_api;
+pub mod gateway_api_status;
 pub mod gateway_policy;
 pub mod ingress;
 pub mod istio;

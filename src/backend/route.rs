@@ -9,6 +9,7 @@ use kube::core::{ApiResource, DynamicObject};
 use super::gateway_policy::PolicyTarget;
 use super::{BuildError, ChildKind};
 use crate::core::few::FewSet;
+use crate::core::gateway_class::ClassFeatures;
 pub use crate::core::status::RouteState;
 use crate::core::validation::ValidApi;
 
@@ -18,6 +19,12 @@ pub trait Route: Send + Sync {
     fn resource(&self) -> ApiResource;
     /// The desired route of a valid API: same name and namespace, controlled by the API.
     fn desired(&self, api: &ValidApi) -> Result<DynamicObject, BuildError>;
+    /// The desired route on a Gateway API implementation that reports its features: what it does
+    /// not support is left out. Kinds that carry no optional features build [`Self::desired`].
+    fn desired_on(&self, api: &ValidApi, implementation: Option<&ClassFeatures>) -> Result<DynamicObject, BuildError> {
+        let _ = implementation;
+        self.desired(api)
+    }
     /// The name of the API's route object: the API's own, unless the kind names it otherwise.
     fn object_name(&self, api_name: &str) -> String {
         api_name.to_owned()

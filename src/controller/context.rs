@@ -16,6 +16,7 @@ use crate::backend::Backends;
 use crate::backend::route::{ConflictWaiters, RouteIndex};
 use crate::config::{OperatorConfig, WatchNamespaces};
 use crate::core::gateway_address::{Gateway, GatewayAddress};
+use crate::core::gateway_class::ClassFeatures;
 use crate::core::istio_gateway::IstioListener;
 use crate::exposed_api::ExposedAPI;
 use crate::telemetry::Telemetry;
@@ -32,6 +33,8 @@ pub struct State {
     pub gateway: RwLock<Option<GatewayAddress>>,
     /// How the Istio Gateway(s) the VirtualServices bind to serve them (TLS or plain HTTP).
     pub istio_gateways: RwLock<Relisting<gateway_facts::Facts<IstioListener>>>,
+    /// What each GatewayClass's implementation supports (`status.supportedFeatures`), for HTTPRoutes.
+    pub gateway_classes: RwLock<Relisting<gateway_facts::Facts<ClassFeatures>>>,
     /// Service selectors and pods, for the annotation-based metrics patterns.
     pub selectors: RwLock<Relisting<pod_index::SelectorIndex>>,
     pub pods: RwLock<Relisting<pod_index::PodIndex>>,

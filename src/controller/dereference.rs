@@ -8,6 +8,7 @@ use kube::runtime::reflector::ObjectRef;
 use super::context::Context;
 use crate::config::RouteBackend;
 use crate::core::gateway_address::{Gateway, GatewayAddress, gateway_ref};
+use crate::core::gateway_class::ClassFeatures;
 use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
 
 /// What the status of one API is computed from, besides the outcome of its steps.
@@ -52,4 +53,17 @@ fn gateway(ctx: &Context, namespace: &str) -> Option<GatewayAddress> {
             }
         }
     }
+}
+
+/// The implementation behind the Gateway the API's HTTPRoute attaches to, as its GatewayClass
+/// reports it; `None` with other backends, or while the Gateway or its class is not known.
+pub(super) fn implementation(ctx: &Context, namespace: &str) -> Option<ClassFeatures> {
+    if ctx.config.route_backend != RouteBackend::HttpRoute {
+        return None;
+    }
+    let (gateway_ns, name) = gateway_ref(&ctx.config.component_gateway);
+    let key = ObjectRef::<Gateway>::new(name).within(gateway_ns.unwrap_or(namespace));
+    let gateway = ctx.gateways.as_ref()?.get(&key)?;
+    let classes = ctx.state.gateway_classes.read().ok()?;
+    classes.get().get("", &gateway.spec.gateway_class_name).cloned()
 }

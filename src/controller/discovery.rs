@@ -24,6 +24,8 @@ pub struct Discovered {
     pub service_monitor: bool,
     /// The Gateway API `Gateway` CRD exists.
     pub gateway_api: bool,
+    /// The `GatewayClass` CRD serves `v1` (what its implementation supports).
+    pub gateway_class: bool,
     /// The Gateway API `HTTPRoute` CRD serves `v1`, and whether its rules take a `CORS` filter.
     pub http_route: bool,
     pub http_route_cors: bool,
@@ -65,6 +67,7 @@ pub async fn discover(client: &Client, vs_version: VirtualServiceVersion) -> Res
     };
     let envoy_filter = served("envoyfilters.networking.istio.io", "v1alpha3").await?;
     let istio_gateway = served("gateways.networking.istio.io", vs_version.as_str()).await?;
+    let gateway_class = served("gatewayclasses.gateway.networking.k8s.io", "v1").await?;
     let istio_security = served("authorizationpolicies.security.istio.io", "v1").await?
         && served("requestauthentications.security.istio.io", "v1").await?;
     Ok(Discovered {
@@ -74,6 +77,7 @@ pub async fn discover(client: &Client, vs_version: VirtualServiceVersion) -> Res
         istio_gateway,
         service_monitor: crds.get_opt("servicemonitors.monitoring.coreos.com").await?.is_some(),
         gateway_api: crds.get_opt("gateways.gateway.networking.k8s.io").await?.is_some(),
+        gateway_class,
         http_route: http_route.as_ref().is_some_and(|c| serves(c, "v1")),
         http_route_cors: http_route.as_ref().is_some_and(has_cors_filter),
         envoy_filter,

@@ -11,6 +11,7 @@ use super::children::{apply_if_changed, observed, remove_controlled};
 use super::context::Context;
 use super::error::ReconcileError;
 use super::events::Journal;
+use crate::core::gateway_class::ClassFeatures;
 use crate::core::ownership::is_controlled_by;
 use crate::core::status::{Outcome, ReadyReason, RouteState};
 use crate::core::validation::ValidApi;
@@ -19,7 +20,7 @@ use crate::exposed_api::ExposedAPI;
 pub(super) async fn expose<'a>(
     ctx: &Context,
     api: &ExposedAPI,
-    valid: &'a ValidApi,
+    (valid, implementation): (&'a ValidApi, Option<&ClassFeatures>),
     journal: &Journal,
 ) -> Result<Outcome<'a>, ReconcileError> {
     let route = ctx.backends.route.as_ref();
@@ -27,7 +28,7 @@ pub(super) async fn expose<'a>(
     let uid = api.uid().unwrap_or_default();
     let name = route.object_name(&valid.name);
     let key = (valid.namespace.clone(), name.clone());
-    let desired = route.desired(valid)?;
+    let desired = route.desired_on(valid, implementation)?;
     let existing = observed(ctx, &resource, &valid.namespace, &name);
     if let Some(existing) = &existing
         && !is_controlled_by(&existing.metadata, &uid)

@@ -1,11 +1,13 @@
 //! Facts of gateway objects besides the address, each read once per change into a small index
 //! (never per reconcile): the Istio Gateway the VirtualServices bind to (whether it serves TLS,
-//! which makes the URLs' scheme). A change of a fact re-reconciles every API.
+//! which makes the URLs' scheme), and the GatewayClasses (what the implementation behind the
+//! HTTPRoutes' Gateway supports). A change of a fact re-reconciles the APIs it concerns.
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
-use kube::core::DynamicObject;
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::reflector::Store;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, ResourceExt};
 use tokio::sync::oneshot;
@@ -15,12 +17,19 @@ use super::discovery::Discovered;
 use super::indexes::{Index, Key, Relisting};
 use super::watches::SideWatches;
 use crate::config::{RouteBackend, RunConfig};
-use crate::core::gateway_address::gateway_ref;
+use crate::core::gateway_address::{Gateway, gateway_ref};
+use crate::core::gateway_class::ClassFeatures;
 use crate::core::istio_gateway::{IstioListener, istio_gateway_resource};
 
 /// What the operator derives from one object of a kind.
 pub trait Fact: Clone + PartialEq + Send + Sync + 'static {
     fn of(object: &DynamicObject) -> Self;
+}
+
+impl Fact for ClassFeatures {
+    fn of(class: &DynamicObject) -> Self {
+        ClassFeatures::of(&class.data)
+    }
 }
 
 impl Fact for IstioListener {
@@ -81,6 +90,30 @@ impl SideWatches {
         let slot: Slot<IstioListener> = |state| &state.istio_gateways;
         Some(self.watch_facts(api, by_name, namespace.is_none(), "Istio Gateway", slot, |this, _| {
             let _ = this.all_trigger.unbounded_send(());
+        }))
+    }
+
+    /// Every GatewayClass (few, cluster-scoped), with HTTPRoutes only; a change of one re-reconciles
+    /// the APIs when a component Gateway is of that class. Optional, as the Istio Gateway.
+    pub(super) fn gateway_classes(
+        &self,
+        config: &RunConfig,
+        discovered: &Discovered,
+        gateways: Store<Gateway>,
+    ) -> Option<oneshot::Receiver<()>> {
+        if config.output.route_backend != RouteBackend::HttpRoute || !discovered.gateway_class {
+            return None;
+        }
+        let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "GatewayClass");
+        let resource = ApiResource::from_gvk_with_plural(&gvk, "gatewayclasses");
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
+        let slot: Slot<ClassFeatures> = |state| &state.gateway_classes;
+        let config = watcher::Config::default();
+        Some(self.watch_facts(api, config, false, "GatewayClass", slot, move |this, changed| {
+            let of_class = |gw: &std::sync::Arc<Gateway>| changed.iter().any(|(_, c)| *c == gw.spec.gateway_class_name);
+            if gateways.state().iter().any(of_class) {
+                let _ = this.all_trigger.unbounded_send(());
+            }
         }))
     }
 

@@ -110,12 +110,13 @@ pub(super) fn watch(
         });
         // The HTTPRoute backend reads each Gateway itself: a change of any is a change.
         let routes_changed = !watch_services && {
-            let now: BTreeMap<(String, String), GatewayAddress> = gateways
+            // The class too: what its implementation supports shapes the routes.
+            let now: BTreeMap<(String, String), (GatewayAddress, String)> = gateways
                 .state()
                 .iter()
                 .map(|gw| {
                     let key = (gw.namespace().unwrap_or_default(), gw.name_any());
-                    (key, GatewayAddress::for_routes(gw, section.as_deref()))
+                    (key, (GatewayAddress::for_routes(gw, section.as_deref()), gw.spec.gateway_class_name.clone()))
                 })
                 .collect();
             let previous = std::mem::replace(&mut per_gateway, now);

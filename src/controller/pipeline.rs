@@ -14,14 +14,14 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, finalizer};
 use kube::{Api, Resource, ResourceExt};
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, info_span, warn};
 
 use super::apim;
 use super::apply::{self, write_status};
 use super::context::Context;
-use super::dereference::facts;
+use super::dereference::{self, facts};
 use super::error::ReconcileError;
-use super::events::{Journal, publish};
+use super::events::{Journal, Told, publish, reason_event_type, tell};
 use super::expose::{expose, withhold};
 use super::policies;
 use super::propagate::propagate;
@@ -30,12 +30,12 @@ use crate::config::Unenforceable;
 use crate::core::api_keys::{self, Plan};
 use crate::core::policy::{self, Enforcement};
 use crate::core::status::{
-    ConditionSpec, METRICS, MetricsReason, Outcome, READY, ReadyCondition, ReadyReason, assemble, desired_status,
-    needs_write, progress_condition, spec_hash,
+    ConditionSpec, MetricsReason, Outcome, ReadyReason, assemble, desired_status, needs_write, progress_condition,
+    spec_hash,
 };
 use crate::core::url::published_url;
 use crate::core::validation::validate;
-use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
+use crate::exposed_api::ExposedAPI;
 
 const RESYNC: Duration = Duration::from_secs(3600);
 const BLOCKED_RECHECK: Duration = Duration::from_secs(300);
@@ -152,6 +152,7 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
         Err(_) => policies::Enforced::default(),
     };
     let fail_closed = policy_config.api_key_unenforceable == Unenforceable::FailClosed;
+    let gateway_class = dereference::implementation(&ctx, &namespace);
     let withheld = match &api_keys {
         Some(Plan::Unenforceable { why, closed: true }) => Some(why.clone()),
         Some(Plan::Jwt { .. }) if fail_closed && enforced.api_keys != Enforcement::Enforced => {
@@ -176,7 +177,7 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
                 outcome
             }
         },
-        (Ok(valid), None) => match expose(&ctx, &api, valid, &journal).await {
+        (Ok(valid), None) => match expose(&ctx, &api, (valid, gateway_class.as_ref()), &journal).await {
             Ok(outcome) => outcome,
             Err(e) => {
                 let outcome = Outcome::Blocked { reason: ReadyReason::ApplyFailed, message: e.to_string() };
@@ -217,6 +218,8 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
     let policy_facts = policy::PolicyFacts {
         kind: &route.resource().kind,
         cors_supported: route.cors_supported(),
+        implementation: gateway_class.as_ref(),
+        streaming: validated.as_ref().is_ok_and(|v| v.api_type.is_streaming()),
         per_client: policy_config.rate_limit_per_client,
         rate_limit: &enforced.rate_limit,
         api_keys: api_keys.as_ref(),
@@ -285,81 +288,6 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
     })
 }
 
-/// What a reconcile found, for its Event.
-struct Told<'a> {
-    scraping: Option<&'a ConditionSpec>,
-    policies: &'a [ConditionSpec],
-    ready: &'a ReadyCondition,
-}
-
-/// The Event of a reconcile: its writes and any condition that changed reason, under the most
-/// telling reason (`Ready`'s, else scraping's, else `Applied`); and a Warning for policies that
-/// became unenforced.
-fn tell(ctx: &Context, api: &ExposedAPI, previous: Option<&ExposedApiStatus>, told: Told<'_>, mut notes: Vec<String>) {
-    let mut event = None;
-    if let Some(scraping) = told.scraping
-        && previous_reason(previous, METRICS) != Some(scraping.reason)
-    {
-        let type_ = if scraping.status { EventType::Normal } else { EventType::Warning };
-        if !already_said(&notes, &scraping.message) {
-            notes.push(scraping.message.clone());
-        }
-        event = Some((type_, format!("Metrics{}", scraping.reason)));
-    }
-    // A policy that is not enforced gets a Warning of its own, whatever else this reconcile tells;
-    // an enforced one is told with the rest.
-    let changed = told.policies.iter().filter(|p| previous_reason(previous, p.type_) != Some(p.reason));
-    let (enforced, unenforced): (Vec<&ConditionSpec>, Vec<&ConditionSpec>) = changed.partition(|p| p.status);
-    notes.extend(enforced.iter().map(|p| format!("{}: {}", p.type_, p.message)));
-    for reason in [policy::NOT_SUPPORTED, policy::INVALID_SPEC, policy::NOT_OWNED, policy::APPLY_FAILED] {
-        let words: Vec<String> =
-            unenforced.iter().filter(|p| p.reason == reason).map(|p| format!("{}: {}", p.type_, p.message)).collect();
-        if !words.is_empty() {
-            warn!(policies = %words.join("; "), "requested policies are not enforced");
-            publish(ctx, api, EventType::Warning, &format!("Policy{reason}"), &words.join("; "));
-        }
-    }
-    let reason = told.ready.reason;
-    if previous_reason(previous, READY) != Some(reason.as_str()) {
-        info!(reason = reason.as_str(), message = %told.ready.message, "status changed");
-        notes.push(told.ready.message.clone());
-        event = Some((reason_event_type(reason), reason.as_str().to_owned()));
-    }
-    if !notes.is_empty() {
-        let (type_, reason) = event.unwrap_or((EventType::Normal, "Applied".to_owned()));
-        publish(ctx, api, type_, &reason, &notes.join("; "));
-    }
-}
-
-/// Whether a note already names the object a message is about ("Created ServiceMonitor x" says
-/// what "ServiceMonitor x applied" would), so that an Event says each thing once.
-fn already_said(notes: &[String], message: &str) -> bool {
-    let subject: Vec<&str> = message.split_whitespace().take(2).collect();
-    subject.len() == 2 && notes.iter().any(|n| n.contains(&subject.join(" ")))
-}
-
-fn previous_reason<'a>(previous: Option<&'a ExposedApiStatus>, type_: &str) -> Option<&'a str> {
-    previous?.conditions.iter().find(|c| c.type_ == type_).map(|c| c.reason.as_str())
-}
-
-/// Warnings: what needs someone to act (a spec, an owner, a permission, the gateway's verdict).
-/// Waiting for an address, a ready endpoint or a controller's report is normal.
-fn reason_event_type(reason: ReadyReason) -> EventType {
-    match reason {
-        ReadyReason::InvalidSpec
-        | ReadyReason::RouteConflict
-        | ReadyReason::NotOwned
-        | ReadyReason::ApplyFailed
-        | ReadyReason::RouteNotAccepted
-        | ReadyReason::RouteRefsUnresolved
-        | ReadyReason::SecurityPolicyNotEnforceable => EventType::Warning,
-        ReadyReason::Exposed
-        | ReadyReason::ImplementationNotReady
-        | ReadyReason::AddressPending
-        | ReadyReason::RoutePending => EventType::Normal,
-    }
-}
-
 /// Exponential backoff per API (5 s doubling to 5 min), so a failing API never spins.
 pub(super) fn error_policy(api: Arc<ExposedAPI>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
     let attempts = ctx
@@ -383,15 +311,4 @@ pub(super) fn error_policy(api: Arc<ExposedAPI>, error: &ReconcileError, ctx: Ar
     ctx.telemetry.metrics.error(error.category());
     warn!(namespace = %api.namespace().unwrap_or_default(), name = %api.name_any(), category = error.category(), error = %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn an_event_says_each_thing_once() {
-        let notes = vec!["Created ServiceMonitor m1".to_owned()];
-        assert!(super::already_said(&notes, "ServiceMonitor m1 applied"));
-        assert!(!super::already_said(&notes, "ServiceMonitor m2 applied"));
-        assert!(!super::already_said(&[], "ServiceMonitor m1 applied"));
-    }
 }

@@ -86,6 +86,7 @@ impl SideWatches {
         );
         listed.push(gateway_listed);
         listed.extend(self.istio_gateways(config, discovered));
+        listed.extend(self.gateway_classes(config, discovered, gateways.clone()));
         let mut children = ChildStores::default();
         let route_resource = backends.route.resource();
         for kind in &backends.kinds {

@@ -47,3 +47,11 @@ pub fn short_api() -> ValidApi {
         ..core_api()
     }
 }
+
+/// A GatewayClass like Traefik v3.7's: no `HTTPRouteCORS`, no `HTTPRouteRequestTimeout`.
+pub fn traefik_class() -> crate::core::gateway_class::ClassFeatures {
+    crate::core::gateway_class::ClassFeatures::of(&serde_json::json!({
+        "spec": {"controllerName": "traefik.io/gateway-controller"},
+        "status": {"supportedFeatures": [{"name": "Gateway"}, {"name": "HTTPRoute"}, {"name": "HTTPRouteBackendRequestTimeout"}]},
+    }))
+}

@@ -9,6 +9,7 @@ pub mod few;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod gateway_address;
+pub mod gateway_class;
 pub mod istio_gateway;
 pub mod ownership;
 pub mod policy;

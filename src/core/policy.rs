@@ -9,6 +9,10 @@
 //! and the API is still published.
 
 use crate::core::api_keys::{Location, Plan};
+use crate::core::gateway_class::{
+    ClassFeatures, HTTP_ROUTE_BACKEND_REQUEST_TIMEOUT, HTTP_ROUTE_CORS, HTTP_ROUTE_REQUEST_TIMEOUT, Unsupported,
+    describe as describe_features, unsupported as feature_unsupported,
+};
 use crate::core::status::ConditionSpec;
 use crate::exposed_api::ExposedApiSpec;
 
@@ -19,6 +23,8 @@ pub const API_KEY_VERIFICATION: &str = "APIKeyVerification";
 pub const QUOTA: &str = "Quota";
 pub const OAS_VALIDATION: &str = "OASValidation";
 pub const TEMPLATE: &str = "Template";
+/// The route timeout of a streaming API (`apiType: mcp`); reported only when it cannot be written.
+pub const STREAMING_TIMEOUT: &str = "StreamingTimeout";
 
 /// Reason of a requested policy that the platform has no way to enforce.
 pub const NOT_SUPPORTED: &str = "NotSupported";
@@ -52,6 +58,11 @@ pub struct PolicyFacts<'a> {
     pub kind: &'a str,
     /// The installed CRD of that kind can carry a CORS policy.
     pub cors_supported: bool,
+    /// The Gateway API implementation behind the route's Gateway, from its GatewayClass (`None`:
+    /// a VirtualService, or not known).
+    pub implementation: Option<&'a ClassFeatures>,
+    /// The API is streaming: its route gets a timeout.
+    pub streaming: bool,
     /// The gateway keeps one rate-limit bucket per client.
     pub per_client: bool,
     pub rate_limit: &'a Enforcement,
@@ -68,6 +79,8 @@ impl<'a> PolicyFacts<'a> {
         Self {
             kind,
             cors_supported: true,
+            implementation: None,
+            streaming: false,
             per_client,
             rate_limit: &Enforcement::Enforced,
             api_keys,
@@ -79,8 +92,27 @@ impl<'a> PolicyFacts<'a> {
 
 /// The condition of every requested policy, in a stable order.
 pub fn conditions(spec: &ExposedApiSpec, facts: &PolicyFacts<'_>) -> Vec<ConditionSpec> {
-    let gateway = [rate_limit(spec, facts), api_keys(facts)];
+    let gateway = [rate_limit(spec, facts), api_keys(facts), streaming_timeout(facts)];
     cors(spec, facts).into_iter().chain(gateway.into_iter().flatten()).chain(unsupported(spec)).collect()
+}
+
+/// The timeouts of a streaming API's route that its implementation does not support (and are
+/// therefore not written; the gateway's default timeout applies instead).
+fn streaming_timeout(facts: &PolicyFacts<'_>) -> Option<ConditionSpec> {
+    let missing: Vec<Unsupported> = [HTTP_ROUTE_REQUEST_TIMEOUT, HTTP_ROUTE_BACKEND_REQUEST_TIMEOUT]
+        .into_iter()
+        .filter(|_| facts.streaming)
+        .filter_map(|feature| feature_unsupported(facts.implementation, feature))
+        .collect();
+    let controller = &missing.first()?.controller;
+    let features: Vec<&str> = missing.iter().map(|m| m.feature).collect();
+    let fallout = if missing.len() == 2 {
+        "the route has no timeout of its own, and the gateway's default may cut long streams"
+    } else {
+        "the route carries only the other timeout"
+    };
+    let message = format!("{}: {fallout}", describe_features(controller, &features));
+    Some(ConditionSpec { type_: STREAMING_TIMEOUT, status: false, reason: NOT_SUPPORTED, message })
 }
 
 fn rate_limit(spec: &ExposedApiSpec, facts: &PolicyFacts<'_>) -> Option<ConditionSpec> {
@@ -156,6 +188,7 @@ fn not_enforced(enforcement: &Enforcement) -> Option<(&'static str, String)> {
 
 fn cors(spec: &ExposedApiSpec, route: &PolicyFacts<'_>) -> Option<ConditionSpec> {
     let condition = |status, reason, message| ConditionSpec { type_: CORS, status, reason, message };
+    let implementation = feature_unsupported(route.implementation, HTTP_ROUTE_CORS);
     Some(match crate::core::cors::requested(spec)? {
         Err(errors) => {
             let problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -166,6 +199,15 @@ fn cors(spec: &ExposedApiSpec, route: &PolicyFacts<'_>) -> Option<ConditionSpec>
             NOT_SUPPORTED,
             format!(
                 "the installed {} CRD has no CORS filter (Gateway API v1.5 or later): CORS is not applied",
+                route.kind
+            ),
+        ),
+        Ok(_) if implementation.is_some() => condition(
+            false,
+            NOT_SUPPORTED,
+            format!(
+                "{}: the {} is published without its CORS filter",
+                implementation.map(|u| u.describe()).unwrap_or_default(),
                 route.kind
             ),
         ),
@@ -239,6 +281,8 @@ mod tests {
     const ISTIO: PolicyFacts<'static> = PolicyFacts {
         kind: "VirtualService",
         cors_supported: true,
+        implementation: None,
+        streaming: false,
         per_client: true,
         rate_limit: &Enforcement::Enforced,
         api_keys: None,
@@ -270,6 +314,42 @@ mod tests {
         let invalid = spec(Cors { enabled: Some(true), allow_origins: Some("ftp://x".into()), ..Default::default() });
         let condition = &conditions(&invalid, &ISTIO)[0];
         assert_eq!((condition.reason, condition.message.contains("spec.CORS.allowOrigins")), (INVALID_SPEC, true));
+    }
+
+    #[test]
+    fn features_the_gateway_class_does_not_list_are_not_supported() {
+        use crate::exposed_api::Cors;
+        let spec =
+            ExposedApiSpec { cors: Some(Cors { enabled: Some(true), ..Default::default() }), ..Default::default() };
+        let traefik = crate::core::fixtures::traefik_class();
+        let on = |implementation, streaming| {
+            let facts = PolicyFacts { kind: "HTTPRoute", implementation, streaming, ..ISTIO };
+            conditions(&spec, &facts).into_iter().map(|c| (c.type_, c.status, c.reason, c.message)).collect::<Vec<_>>()
+        };
+        let traefik_conditions = on(Some(&traefik), true);
+        let (type_, status, reason, message) = &traefik_conditions[0];
+        assert_eq!((*type_, *status, *reason), (CORS, false, NOT_SUPPORTED));
+        assert!(message.contains("traefik.io/gateway-controller") && message.contains("HTTPRouteCORS"), "{message}");
+        let (type_, status, reason, message) = &traefik_conditions[1];
+        assert_eq!((*type_, *status, *reason), (STREAMING_TIMEOUT, false, NOT_SUPPORTED));
+        assert!(
+            message.contains("traefik.io/gateway-controller does not list HTTPRouteRequestTimeout in"),
+            "{message}"
+        );
+        assert_eq!(traefik_conditions.len(), 2);
+        // Supported, or nothing known: as before (Applied, no timeout condition).
+        let listed = ClassFeatures {
+            controller: "istio.io/gateway-controller".into(),
+            supported: Some(
+                ["HTTPRouteCORS", "HTTPRouteRequestTimeout", "HTTPRouteBackendRequestTimeout"].map(String::from).into(),
+            ),
+        };
+        let silent = ClassFeatures { controller: "old.example/controller".into(), supported: None };
+        for implementation in [Some(&listed), Some(&silent), None] {
+            let conditions = on(implementation, true);
+            assert_eq!(conditions.iter().map(|c| (c.0, c.2)).collect::<Vec<_>>(), [(CORS, APPLIED)]);
+        }
+        assert_eq!(on(Some(&traefik), false).len(), 1, "no timeout condition for a non-streaming API");
     }
 
     #[test]

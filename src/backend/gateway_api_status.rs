@@ -1,0 +1,114 @@
+//! The reading of an HTTPRoute's `status.parents`: the gateway controller's acceptance of the
+//! route for our parent, part of the API's readiness.
+
+use kube::core::DynamicObject;
+use serde::Deserialize;
+
+use super::gateway_api::ParentReference;
+use crate::core::status::{ReadyReason, RouteState};
+
+/// The part of `HTTPRoute` status the operator reads.
+#[derive(Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct HttpRouteStatus {
+    #[serde(default)]
+    pub parents: Vec<RouteParentStatus>,
+}
+
+/// What one controller reports for one parent.
+#[derive(Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteParentStatus {
+    pub parent_ref: ParentReference,
+    #[serde(default)]
+    pub controller_name: String,
+    #[serde(default)]
+    pub conditions: Vec<RouteCondition>,
+}
+
+/// A condition as a controller writes it (read leniently: no field is required).
+#[derive(Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteCondition {
+    #[serde(rename = "type", default)]
+    pub type_: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub observed_generation: Option<i64>,
+}
+
+/// What the controllers report for our parent, for the current generation of the route: the
+/// worst of their entries (rejected, then pending); pending when none has reported.
+pub fn parent_state(route: &DynamicObject, parent: &ParentReference) -> RouteState {
+    let namespace = route.metadata.namespace.as_deref().unwrap_or_default();
+    let name = route.metadata.name.as_deref().unwrap_or_default();
+    let generation = route.metadata.generation;
+    let status: HttpRouteStatus =
+        route.data.get("status").and_then(|s| serde_json::from_value(s.clone()).ok()).unwrap_or_default();
+    let gateway = format!("{}/{}", parent.namespace.as_deref().unwrap_or(namespace), parent.name);
+    let mut worst: Option<RouteState> = None;
+    for entry in status.parents.iter().filter(|p| p.parent_ref.same_parent(parent, namespace)) {
+        let state = entry_state(entry, generation, &gateway);
+        let rank = |s: &RouteState| match s {
+            RouteState::Accepted => 0,
+            RouteState::Pending { .. } => 1,
+            RouteState::Rejected { .. } => 2,
+        };
+        if worst.as_ref().is_none_or(|w| rank(&state) > rank(w)) {
+            worst = Some(state);
+        }
+    }
+    worst.unwrap_or_else(|| RouteState::Pending {
+        message: format!(
+            "HTTPRoute {namespace}/{name} applied; no gateway controller has reported on it for Gateway {gateway} yet"
+        ),
+    })
+}
+
+fn entry_state(entry: &RouteParentStatus, generation: Option<i64>, gateway: &str) -> RouteState {
+    let controller = if entry.controller_name.is_empty() { "the gateway controller" } else { &entry.controller_name };
+    let find = |type_: &str| entry.conditions.iter().find(|c| c.type_ == type_);
+    let current = |c: &RouteCondition| match (c.observed_generation, generation) {
+        (Some(seen), Some(now)) => seen >= now,
+        _ => true,
+    };
+    let Some(accepted) = find("Accepted").filter(|c| current(c)) else {
+        return RouteState::Pending {
+            message: format!(
+                "{controller} has not reported on the current generation of the route for Gateway {gateway}"
+            ),
+        };
+    };
+    let quote = |c: &RouteCondition| {
+        let mut words = c.reason.clone();
+        if !c.message.is_empty() {
+            words = if words.is_empty() { c.message.clone() } else { format!("{words}: {}", c.message) };
+        }
+        words
+    };
+    match accepted.status.as_str() {
+        "True" => {}
+        "False" => {
+            return RouteState::Rejected {
+                reason: ReadyReason::RouteNotAccepted,
+                message: format!("Gateway {gateway} did not accept the route ({controller}): {}", quote(accepted)),
+            };
+        }
+        _ => {
+            return RouteState::Pending {
+                message: format!("{controller} has not decided on the route for Gateway {gateway} yet"),
+            };
+        }
+    }
+    if let Some(resolved) = find("ResolvedRefs").filter(|c| current(c) && c.status == "False") {
+        return RouteState::Rejected {
+            reason: ReadyReason::RouteRefsUnresolved,
+            message: format!("{controller} cannot resolve the route's references: {}", quote(resolved)),
+        };
+    }
+    RouteState::Accepted
+}

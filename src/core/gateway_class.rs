@@ -1,0 +1,102 @@
+//! What a Gateway API implementation says it supports: the `status.supportedFeatures` of the
+//! GatewayClass of the Gateway a route attaches to (Gateway API v1.2+). An implementation accepts
+//! a route with a filter it does not implement and then fails every request to it (Traefik v3.7
+//! answers 500 to a route with a `CORS` filter), so a feature the class does not list is never
+//! written, and the policy's condition says so.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+/// Feature names of `supportedFeatures` for what a route may carry.
+pub const HTTP_ROUTE_CORS: &str = "HTTPRouteCORS";
+pub const HTTP_ROUTE_REQUEST_TIMEOUT: &str = "HTTPRouteRequestTimeout";
+pub const HTTP_ROUTE_BACKEND_REQUEST_TIMEOUT: &str = "HTTPRouteBackendRequestTimeout";
+
+/// A GatewayClass as far as route features go.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClassFeatures {
+    /// `spec.controllerName`: the implementation.
+    pub controller: String,
+    /// `status.supportedFeatures`; `None` when the class lists none (implementations before
+    /// Gateway API v1.2, or a class not reconciled yet).
+    pub supported: Option<BTreeSet<String>>,
+}
+
+impl ClassFeatures {
+    /// Reads a GatewayClass. Features are objects `{name: …}` (v1.2+); plain strings are
+    /// tolerated (as some implementations wrote them before the field settled).
+    pub fn of(class: &Value) -> Self {
+        let controller = class.pointer("/spec/controllerName").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let supported: BTreeSet<String> = class
+            .pointer("/status/supportedFeatures")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.as_str().or_else(|| f.get("name").and_then(Value::as_str)))
+            .map(String::from)
+            .collect();
+        Self { controller, supported: (!supported.is_empty()).then_some(supported) }
+    }
+}
+
+/// A feature the implementation does not support, and who the implementation is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsupported {
+    pub feature: &'static str,
+    pub controller: String,
+}
+
+impl Unsupported {
+    /// "<controller> does not list <feature> in its GatewayClass' supportedFeatures".
+    pub fn describe(&self) -> String {
+        describe(&self.controller, &[self.feature])
+    }
+}
+
+/// "<controller> does not list <a> and <b> in its GatewayClass' supportedFeatures".
+pub fn describe(controller: &str, features: &[&str]) -> String {
+    let controller = if controller.is_empty() { "the gateway implementation" } else { controller };
+    format!("{controller} does not list {} in its GatewayClass' supportedFeatures", features.join(" and "))
+}
+
+/// `Some` when the implementation is known not to support `feature`. Without a class, or with a
+/// class that lists no features at all, nothing is known: the caller keeps its CRD-schema-based
+/// behaviour.
+pub fn unsupported(implementation: Option<&ClassFeatures>, feature: &'static str) -> Option<Unsupported> {
+    let class = implementation?;
+    let supported = class.supported.as_ref()?;
+    (!supported.contains(feature)).then(|| Unsupported { feature, controller: class.controller.clone() })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::core::fixtures::traefik_class;
+
+    #[test]
+    fn listed_features_are_supported_and_the_rest_are_not() {
+        let class = traefik_class();
+        assert_eq!(class.controller, "traefik.io/gateway-controller");
+        assert_eq!(unsupported(Some(&class), HTTP_ROUTE_BACKEND_REQUEST_TIMEOUT), None);
+        let cors = unsupported(Some(&class), HTTP_ROUTE_CORS).unwrap();
+        assert_eq!(
+            cors.describe(),
+            "traefik.io/gateway-controller does not list HTTPRouteCORS in its GatewayClass' supportedFeatures"
+        );
+        let strings = ClassFeatures::of(&json!({"status": {"supportedFeatures": ["HTTPRouteCORS"]}}));
+        assert_eq!(unsupported(Some(&strings), HTTP_ROUTE_CORS), None, "plain strings are read too");
+    }
+
+    #[test]
+    fn without_supported_features_nothing_is_known() {
+        let silent = ClassFeatures::of(&json!({"spec": {"controllerName": "example.com/old"}, "status": {}}));
+        assert_eq!(silent.supported, None);
+        assert_eq!(unsupported(Some(&silent), HTTP_ROUTE_CORS), None);
+        let empty = ClassFeatures::of(&json!({"status": {"supportedFeatures": []}}));
+        assert_eq!(unsupported(Some(&empty), HTTP_ROUTE_CORS), None, "an empty list: not reconciled yet");
+        assert_eq!(unsupported(None, HTTP_ROUTE_CORS), None, "no class known");
+    }
+}
