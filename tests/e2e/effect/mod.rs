@@ -6,8 +6,10 @@
 //! `Applied` is enforced. Without a data plane (`ODA_TESTENV_DATAPLANE=0`, or another cluster) the
 //! tests say so and pass.
 
+mod metrics;
 mod policies;
 mod routing;
+mod traefik;
 
 use std::time::Duration;
 

@@ -102,7 +102,7 @@ async fn http_route_rate_limits() {
 const AUDIENCE: &str = "oda-e2e";
 
 /// `apiKeyVerification` as a required token of the issuer: none, forged, expired or for another
-/// audience refused; valid accepted, by header or query; the preflight passes.
+/// audience refused (401, 401, 403); valid accepted, by header or query; the preflight passes.
 async fn token_verification(route: RouteBackend) {
     let Some(plane) = crate::support::dataplane::DataPlane::from_env("jwt") else { return };
     let issuer = Issuer::new("https://idp.e2e.example/realms/oda");
@@ -127,7 +127,8 @@ async fn token_verification(route: RouteBackend) {
     let cases = [
         ("forged", bearer(issuer.forged(AUDIENCE)), 401),
         ("expired", bearer(issuer.expired(AUDIENCE)), 401),
-        ("wrong audience", bearer(issuer.token("somebody-else")), 401),
+        // Envoy's jwt_authn answers an audience it does not allow with 403, not 401.
+        ("wrong audience", bearer(issuer.token("somebody-else")), 403),
         ("valid", valid.clone(), 200),
     ];
     for (what, header, expected) in cases {

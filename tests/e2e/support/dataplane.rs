@@ -27,6 +27,11 @@ pub const GATEWAY_API_GATEWAY: &str = "gw";
 pub const LISTENER: &str = "http";
 const GATEWAY_POD: &str = "gateway-0";
 const GATEWAY_LABEL: (&str, &str) = ("oda-e2e/gateway", "envoy");
+/// What Istio's Gateway API policies (`targetRefs` naming a Gateway) select the Gateway's Pods by:
+/// a Pod of a gateway istiod deploys carries it, so the Pods of a manually deployed one must too.
+const GATEWAY_NAME_LABEL: &str = "gateway.networking.k8s.io/gateway-name";
+/// istiod 1.31 still sets this route field, which Envoy 1.39 calls deprecated on every route update.
+pub const ISTIO_DEPRECATION: &str = "RouteAction.max_grpc_timeout";
 const BOOTSTRAP: &str = include_str!("../../../scripts/testenv-envoy/bootstrap.yaml");
 
 /// What `scripts/testenv up` provides for request-level tests.
@@ -110,10 +115,11 @@ impl Gateway {
         format!("http://{}:{}", self.host_ip, self.port)
     }
 
-    /// The last lines of the Envoy log (warnings and errors): shown when a test fails.
+    /// The last lines of the Envoy log (warnings and errors) but Istio's known deprecation notes
+    /// (`docs/dataplane.md`): shown when a test fails.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.contains(ISTIO_DEPRECATION)).collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
@@ -135,7 +141,10 @@ impl Gateway {
 
 fn bootstrap_yaml(ns: &str, plane: &DataPlane, admin: u16) -> String {
     let (xds_host, xds_port) = plane.xds.rsplit_once(':').expect("ODA_TESTENV_XDS is host:port");
-    let labels = json!({ "istio": "ingressgateway", GATEWAY_LABEL.0: GATEWAY_LABEL.1 }).to_string();
+    let labels = json!({
+        "istio": "ingressgateway", GATEWAY_LABEL.0: GATEWAY_LABEL.1, GATEWAY_NAME_LABEL: GATEWAY_API_GATEWAY,
+    })
+    .to_string();
     BOOTSTRAP
         .replace("@IP@", &plane.host_ip)
         .replace("@POD@", GATEWAY_POD)
@@ -165,7 +174,8 @@ async fn gateway_objects(ns: &TestNamespace, plane: &DataPlane, port: u16) {
         .await
         .unwrap_or_else(|e| panic!("creating the gateway Service: {e}"));
     set_load_balancer_ip(ns.client(), ns.name(), GATEWAY_SERVICE, &plane.host_ip).await;
-    let mut pod = pod_manifest(GATEWAY_POD, &[GATEWAY_LABEL, ("istio", "ingressgateway")], Some(SIMULATED_NODE));
+    let labels = [GATEWAY_LABEL, ("istio", "ingressgateway"), (GATEWAY_NAME_LABEL, GATEWAY_API_GATEWAY)];
+    let mut pod = pod_manifest(GATEWAY_POD, &labels, Some(SIMULATED_NODE));
     set_container_port(&mut pod, port);
     run_pod_at(ns.client(), ns.name(), &pod, &plane.host_ip, true).await;
 
