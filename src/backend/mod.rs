@@ -224,7 +224,8 @@ mod tests {
         assert!(scraper.needs_cleanup(Some(ApiType::Prometheus)) && scraper.watches_pods());
         assert!(!scraper.needs_cleanup(Some(ApiType::Openapi)) && !scraper.needs_cleanup(None));
         let monitors = Backends::new(&OperatorConfig::default(), Installed::ALL).scraper;
-        assert!(!monitors.needs_cleanup(Some(ApiType::Prometheus)) && !monitors.watches_pods());
+        assert!(!monitors.needs_cleanup(Some(ApiType::Prometheus)) && monitors.watches_pods());
+        assert!(monitors.reads_pod_ports() && !scraper.reads_pod_ports(), "ports only for the ServiceMonitor");
         let missing = Installed { service_monitor: false, ..Installed::ALL };
         assert_eq!(Backends::new(&OperatorConfig::default(), missing).scraper, scrape::Scraper::ServiceMonitorMissing);
     }

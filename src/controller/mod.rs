@@ -23,6 +23,7 @@ mod indexes;
 mod leader;
 mod pipeline;
 mod pod_index;
+mod pod_watch;
 mod policies;
 mod propagate;
 mod recent;

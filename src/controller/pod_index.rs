@@ -1,10 +1,12 @@
-//! Indexes for the annotation-based metrics patterns: Service selectors and pod metadata per
-//! namespace, fed by watches (pods metadata-only), so that finding the pods of a Service or the
-//! Services of a pod is a lookup, never a LIST.
+//! Indexes for metrics scraping: Service selectors and pod facts per namespace, fed by watches
+//! (pods metadata-only for the annotation modes; whole for ServiceMonitors, whose `targetPort`
+//! must be a declared container port), so that finding the pods of a Service or the Services of a
+//! pod is a lookup, never a LIST.
 
 use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
 
@@ -51,11 +53,26 @@ impl Index<Service> for SelectorIndex {
     }
 }
 
-/// What the operator needs of a pod: its labels and the annotations it may own.
+/// What the operator needs of a pod: its labels, the annotations it may own, and the container
+/// ports it declares (only known from a whole-pod watch).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PodFacts {
     pub labels: Labels,
     pub annotations: Labels,
+    pub ports: Vec<i32>,
+}
+
+impl PodFacts {
+    fn of(meta: &ObjectMeta, ports: Vec<i32>) -> Self {
+        let annotations = meta
+            .annotations
+            .iter()
+            .flatten()
+            .filter(|(k, _)| OWNED_PREFIXES.iter().any(|p| k.starts_with(p)))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Self { labels: meta.labels.clone().unwrap_or_default(), annotations, ports }
+    }
 }
 
 /// Pods of the watched namespaces: namespace → pod → facts.
@@ -65,6 +82,22 @@ pub struct PodIndex {
 }
 
 impl PodIndex {
+    /// The facts of one pod.
+    pub fn facts(&self, namespace: &str, name: &str) -> Option<&PodFacts> {
+        self.pods.get(namespace)?.get(name)
+    }
+
+    fn insert(&mut self, meta: &ObjectMeta, facts: PodFacts) {
+        let (namespace, name) = (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default());
+        self.pods.entry(namespace).or_default().insert(name, facts);
+    }
+
+    fn remove(&mut self, meta: &ObjectMeta) {
+        if let Some(pods) = self.pods.get_mut(meta.namespace.as_deref().unwrap_or_default()) {
+            pods.remove(meta.name.as_deref().unwrap_or_default());
+        }
+    }
+
     /// Pods selected by a (non-empty) selector, by name.
     pub fn selected(&self, namespace: &str, selector: &Labels) -> Vec<(String, PodFacts)> {
         self.pods
@@ -79,20 +112,28 @@ impl PodIndex {
 
 impl Index<PartialObjectMeta<Pod>> for PodIndex {
     fn apply(&mut self, pod: &PartialObjectMeta<Pod>) {
-        let annotations = pod
-            .annotations()
-            .iter()
-            .filter(|(k, _)| OWNED_PREFIXES.iter().any(|p| k.starts_with(p)))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let facts = PodFacts { labels: pod.labels().clone(), annotations };
-        self.pods.entry(pod.namespace().unwrap_or_default()).or_default().insert(pod.name_any(), facts);
+        self.insert(&pod.metadata, PodFacts::of(&pod.metadata, Vec::new()));
     }
 
     fn delete(&mut self, pod: &PartialObjectMeta<Pod>) {
-        if let Some(pods) = self.pods.get_mut(&pod.namespace().unwrap_or_default()) {
-            pods.remove(&pod.name_any());
-        }
+        self.remove(&pod.metadata);
+    }
+}
+
+impl Index<Pod> for PodIndex {
+    /// Declared ports of the containers and init containers (restartable sidecars serve too), as
+    /// Prometheus' Kubernetes discovery reads them.
+    fn apply(&mut self, pod: &Pod) {
+        let spec = pod.spec.as_ref();
+        let containers = spec.into_iter().flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()));
+        let mut ports: Vec<i32> = containers.flat_map(|c| c.ports.iter().flatten()).map(|p| p.container_port).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        self.insert(&pod.metadata, PodFacts::of(&pod.metadata, ports));
+    }
+
+    fn delete(&mut self, pod: &Pod) {
+        self.remove(&pod.metadata);
     }
 }
 
@@ -136,6 +177,31 @@ mod tests {
         assert!(pods.selected("ns", &Labels::new()).is_empty());
         pods.delete(&pod("a", &[], &[]));
         assert_eq!(pods.selected("ns", &labels(&[("app", "x"), ("tier", "api")])).len(), 1);
+    }
+
+    #[test]
+    fn whole_pods_bring_their_declared_ports() {
+        use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec};
+        let container = |ports: &[i32]| Container {
+            ports: Some(ports.iter().map(|p| ContainerPort { container_port: *p, ..Default::default() }).collect()),
+            ..Default::default()
+        };
+        let mut pod = Pod {
+            spec: Some(PodSpec {
+                containers: vec![container(&[8080, 4000]), container(&[])],
+                init_containers: Some(vec![container(&[9090, 8080])]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        pod.metadata.name = Some("p".into());
+        pod.metadata.namespace = Some("ns".into());
+        pod.metadata.labels = Some(labels(&[("app", "x")]));
+        let mut pods = PodIndex::default();
+        pods.apply(&pod);
+        assert_eq!(pods.facts("ns", "p").map(|f| f.ports.clone()), Some(vec![4000, 8080, 9090]));
+        pods.delete(&pod);
+        assert_eq!(pods.facts("ns", "p"), None);
     }
 
     #[test]

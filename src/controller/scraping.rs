@@ -16,7 +16,7 @@ use super::error::ReconcileError;
 use super::events::Journal;
 use crate::backend::scrape::Scraper;
 use crate::backend::scrape::annotations::desired_annotations;
-use crate::backend::scrape::service_monitor::{ServiceMonitorBackend, service_monitor_resource};
+use crate::backend::scrape::service_monitor::{ScrapeTargets, ServiceMonitorBackend, service_monitor_resource};
 use crate::config::OpenMetricsImplementation;
 use crate::core::ownership::is_controlled_by;
 use crate::core::status::{ConditionSpec, MetricsReason};
@@ -82,7 +82,21 @@ async fn service_monitor(
     if let Some(desired) = backend.desired(valid)? {
         apply_if_changed(ctx, &resource, &desired, existing.as_deref(), journal).await?;
     }
-    Ok(MetricsReason::Configured.condition(format!("ServiceMonitor {} applied", valid.name)))
+    Ok(ServiceMonitorBackend::condition(valid, &scrape_targets(ctx, valid)))
+}
+
+/// The pods behind the implementation Service and the ports they declare, from the caches.
+fn scrape_targets(ctx: &Context, valid: &ValidApi) -> ScrapeTargets {
+    let selectors = ctx.state.selectors.read().ok();
+    let selector = selectors.and_then(|i| i.get().selector(&valid.namespace, &valid.implementation).cloned());
+    match selector {
+        None => ScrapeTargets::NoService,
+        Some(selector) if selector.is_empty() => ScrapeTargets::NoSelector,
+        Some(selector) => {
+            let pods = ctx.state.pods.read().map(|i| i.get().selected(&valid.namespace, &selector));
+            ScrapeTargets::Pods(pods.unwrap_or_default().into_iter().map(|(_, facts)| facts.ports).collect())
+        }
+    }
 }
 
 async fn annotate(

@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use futures::channel::mpsc::UnboundedSender;
-use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::core::{ApiResource, DynamicObject, PartialObjectMeta};
+use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -102,7 +101,7 @@ impl SideWatches {
         }
         if backends.scraper.watches_pods() {
             listed.push(self.service_selectors());
-            listed.push(self.pods());
+            listed.push(self.pods(backends.scraper.reads_pod_ports()));
         }
         let components = discovered.component.is_some().then(|| {
             // Our own entry patches are echoes: cached, not reconciled again.
@@ -133,7 +132,7 @@ impl SideWatches {
     }
 
     /// A typed API over the watched namespaces.
-    fn scoped_typed<K>(&self) -> Api<K>
+    pub(super) fn scoped_typed<K>(&self) -> Api<K>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
         K::DynamicType: Default,
@@ -220,53 +219,6 @@ impl SideWatches {
         })
     }
 
-    /// Service selectors, for the annotation modes: a changed selector re-annotates.
-    fn service_selectors(&self) -> oneshot::Receiver<()> {
-        let api: Api<Service> = self.scoped_typed();
-        let this = self.handle();
-        self.spawn_watch(
-            true,
-            ("Service", false),
-            watcher::watcher(api, watcher::Config::default().any_semantic()),
-            move |event| {
-                if let Ok(mut index) = this.state.selectors.write() {
-                    index.handle(&event);
-                }
-                if let Event::Apply(svc) | Event::Delete(svc) = &event {
-                    this.send_apis_of(&svc.namespace().unwrap_or_default(), &svc.name_any());
-                }
-            },
-        )
-    }
-
-    /// Pods (metadata only), for the annotation modes: a new pod of a metrics Service gets annotated.
-    fn pods(&self) -> oneshot::Receiver<()> {
-        let api: Api<PartialObjectMeta<Pod>> = self.scoped_typed();
-        let this = self.handle();
-        self.spawn_watch(
-            true,
-            ("Pod", false),
-            watcher::watcher(api, watcher::Config::default().any_semantic()),
-            move |event| {
-                if let Ok(mut index) = this.state.pods.write() {
-                    index.handle(&event);
-                }
-                if let Event::Apply(pod) = &event {
-                    let ns = pod.namespace().unwrap_or_default();
-                    let services: Vec<String> = this
-                        .state
-                        .selectors
-                        .read()
-                        .map(|i| i.get().services_selecting(&ns, pod.labels()).map(String::from).collect())
-                        .unwrap_or_default();
-                    for svc in services {
-                        this.send_apis_of(&ns, &svc);
-                    }
-                }
-            },
-        )
-    }
-
     /// A cached watch of `scope` (compact: [`CachedObject`]); `on_event` gets every event, as a
     /// `DynamicObject`, and whether
     /// it is the echo of the operator's own write (only recognised for kinds `written_by_us`). An
@@ -299,7 +251,7 @@ impl SideWatches {
         (shared, store, done)
     }
 
-    fn spawn_watch<K, S>(
+    pub(super) fn spawn_watch<K, S>(
         &self,
         scoped: bool,
         (kind, optional): (&str, bool),
@@ -347,7 +299,7 @@ impl SideWatches {
         services.iter().map(|(ns, svc)| index.get().ready(ns, svc)).collect()
     }
 
-    fn send_apis_of(&self, namespace: &str, service: &str) {
+    pub(super) fn send_apis_of(&self, namespace: &str, service: &str) {
         let names = self.state.implementations.read().map(|i| i.get().apis_of(namespace, service)).unwrap_or_default();
         for name in names {
             self.send(namespace, &name);

@@ -89,18 +89,22 @@ pub enum MetricsReason {
     NoSelector,
     /// No pod is selected yet; annotations land when pods appear.
     WaitingForPods,
+    /// The ServiceMonitor is applied, but no pod behind the Service declares its `targetPort` as
+    /// a container port (or no pod is selected): Prometheus finds no target to scrape.
+    NoScrapeTarget,
     /// Writing the ServiceMonitor or an annotation failed; the message has the API error.
     Failed,
 }
 
 impl MetricsReason {
-    pub const ALL: [MetricsReason; 7] = [
+    pub const ALL: [MetricsReason; 8] = [
         Self::Configured,
         Self::ServiceMonitorCRDMissing,
         Self::NotOwned,
         Self::ServiceNotFound,
         Self::NoSelector,
         Self::WaitingForPods,
+        Self::NoScrapeTarget,
         Self::Failed,
     ];
 
@@ -112,6 +116,7 @@ impl MetricsReason {
             Self::ServiceNotFound => "ServiceNotFound",
             Self::NoSelector => "NoSelector",
             Self::WaitingForPods => "WaitingForPods",
+            Self::NoScrapeTarget => "NoScrapeTarget",
             Self::Failed => "Failed",
         }
     }

@@ -35,8 +35,14 @@ impl Scraper {
         matches!(self, Self::Annotations(_)) && api_type.is_some_and(ApiType::is_metrics)
     }
 
-    /// Whether Services (their selectors) and Pods (metadata) must be watched.
+    /// Whether Services (their selectors) and Pods must be watched: the pods to annotate, or the
+    /// pods whose container ports a ServiceMonitor's `targetPort` must match.
     pub fn watches_pods(&self) -> bool {
-        matches!(self, Self::Annotations(_))
+        matches!(self, Self::Annotations(_) | Self::ServiceMonitor(_))
+    }
+
+    /// Whether the pods' declared container ports are needed (a whole-pod watch).
+    pub fn reads_pod_ports(&self) -> bool {
+        matches!(self, Self::ServiceMonitor(_))
     }
 }

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::backend::{BuildError, object_with_spec};
 use crate::core::ownership::child_metadata;
+use crate::core::status::{ConditionSpec, MetricsReason};
 use crate::core::validation::ValidApi;
 
 /// The subset of `monitoring.coreos.com/v1` ServiceMonitor spec the operator writes.
@@ -66,6 +67,49 @@ impl ServiceMonitorBackend {
     }
 }
 
+/// What the watch caches know of the pods behind the implementation Service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScrapeTargets {
+    /// The Service is not (yet) there.
+    NoService,
+    /// The Service has no selector: its endpoints are managed by hand, its pods cannot be known.
+    NoSelector,
+    /// The container ports each selected pod declares.
+    Pods(Vec<Vec<i32>>),
+}
+
+impl ServiceMonitorBackend {
+    /// The `MetricsConfigured` condition of an applied ServiceMonitor. prometheus-operator keeps
+    /// only the endpoints whose pod declares a container port equal to a numeric `targetPort`,
+    /// so without such a pod nothing is ever scraped, silently.
+    pub fn condition(api: &ValidApi, targets: &ScrapeTargets) -> ConditionSpec {
+        let (monitor, service, port) = (&api.name, &api.implementation, api.port);
+        let applied = format!("ServiceMonitor {monitor} applied");
+        match targets {
+            ScrapeTargets::NoService => MetricsReason::ServiceNotFound
+                .condition(format!("{applied}; Service {service} not found: there is nothing to scrape yet")),
+            ScrapeTargets::NoSelector => MetricsReason::Configured.condition(format!(
+                "{applied}; Service {service} has no selector, so whether its pods declare port {port} is not checked"
+            )),
+            ScrapeTargets::Pods(pods) if pods.is_empty() => MetricsReason::NoScrapeTarget.condition(format!(
+                "{applied}, but no Pod is selected by Service {service}: there is no target to scrape"
+            )),
+            ScrapeTargets::Pods(pods) if !pods.iter().any(|ports| ports.contains(&i32::from(port))) => {
+                let mut seen: Vec<i32> = pods.iter().flatten().copied().collect();
+                seen.sort_unstable();
+                seen.dedup();
+                let seen: Vec<String> = seen.iter().map(ToString::to_string).collect();
+                MetricsReason::NoScrapeTarget.condition(format!(
+                    "{applied}, but no Pod of Service {service} declares containerPort {port} (they declare [{}]);                      its targetPort matches declared container ports only, so nothing is scraped",
+                    seen.join(", ")
+                ))
+            }
+            ScrapeTargets::Pods(_) => MetricsReason::Configured
+                .condition(format!("{applied}; Pods of Service {service} declare containerPort {port}")),
+        }
+    }
+}
+
 /// `monitoring.coreos.com/v1` `ServiceMonitor`.
 pub fn service_monitor_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
@@ -108,6 +152,25 @@ mod tests {
         let auth = json!({"username": {"name": "s", "key": "u"}, "password": {"name": "s", "key": "p"}});
         let sm = ServiceMonitorBackend.desired(&metrics_api(Some(auth.clone()))).unwrap().unwrap();
         assert_eq!(sm.data["spec"]["endpoints"][0]["basicAuth"], auth);
+    }
+
+    #[test]
+    fn a_monitor_without_a_pod_declaring_its_port_scrapes_nothing() {
+        let api = metrics_api(None);
+        let reason = |targets| {
+            let c = ServiceMonitorBackend::condition(&api, &targets);
+            (c.status, c.reason, c.message)
+        };
+        let (status, reason_, message) = reason(ScrapeTargets::Pods(vec![vec![8080, 9090], vec![8080]]));
+        assert_eq!((status, reason_), (false, "NoScrapeTarget"));
+        assert!(message.contains("containerPort 4000") && message.contains("[8080, 9090]"), "{message}");
+        let (status, reason_, message) = reason(ScrapeTargets::Pods(vec![]));
+        assert_eq!((status, reason_), (false, "NoScrapeTarget"));
+        assert!(message.contains("no Pod is selected by Service prdcat3-productcatalogmanagement-sm"), "{message}");
+        assert_eq!(reason(ScrapeTargets::Pods(vec![vec![], vec![4000, 8080]])).1, "Configured");
+        assert_eq!(reason(ScrapeTargets::NoService).1, "ServiceNotFound");
+        let (status, reason_, _) = reason(ScrapeTargets::NoSelector);
+        assert_eq!((status, reason_), (true, "Configured"), "endpoints by hand: not judged");
     }
 
     #[test]
