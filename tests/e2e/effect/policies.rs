@@ -79,6 +79,9 @@ async fn rate_limits(route: RouteBackend) {
     w.until("GET", &by_ip, &[], "429 by address", |a| a.status == 429).await;
     let statuses = statuses(&by_ip, &[], 2).await;
     assert_eq!(statuses, [429, 429], "{route:?}");
+    // Envoy 1.40 deprecates route-level `rate_limits` for the local rate limit ("will be ignored in
+    // the future"): the operator's form must draw no such warning.
+    assert_eq!(w.gateway.deprecations(), Vec::<String>::new(), "{route:?}");
 }
 
 async fn statuses(url: &str, headers: &[(&str, &str)], n: usize) -> Vec<u16> {

@@ -89,7 +89,7 @@ impl Gateway {
         std::fs::write(&bootstrap, bootstrap_yaml(ns.name(), plane, admin)).expect("bootstrap written");
         let child = tokio::process::Command::new(&plane.envoy)
             .args(["-c", &bootstrap.to_string_lossy(), "--disable-hot-restart", "--concurrency", "1"])
-            .args(["--log-level", "warn", "--log-path", &log.to_string_lossy()])
+            .args(["--log-level", &envoy_log_level(), "--log-path", &log.to_string_lossy()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -123,6 +123,16 @@ impl Gateway {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
+    /// The deprecation warnings Envoy logged for the configuration it was given, but Istio's own
+    /// ([`ISTIO_DEPRECATION`]): what the operator writes must be in the form Envoy keeps.
+    pub fn deprecations(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().contains("deprecat") && !l.contains(ISTIO_DEPRECATION))
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// The whole Envoy log.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -137,6 +147,11 @@ impl Gateway {
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+}
+
+/// Envoy's log level: `warn`, or `E2E_ENVOY_LOG_LEVEL` (e.g. `debug` to see every request).
+fn envoy_log_level() -> String {
+    std::env::var("E2E_ENVOY_LOG_LEVEL").ok().filter(|l| !l.is_empty()).unwrap_or_else(|| "warn".into())
 }
 
 fn bootstrap_yaml(ns: &str, plane: &DataPlane, admin: u16) -> String {
