@@ -263,6 +263,7 @@ mod fixtures;
 pub mod http;
 mod istioctl;
 pub mod jwt;
+pub mod traefik;
 mod node;
 pub use fixtures::*;
 pub use istioctl::*;

@@ -1,0 +1,237 @@
+//! A second Gateway API implementation: Traefik v3.7 ([`crate::support::traefik`]), whose
+//! GatewayClass lists neither `HTTPRouteCORS` nor `HTTPRouteRequestTimeout` among its
+//! `supportedFeatures` (istiod's lists both), and which answers 500 to every request of an
+//! HTTPRoute carrying a `CORS` filter it accepted. Through real requests to a Traefik of each
+//! test's own: an API published on its Gateway answers at its URL, and still does with CORS asked
+//! for, because the operator leaves the filter out and says so (`CORS` `False`, `NotSupported`).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::operator::{Operator, condition, exposed_apis, wait_for_reason};
+use crate::support::dataplane::{DataPlane, served_implementation};
+use crate::support::http::{self, Answer, Backend};
+use crate::support::traefik::{TRAEFIK_CONTROLLER, TRAEFIK_GATEWAY, Traefik, TraefikPlane};
+use crate::support::*;
+
+/// How long a change may take to reach Traefik (its provider's watch and reload).
+const PROPAGATION: Duration = Duration::from_secs(30);
+const ALLOWED: &str = "https://shop.example.org";
+
+/// One test's world: its namespace, its Traefik (GatewayClass and Gateway), the implementation
+/// `impl` (a [`Backend`] behind Service port 8080), and an operator publishing HTTPRoutes on the
+/// Traefik Gateway.
+struct TraefikWorld {
+    ns: TestNamespace,
+    traefik: Traefik,
+    backend: Backend,
+    _operator: Operator,
+}
+
+impl TraefikWorld {
+    /// `None` (the test is skipped) without Traefik or the data plane.
+    async fn new(test: &str) -> Option<Self> {
+        let plane = TraefikPlane::from_env(test)?;
+        let data_plane = DataPlane::from_env(test)?;
+        let ns = TestNamespace::new(test).await;
+        let traefik = Traefik::start(&ns, &plane).await;
+        let backend = Backend::start("impl", &plane.host_ip).await;
+        served_implementation(&ns, &data_plane, "impl", 8080, &backend, true).await;
+        let gateway = format!("--component-gateway={}/{TRAEFIK_GATEWAY}", ns.name());
+        let operator = Operator::start(ns.name(), &["--route-backend=HTTPRoute", &gateway]).await;
+        Some(TraefikWorld { ns, traefik, backend, _operator: operator })
+    }
+
+    fn path(&self, api: &str) -> String {
+        format!("/{}/{api}/tmf-api/x/v4", self.ns.name())
+    }
+
+    async fn expose(&self, name: &str, extra: Value) {
+        let mut spec = exposed_api_spec("impl", &self.path(name), 8080);
+        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
+        create_exposed_api(self.ns.client(), self.ns.name(), name, &[], spec).await;
+    }
+
+    /// The published URL (`status.apiStatus.url`) once the API is `Exposed`.
+    async fn url(&self, name: &str) -> String {
+        let api = wait_for_reason(self.ns.name(), name, "Exposed").await;
+        api.data.pointer("/status/apiStatus/url").and_then(Value::as_str).expect("a published URL").to_owned()
+    }
+
+    /// Sends `GET url` (with `headers`) until the implementation answers 200; panics after
+    /// [`PROPAGATION`] with the last answer and Traefik's log.
+    async fn reaches(&self, url: &str, headers: &[(&str, &str)]) -> Answer {
+        let start = Instant::now();
+        loop {
+            let answer = http::send("GET", url, headers).await;
+            match &answer {
+                Ok(a) if a.status == 200 && a.backend() == Some("impl") => return a.clone(),
+                _ if start.elapsed() > PROPAGATION => panic!(
+                    "GET {url}: expected 200 from the implementation within {PROPAGATION:?}; last: {answer:?}\n\
+                     HTTPRoutes: {}\nTraefik log:\n{}",
+                    self.http_routes().await,
+                    self.traefik.log_tail()
+                ),
+                _ => tokio::time::sleep(POLL_INTERVAL).await,
+            }
+        }
+    }
+
+    /// The HTTPRoutes of the namespace (spec and status), for failure messages.
+    async fn http_routes(&self) -> String {
+        let routes = dynamic_api(self.ns.client(), self.ns.name(), &http_route_resource());
+        match routes.list(&Default::default()).await {
+            Ok(list) => list
+                .items
+                .iter()
+                .map(|r| format!("{}: {}", r.metadata.name.as_deref().unwrap_or_default(), r.data))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Err(e) => format!("(listing HTTPRoutes: {e})"),
+        }
+    }
+}
+
+/// The names in a GatewayClass' `status.supportedFeatures` (objects `{name}` since v1.2).
+fn supported_features(class: &kube::core::DynamicObject) -> Vec<String> {
+    class
+        .data
+        .pointer("/status/supportedFeatures")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.get("name").and_then(Value::as_str).or_else(|| f.as_str()))
+        .map(String::from)
+        .collect()
+}
+
+/// An API published with `--route-backend=HTTPRoute` on a Traefik Gateway answers at its URL:
+/// the Gateway's status address (written by Traefik) and its listener's port.
+#[tokio::test]
+async fn traefik_http_route_answers_at_its_url() {
+    let Some(w) = TraefikWorld::new("traefik-url").await else { return };
+    w.expose("api", json!({})).await;
+    let url = w.url("api").await;
+    assert_eq!(url, format!("{}{}", w.traefik.base(), w.path("api")));
+    let answer = w.reaches(&format!("{url}/productOffering?limit=1"), &[]).await;
+    assert!(answer.body.contains(&format!("{}/productOffering", w.path("api"))), "{}", answer.body);
+    assert!(w.backend.hits() > 0);
+}
+
+/// CORS asked for on Traefik, which does not implement the HTTPRoute `CORS` filter (and answers
+/// 500 to every request of a route carrying one): the API still answers, and its `CORS` condition
+/// says the policy is not supported by this implementation.
+#[tokio::test]
+async fn traefik_cors_is_not_supported_and_the_api_still_answers() {
+    let Some(w) = TraefikWorld::new("traefik-cors").await else { return };
+    w.expose("api", json!({"CORS": {"enabled": true, "allowOrigins": ALLOWED}})).await;
+    let url = w.url("api").await;
+    w.reaches(&url, &[]).await;
+    w.reaches(&url, &[("origin", ALLOWED)]).await;
+
+    let api = exposed_apis(w.ns.name()).await.get("api").await.expect("the API");
+    let (status, reason, message) = condition(&api, "CORS").expect("a CORS condition");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "NotSupported"), "CORS condition: {message}");
+    assert!(message.contains(TRAEFIK_CONTROLLER), "the message names the implementation: {message}");
+    assert!(!w.http_routes().await.contains("\"CORS\""), "no CORS filter written: {}", w.http_routes().await);
+    // Still answering after the condition was written (no later rewrite added the filter).
+    w.reaches(&url, &[("origin", ALLOWED)]).await;
+}
+
+/// What Traefik v3.7.13 itself writes to its GatewayClass: `Accepted`, and `supportedFeatures`
+/// without `HTTPRouteCORS` and `HTTPRouteRequestTimeout` (the fact the operator reads).
+#[tokio::test]
+async fn traefik_gateway_class_lacks_cors_and_request_timeout() {
+    let Some(plane) = TraefikPlane::from_env("traefik-class") else { return };
+    let ns = TestNamespace::new("traefik-class").await;
+    let traefik = Traefik::start(&ns, &plane).await;
+    let class = wait_for(Duration::from_secs(30), || async {
+        let class = traefik.gateway_class(ns.client()).await;
+        (!supported_features(&class).is_empty()).then_some(class)
+    })
+    .await;
+    let accepted = class
+        .data
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Accepted" && c["status"] == "True");
+    assert!(accepted, "GatewayClass {} not Accepted: {:?}", traefik.class, class.data.get("status"));
+    let features = supported_features(&class);
+    eprintln!("GatewayClass {}: {} supportedFeatures: {features:?}", traefik.class, features.len());
+    for listed in ["Gateway", "HTTPRoute", "HTTPRouteResponseHeaderModification"] {
+        assert!(features.iter().any(|f| f == listed), "{listed} not in {features:?}");
+    }
+    for missing in ["HTTPRouteCORS", "HTTPRouteRequestTimeout"] {
+        assert!(!features.iter().any(|f| f == missing), "{missing} in {features:?}");
+    }
+}
+
+/// Why the operator must leave the filter out: an HTTPRoute carrying a `CORS` filter (written here
+/// by hand, beside one without) is accepted by Traefik v3.7.13, and then every request to it is
+/// answered 500 by Traefik itself, while the route without the filter reaches the implementation.
+#[tokio::test]
+async fn traefik_answers_500_to_a_route_with_a_cors_filter() {
+    let Some(plane) = TraefikPlane::from_env("traefik-cors-filter") else { return };
+    let Some(data_plane) = DataPlane::from_env("traefik-cors-filter") else { return };
+    let ns = TestNamespace::new("traefik-cors-filter").await;
+    let traefik = Traefik::start(&ns, &plane).await;
+    let backend = Backend::start("impl", &plane.host_ip).await;
+    served_implementation(&ns, &data_plane, "impl", 8080, &backend, true).await;
+    let routes = dynamic_api(ns.client(), ns.name(), &http_route_resource());
+    for (name, filters) in [
+        ("plain", json!([])),
+        ("with-cors", json!([{"type": "CORS", "cors": {"allowOrigins": [ALLOWED], "maxAge": 1}}])),
+    ] {
+        let route = dynamic_object(
+            &http_route_resource(),
+            ns.name(),
+            name,
+            &[],
+            json!({"spec": {
+                "parentRefs": [{"name": TRAEFIK_GATEWAY}],
+                "rules": [{
+                    "matches": [{"path": {"type": "PathPrefix", "value": format!("/{}/{name}", ns.name())}}],
+                    "filters": filters,
+                    "backendRefs": [{"name": "impl", "port": 8080}],
+                }],
+            }}),
+        );
+        create_strict(&routes, &route).await;
+    }
+    let url = |name: &str| format!("{}/{}/{name}", traefik.base(), ns.name());
+    let until = |name: &'static str, what: &'static str, check: fn(&Answer) -> bool| {
+        let url = url(name);
+        let traefik = &traefik;
+        async move {
+            let start = Instant::now();
+            loop {
+                let answer = http::get(&url).await;
+                match &answer {
+                    Ok(a) if check(a) => return a.clone(),
+                    _ if start.elapsed() > PROPAGATION => {
+                        panic!("GET {url}: expected {what}; last: {answer:?}\nTraefik log:\n{}", traefik.log_tail())
+                    }
+                    _ => tokio::time::sleep(POLL_INTERVAL).await,
+                }
+            }
+        }
+    };
+    until("plain", "200 from the implementation", |a| a.status == 200 && a.backend() == Some("impl")).await;
+    let failed = until("with-cors", "500 from Traefik", |a| a.status == 500).await;
+    assert_eq!(failed.backend(), None, "Traefik answered itself: {failed:?}");
+    // Traefik reports the route as accepted all the same.
+    let route = routes.get("with-cors").await.expect("the route");
+    let accepted = route
+        .data
+        .pointer("/status/parents/0/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Accepted" && c["status"] == "True");
+    assert!(accepted, "route status: {:?}", route.data.get("status"));
+}
