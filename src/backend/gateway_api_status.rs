@@ -1,11 +1,20 @@
-//! The reading of an HTTPRoute's `status.parents`: the gateway controller's acceptance of the
-//! route for our parent, part of the API's readiness.
+//! The reading of the implementation's verdicts that are part of an HTTPRoute API's readiness: the
+//! route's `status.parents` entry for our parent (`Accepted`, `ResolvedRefs`), and the Gateway's
+//! own `Programmed` condition (a route accepted by a Gateway whose data plane is not configured
+//! serves nothing).
 
+use kube::ResourceExt;
 use kube::core::DynamicObject;
 use serde::Deserialize;
 
 use super::gateway_api::ParentReference;
+use crate::core::gateway_address::Gateway;
 use crate::core::status::{ReadyReason, RouteState};
+
+/// The Gateway condition saying its configuration is in the data plane.
+pub const PROGRAMMED: &str = "Programmed";
+/// The `Programmed=False` reason of a Gateway still being provisioned (waiting, not broken).
+const PENDING: &str = "Pending";
 
 /// The part of `HTTPRoute` status the operator reads.
 #[derive(Deserialize, Clone, Debug, Default, PartialEq)]
@@ -111,4 +120,78 @@ fn entry_state(entry: &RouteParentStatus, generation: Option<i64>, gateway: &str
         };
     }
     RouteState::Accepted
+}
+
+/// What the Gateway's own `Programmed` condition says, for its current generation: programmed,
+/// pending (no verdict yet, or `Pending`), or not programmed (`GatewayNotProgrammed`, quoted).
+pub fn gateway_state(gateway: &Gateway) -> RouteState {
+    let name = format!("{}/{}", gateway.namespace().unwrap_or_default(), gateway.name_any());
+    let generation = gateway.metadata.generation;
+    let conditions = gateway.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let programmed =
+        conditions.iter().find(|c| c.type_ == PROGRAMMED).filter(|c| match (c.observed_generation, generation) {
+            (Some(seen), Some(now)) => seen >= now,
+            _ => true,
+        });
+    let Some(programmed) = programmed else {
+        return RouteState::Pending {
+            message: format!(
+                "route accepted; Gateway {name} is not reported Programmed for its current generation yet"
+            ),
+        };
+    };
+    let words = [programmed.reason.as_str(), programmed.message.as_str()]
+        .into_iter()
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ");
+    match programmed.status.as_str() {
+        "True" => RouteState::Accepted,
+        "False" if programmed.reason != PENDING => RouteState::Rejected {
+            reason: ReadyReason::GatewayNotProgrammed,
+            message: format!("route accepted, but Gateway {name} is not programmed (Programmed=False: {words})"),
+        },
+        _ => RouteState::Pending { message: format!("route accepted; Gateway {name} is not programmed yet ({words})") },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::gateway_address::{GatewayCondition, GatewaySpec, GatewayStatus};
+
+    fn gateway(programmed: Option<(&str, &str, i64)>) -> Gateway {
+        let mut gw = Gateway::new("gw", GatewaySpec::default());
+        gw.metadata.namespace = Some("canvas".into());
+        gw.metadata.generation = Some(2);
+        let conditions = programmed
+            .map(|(status, reason, seen)| GatewayCondition {
+                type_: PROGRAMMED.into(),
+                status: status.into(),
+                reason: reason.into(),
+                message: "says so".into(),
+                observed_generation: Some(seen),
+            })
+            .into_iter()
+            .collect();
+        gw.status = Some(GatewayStatus { addresses: vec![], conditions });
+        gw
+    }
+
+    #[test]
+    fn only_a_programmed_gateway_serves_its_routes() {
+        assert_eq!(gateway_state(&gateway(Some(("True", "Programmed", 2)))), RouteState::Accepted);
+        let RouteState::Rejected { reason, message } = gateway_state(&gateway(Some(("False", "Invalid", 2)))) else {
+            panic!("not programmed")
+        };
+        assert_eq!(reason, ReadyReason::GatewayNotProgrammed);
+        assert_eq!(
+            message,
+            "route accepted, but Gateway canvas/gw is not programmed (Programmed=False: Invalid: says so)"
+        );
+        for waiting in [None, Some(("True", "Programmed", 1)), Some(("False", "Pending", 2)), Some(("Unknown", "", 2))]
+        {
+            assert!(matches!(gateway_state(&gateway(waiting)), RouteState::Pending { .. }), "{waiting:?}");
+        }
+    }
 }

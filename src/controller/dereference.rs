@@ -9,6 +9,7 @@ use super::context::Context;
 use crate::config::RouteBackend;
 use crate::core::gateway_address::{Gateway, GatewayAddress, gateway_ref};
 use crate::core::gateway_class::ClassFeatures;
+use crate::core::status::RouteState;
 use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
 
 /// What the status of one API is computed from, besides the outcome of its steps.
@@ -66,4 +67,15 @@ pub(super) fn implementation(ctx: &Context, namespace: &str) -> Option<ClassFeat
     let gateway = ctx.gateways.as_ref()?.get(&key)?;
     let classes = ctx.state.gateway_classes.read().ok()?;
     classes.get().get("", &gateway.spec.gateway_class_name).cloned()
+}
+
+/// What the Gateway the API's HTTPRoute attaches to says of itself (`Programmed`); `None` with
+/// other backends, or while the Gateway is not in the cache (the route then waits on its own).
+pub(super) fn gateway_state(ctx: &Context, namespace: &str) -> Option<RouteState> {
+    if ctx.config.route_backend != RouteBackend::HttpRoute {
+        return None;
+    }
+    let (gateway_ns, name) = gateway_ref(&ctx.config.component_gateway);
+    let key = ObjectRef::<Gateway>::new(name).within(gateway_ns.unwrap_or(namespace));
+    ctx.gateways.as_ref()?.get(&key).map(|gateway| crate::backend::gateway_api_status::gateway_state(&gateway))
 }

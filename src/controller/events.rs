@@ -111,6 +111,7 @@ pub(super) fn reason_event_type(reason: ReadyReason) -> EventType {
         | ReadyReason::ApplyFailed
         | ReadyReason::RouteNotAccepted
         | ReadyReason::RouteRefsUnresolved
+        | ReadyReason::GatewayNotProgrammed
         | ReadyReason::SecurityPolicyNotEnforceable => EventType::Warning,
         ReadyReason::Exposed
         | ReadyReason::ImplementationNotReady

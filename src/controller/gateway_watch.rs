@@ -17,8 +17,13 @@ use tracing::warn;
 use super::context::State;
 use super::discovery::Discovered;
 use super::watch_task::Tasks;
+use crate::backend::gateway_api_status::gateway_state;
 use crate::config::{RouteBackend, RunConfig};
 use crate::core::gateway_address::{self, Gateway, GatewayAddress};
+use crate::core::status::RouteState;
+
+/// What HTTPRoute APIs read of a Gateway: its address, its class, its own verdict.
+type RouteFacts = (GatewayAddress, String, RouteState);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Source {
@@ -110,13 +115,15 @@ pub(super) fn watch(
         });
         // The HTTPRoute backend reads each Gateway itself: a change of any is a change.
         let routes_changed = !watch_services && {
-            // The class too: what its implementation supports shapes the routes.
-            let now: BTreeMap<(String, String), (GatewayAddress, String)> = gateways
+            // The class too (what its implementation supports shapes the routes), and whether it
+            // is programmed (part of readiness).
+            let now: BTreeMap<(String, String), RouteFacts> = gateways
                 .state()
                 .iter()
                 .map(|gw| {
                     let key = (gw.namespace().unwrap_or_default(), gw.name_any());
-                    (key, (GatewayAddress::for_routes(gw, section.as_deref()), gw.spec.gateway_class_name.clone()))
+                    let address = GatewayAddress::for_routes(gw, section.as_deref());
+                    (key, (address, gw.spec.gateway_class_name.clone(), gateway_state(gw)))
                 })
                 .collect();
             let previous = std::mem::replace(&mut per_gateway, now);

@@ -187,6 +187,8 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
         },
     };
 
+    // An HTTPRoute serves only through a Gateway its implementation has programmed.
+    let outcome = outcome.and_gateway(dereference::gateway_state(&ctx, &namespace));
     let facts = facts(&ctx, &api, &namespace);
     let previous = facts.recent_status.as_ref().or(api.status.as_ref());
     let synced = match (apim_side, &validated, &outcome) {

@@ -226,6 +226,25 @@ pub struct Listener {
 pub struct GatewayStatus {
     #[serde(default)]
     pub addresses: Vec<GatewayStatusAddress>,
+    /// Its controller's conditions (`Accepted`, `Programmed`), read leniently.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<GatewayCondition>,
+}
+
+/// A condition of a Gateway, as its controller writes it.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayCondition {
+    #[serde(rename = "type", default)]
+    pub type_: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
 }
 
 /// An address a Gateway is reachable at.
@@ -276,6 +295,7 @@ mod tests {
                 .iter()
                 .map(|(t, v)| GatewayStatusAddress { type_: Some((*t).into()), value: (*v).into() })
                 .collect(),
+            conditions: Vec::new(),
         });
         gw
     }

@@ -37,10 +37,12 @@ pub enum ReadyReason {
     RouteRefsUnresolved,
     /// API keys are required and cannot be enforced: the route is withheld (fail closed).
     SecurityPolicyNotEnforceable,
+    /// The HTTPRoute is accepted, but its Gateway reports `Programmed=False`; quoted.
+    GatewayNotProgrammed,
 }
 
 impl ReadyReason {
-    pub const ALL: [ReadyReason; 11] = [
+    pub const ALL: [ReadyReason; 12] = [
         Self::Exposed,
         Self::ImplementationNotReady,
         Self::AddressPending,
@@ -52,6 +54,7 @@ impl ReadyReason {
         Self::RouteNotAccepted,
         Self::RouteRefsUnresolved,
         Self::SecurityPolicyNotEnforceable,
+        Self::GatewayNotProgrammed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +70,7 @@ impl ReadyReason {
             Self::RouteNotAccepted => "RouteNotAccepted",
             Self::RouteRefsUnresolved => "RouteRefsUnresolved",
             Self::SecurityPolicyNotEnforceable => "SecurityPolicyNotEnforceable",
+            Self::GatewayNotProgrammed => "GatewayNotProgrammed",
         }
     }
 }
@@ -141,6 +145,31 @@ pub enum RouteState {
     Pending { message: String },
     /// Rejected by its controller; the reason of the `Ready` condition and the controller's words.
     Rejected { reason: ReadyReason, message: String },
+}
+
+impl RouteState {
+    /// The worse of two verdicts on the same route (the route's own first on a tie): rejected,
+    /// then pending, then accepted.
+    pub fn and(self, other: RouteState) -> RouteState {
+        let rank = |s: &RouteState| match s {
+            RouteState::Accepted => 0,
+            RouteState::Pending { .. } => 1,
+            RouteState::Rejected { .. } => 2,
+        };
+        if rank(&other) > rank(&self) { other } else { self }
+    }
+}
+
+impl Outcome<'_> {
+    /// The outcome with what the route's Gateway itself says (`None`: nothing to add).
+    pub fn and_gateway(self, gateway: Option<RouteState>) -> Self {
+        match (self, gateway) {
+            (Outcome::Applied { api, route_uid, route }, Some(gateway)) => {
+                Outcome::Applied { api, route_uid, route: route.and(gateway) }
+            }
+            (outcome, _) => outcome,
+        }
+    }
 }
 
 /// What happened to the children in this reconcile.
@@ -289,6 +318,7 @@ pub fn progress_condition(ready: &ReadyCondition) -> Option<ConditionSpec> {
         | ReadyReason::NotOwned
         | ReadyReason::RouteNotAccepted
         | ReadyReason::RouteRefsUnresolved
+        | ReadyReason::GatewayNotProgrammed
         | ReadyReason::SecurityPolicyNotEnforceable => STALLED,
     };
     Some(ConditionSpec { type_, status: true, reason: ready.reason.as_str(), message: ready.message.clone() })

@@ -92,3 +92,26 @@ fn reasons_are_a_closed_documented_set() {
         assert!(docs.contains(&format!("`{name}`")), "docs/design.md does not document reason {name}");
     }
 }
+
+#[test]
+fn an_accepted_route_on_a_gateway_not_programmed_is_not_ready() {
+    let api = api();
+    let accepted = Outcome::Applied { api: &api, route_uid: None, route: RouteState::Accepted };
+    let not_programmed = RouteState::Rejected {
+        reason: ReadyReason::GatewayNotProgrammed,
+        message: "Gateway canvas/gw is not programmed".into(),
+    };
+    let ready = |outcome: &Outcome<'_>| desired_status(outcome, Some(&url()), true, None).2;
+    let on_broken_gateway = accepted.clone().and_gateway(Some(not_programmed.clone()));
+    let condition = ready(&on_broken_gateway);
+    assert_eq!((condition.status, condition.reason), (false, ReadyReason::GatewayNotProgrammed));
+    assert_eq!(progress_condition(&condition).map(|c| c.type_), Some(STALLED));
+    let waiting = accepted.clone().and_gateway(Some(RouteState::Pending { message: "not yet".into() }));
+    assert_eq!(ready(&waiting).reason, ReadyReason::RoutePending);
+    assert_eq!(ready(&accepted.clone().and_gateway(Some(RouteState::Accepted))).reason, ReadyReason::Exposed);
+    assert_eq!(ready(&accepted.clone().and_gateway(None)).reason, ReadyReason::Exposed, "VirtualServices");
+    // The route's own rejection comes first.
+    let refused = RouteState::Rejected { reason: ReadyReason::RouteNotAccepted, message: "no".into() };
+    let both = Outcome::Applied { api: &api, route_uid: None, route: refused }.and_gateway(Some(not_programmed));
+    assert_eq!(ready(&both).reason, ReadyReason::RouteNotAccepted);
+}
