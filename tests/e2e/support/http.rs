@@ -69,6 +69,10 @@ pub const BACKEND_HEADER: &str = "x-oda-e2e-backend";
 /// seconds in the `x-stream-seconds` request header (default 3).
 pub const STREAM_SUFFIX: &str = "/stream";
 
+/// A path (suffix) our backends answer with a Prometheus text exposition of their request count,
+/// `oda_e2e_backend_requests_total{backend="<name>"}` (what a metrics API's scrape reads).
+pub const METRICS_SUFFIX: &str = "/metrics";
+
 /// A small HTTP backend on the machine's non-loopback address (an implementation Pod's address),
 /// answering every path with 200, its name in [`BACKEND_HEADER`] and the path in the body; it
 /// counts requests. Stopped when dropped.
@@ -128,6 +132,17 @@ async fn answer(State(state): State<BackendState>, request: Request) -> Response
     let builder = Response::builder().header(BACKEND_HEADER, state.name.as_str());
     if let Some((_, body)) = state.extra.iter().find(|(p, _)| *p == path) {
         return builder.header("content-type", "application/json").body(Body::from(body.clone())).unwrap_or_default();
+    }
+    if path.ends_with(METRICS_SUFFIX) {
+        let body = format!(
+            "# TYPE oda_e2e_backend_requests counter\noda_e2e_backend_requests_total{{backend=\"{}\"}} {}\n",
+            state.name,
+            state.hits.load(Ordering::Relaxed)
+        );
+        return builder
+            .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+            .body(Body::from(body))
+            .unwrap_or_default();
     }
     if path.ends_with(STREAM_SUFFIX) {
         let seconds: u64 = request
