@@ -233,6 +233,13 @@ async fn access(client: &Client, backends: &Backends, namespace: &str) -> Vec<re
         ("watch", String::new(), "services".into(), None),
         ("create", "events.k8s.io".into(), "events".into(), Some(namespace.into())),
     ];
+    // The optional facts of the route's gateway: the Istio Gateway's servers (URL scheme), the
+    // GatewayClass's supported features (what an HTTPRoute may carry).
+    match route.kind.as_str() {
+        "VirtualService" => checks.push(("watch", "networking.istio.io".into(), "gateways".into(), None)),
+        "HTTPRoute" => checks.push(("watch", "gateway.networking.k8s.io".into(), "gatewayclasses".into(), None)),
+        _ => {}
+    }
     if let Some(target) = backends.policy_target(namespace) {
         for kind in backends.policy_kinds() {
             checks.push(("patch", kind.group.clone(), kind.plural.clone(), Some(target.namespace.clone())));
