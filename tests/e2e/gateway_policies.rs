@@ -192,7 +192,10 @@ async fn rate_limits(backend: Backend) {
     }
     let r2 = wait_present(&ns, &ef, &format!("oda-rl.{}.r2", ns.name()), |_| true).await;
     assert_eq!(bucket(&r2)["fill_interval"], "60s");
-    let actions = &r2.data["spec"]["configPatches"][0]["patch"]["value"]["route"]["rate_limits"][0]["actions"];
+    // The key's actions are the filter's own `rate_limits` (Envoy 1.40 deprecates the route's).
+    let value = &r2.data["spec"]["configPatches"][0]["patch"]["value"];
+    assert_eq!(value.get("route"), None);
+    let actions = &value["typed_per_filter_config"]["envoy.filters.http.local_ratelimit"]["rate_limits"][0]["actions"];
     assert_eq!(actions[0]["request_headers"]["header_name"], "x-api-key");
     let shared = object(&ns, &ef, "oda-local-ratelimit-filter").await.expect("the shared filter");
     let (field, selector) = backend.selector();

@@ -60,6 +60,16 @@ async fn service_monitor_mode_writes_the_reference_service_monitor() {
         })
     );
     assert_eq!(sm.owner_references()[0].uid, api.uid().unwrap());
+    // No Pod declares the port the ServiceMonitor targets: nothing would be scraped, and it says so.
+    wait_for(Duration::from_secs(30), || async {
+        let a = exposed_apis(ns.name()).await.get("c1-metrics").await.ok()?;
+        (metrics_condition(&a)?.0 == "NoScrapeTarget").then_some(())
+    })
+    .await;
+    let mut pod = pod_manifest("p1", &[("app", "c1-metrics"), ("tier", "api")], None);
+    pod.spec.as_mut().unwrap().containers[0].ports =
+        Some(vec![serde_json::from_value(json!({"containerPort": 4000, "name": "metrics"})).unwrap()]);
+    create_pod_when_admitted(ns.client(), ns.name(), &pod).await;
     let api = wait_for(Duration::from_secs(30), || async {
         let a = exposed_apis(ns.name()).await.get("c1-metrics").await.ok()?;
         (metrics_condition(&a)?.0 == "Configured").then_some(a)
