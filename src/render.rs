@@ -13,6 +13,7 @@ use crate::backend::{Backends, Installed};
 use crate::config::{OperatorConfig, RouteBackend};
 use crate::core::api_keys::{self, Plan};
 use crate::core::gateway_address::{GatewayAddress, IngressPort, Scheme};
+use crate::core::gateway_class::Enforcer;
 use crate::core::policy;
 use crate::core::status::{Outcome, desired_status};
 use crate::core::url::published_url;
@@ -58,7 +59,9 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
             .map_err(|e| RenderError::Document { document: describe(index, document), problem: e.to_string() })?;
         let apim = (config.route_backend == RouteBackend::AzureApim).then(|| ApimBackend::new(&config.apim));
         // APIM verifies API keys itself (subscription keys); the Istio plan is for the mesh gateway.
-        let api_keys = if apim.is_some() { None } else { api_keys::plan(&api.spec, &config.policy, true) };
+        // Offline no GatewayClass is read: objects and conditions as for an unknown class.
+        let api_keys =
+            if apim.is_some() { None } else { api_keys::plan(&api.spec, &config.policy, true, &Enforcer::Unknown) };
         for object in children(&valid, &backends, api_keys.as_ref())? {
             push_document(&mut out, &object)?;
         }
@@ -126,7 +129,7 @@ fn children(api: &ValidApi, backends: &Backends, api_keys: Option<&Plan>) -> Res
             Scraper::ServiceMonitorMissing => {}
         }
     }
-    if let Some((target, policies)) = backends.policy_objects(api, api_keys).map_err(defect)? {
+    if let Some((target, policies)) = backends.policy_objects(api, api_keys, &Enforcer::Unknown).map_err(defect)? {
         for (kind, object) in &policies {
             if let Some(shared) = backends.gateway.shared(kind.shared(), &target).map_err(defect)? {
                 objects.push(encode(&shared)?);

@@ -22,6 +22,7 @@ use kube::core::{ApiResource, DynamicObject};
 
 use crate::config::{OperatorConfig, RouteBackend};
 use crate::core::api_keys::Plan;
+use crate::core::gateway_class::Enforcer;
 use crate::core::validation::ValidApi;
 use gateway_api::HttpRouteBackend;
 use gateway_policy::{GatewayPolicies, PerApi, PolicyTarget, RouteRef};
@@ -111,14 +112,20 @@ impl Backends {
     }
 
     /// The API's own objects in the gateway namespace, for its valid rate limit and enforceable
-    /// token requirement, and where they go.
-    pub fn policy_objects(&self, api: &ValidApi, api_keys: Option<&Plan>) -> Result<Option<PolicyObjects>, BuildError> {
+    /// token requirement, and where they go. None for a rate limit on a Gateway whose
+    /// implementation is known not to be Istio (`gateway`): it would ignore them.
+    pub fn policy_objects(
+        &self,
+        api: &ValidApi,
+        api_keys: Option<&Plan>,
+        gateway: &Enforcer,
+    ) -> Result<Option<PolicyObjects>, BuildError> {
         let Some(attachment) = self.route.gateway_policies() else { return Ok(None) };
         let target = attachment.policy_target(&api.namespace);
         let envoy_route = attachment.envoy_route_name(api);
         let route = RouteRef { envoy_route: &envoy_route, paths: attachment.protected_paths(api) };
         let mut objects = Vec::new();
-        if let Some(limit) = &api.rate_limit {
+        if let Some(limit) = api.rate_limit.as_ref().filter(|_| !matches!(gateway, Enforcer::Other(_))) {
             objects.push((PerApi::RateLimit, self.gateway.rate_limit(api, &target, &route, limit)?));
         }
         if let Some(Plan::Jwt { issuer, .. }) = api_keys {
@@ -212,6 +219,26 @@ mod tests {
         assert_eq!(gateway_api.route.resource().kind, "HTTPRoute");
         assert!(gateway_api.former_routes.is_empty(), "no Istio CRD: nothing to clean up");
         assert_eq!(kinds(&gateway_api), ["HTTPRoute", "ServiceMonitor"]);
+    }
+
+    #[test]
+    fn istio_policy_objects_only_for_a_gateway_not_known_to_ignore_them() {
+        use crate::core::rate_limit::{ClientKey, Interval, RateLimit};
+        let config = OperatorConfig { route_backend: RouteBackend::HttpRoute, ..Default::default() };
+        let backends = Backends::new(&config, Installed::ALL);
+        let limit = RateLimit { limit: 3, interval: Interval::Minute, client: ClientKey::RemoteAddress };
+        let api = ValidApi { rate_limit: Some(limit), ..crate::core::fixtures::short_api() };
+        let jwt = Plan::Jwt { issuer: "https://idp".into(), location: crate::core::api_keys::Location::Default };
+        let kinds = |gateway: &Enforcer, plan: &Plan| {
+            let (_, objects) = backends.policy_objects(&api, Some(plan), gateway).unwrap().unwrap();
+            objects.into_iter().map(|(kind, _)| kind).collect::<Vec<_>>()
+        };
+        assert_eq!(kinds(&Enforcer::Istio, &jwt), [PerApi::RateLimit, PerApi::ApiKey]);
+        assert_eq!(kinds(&Enforcer::Unknown, &jwt), [PerApi::RateLimit, PerApi::ApiKey], "as before");
+        // On another implementation the plan is unenforceable, and no rate limit is written.
+        let traefik = Enforcer::Other("traefik.io/gateway-controller".into());
+        let unenforceable = Plan::Unenforceable { why: "not Istio".into(), closed: true };
+        assert_eq!(kinds(&traefik, &unenforceable), []);
     }
 
     #[test]

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use clap::{Args, ValueEnum};
 
+use crate::core::gateway_class::ISTIO_GATEWAY_CONTROLLER;
+
 /// What happens to an API that asks for `apiKeyVerification` the operator cannot enforce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Unenforceable {
@@ -51,6 +53,13 @@ pub struct PolicyConfig {
     #[arg(long, env = "RATE_LIMIT_PER_CLIENT", default_value_t = true, action = clap::ArgAction::Set)]
     pub rate_limit_per_client: bool,
 
+    /// `controllerName`s of the GatewayClasses whose Gateways enforce Istio's EnvoyFilter,
+    /// RequestAuthentication and AuthorizationPolicy (comma-separated). With HTTPRoutes on a
+    /// Gateway of another class, none is written: `rateLimit` is not supported and
+    /// `apiKeyVerification` cannot be enforced.
+    #[arg(long, env = "ISTIO_GATEWAY_CONTROLLERS", default_value = ISTIO_GATEWAY_CONTROLLER)]
+    pub istio_gateway_controllers: String,
+
     /// Route timeout in seconds for streaming APIs (`apiType: mcp`); 0 disables the timeout.
     #[arg(long, env = "STREAMING_TIMEOUT_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(0..=99_999))]
     pub streaming_timeout_seconds: u32,
@@ -69,6 +78,12 @@ impl PolicyConfig {
     pub fn jwt_audiences(&self) -> Vec<String> {
         let list = self.jwt_audiences.as_deref().unwrap_or_default();
         list.split(',').map(str::trim).filter(|a| !a.is_empty()).map(String::from).collect()
+    }
+
+    /// The controllers that enforce Istio's policy objects.
+    pub fn istio_gateway_controllers(&self) -> Vec<String> {
+        let list = self.istio_gateway_controllers.split(',').map(str::trim);
+        list.filter(|c| !c.is_empty()).map(String::from).collect()
     }
 
     /// The gateway pod labels; malformed entries are skipped (they could select nothing).
@@ -96,6 +111,7 @@ impl Default for PolicyConfig {
             jwt_audiences: None,
             api_key_unenforceable: Unenforceable::FailClosed,
             rate_limit_per_client: true,
+            istio_gateway_controllers: ISTIO_GATEWAY_CONTROLLER.into(),
             streaming_timeout_seconds: 3600,
         }
     }
@@ -115,6 +131,7 @@ mod tests {
             gateway_workload_selector: "istio=ingressgateway, app = istio-ingress,bad".into(),
             jwt_audiences: Some(" a,,b ".into()),
             jwt_issuer: Some(" ".into()),
+            istio_gateway_controllers: "istio.io/gateway-controller, ,example.com/istio-fork".into(),
             ..Default::default()
         };
         let labels = config.workload_labels();
@@ -123,5 +140,7 @@ mod tests {
         assert_eq!(config.jwt_audiences(), ["a", "b"]);
         assert_eq!(config.jwt_issuer(), None);
         assert_eq!(config.streaming_timeout(), "3600s");
+        assert_eq!(config.istio_gateway_controllers(), ["istio.io/gateway-controller", "example.com/istio-fork"]);
+        assert_eq!(PolicyConfig::default().istio_gateway_controllers(), ["istio.io/gateway-controller"]);
     }
 }

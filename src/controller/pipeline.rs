@@ -28,6 +28,7 @@ use super::propagate::propagate;
 use super::scraping;
 use crate::config::Unenforceable;
 use crate::core::api_keys::{self, Plan};
+use crate::core::gateway_class::Enforcer;
 use crate::core::policy::{self, Enforcement};
 use crate::core::status::{
     ConditionSpec, MetricsReason, Outcome, ReadyReason, assemble, desired_status, needs_write, progress_condition,
@@ -142,17 +143,21 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
     let policy_config = &ctx.config.policy;
     // APIM verifies API keys itself (subscription keys), and carries the other policies too.
     let apim_side = ctx.apim.as_deref();
+    // Istio's policy objects are enforced only by an Istio gateway; with HTTPRoutes the Gateway's
+    // class says whose it is (unknown: written as before).
+    let gateway_class = dereference::implementation(&ctx, &namespace);
+    let gateway = Enforcer::of(gateway_class.as_ref(), &policy_config.istio_gateway_controllers());
+    let istio_security = ctx.backends.installed.istio_security;
     let api_keys = validated
         .as_ref()
         .ok()
         .filter(|_| apim_side.is_none())
-        .and_then(|_| api_keys::plan(&api.spec, policy_config, ctx.backends.installed.istio_security));
+        .and_then(|_| api_keys::plan(&api.spec, policy_config, istio_security, &gateway));
     let enforced = match &validated {
-        Ok(valid) => policies::enforce(&ctx, &api, valid, api_keys.as_ref(), &journal).await?,
+        Ok(valid) => policies::enforce(&ctx, &api, valid, (api_keys.as_ref(), &gateway), &journal).await?,
         Err(_) => policies::Enforced::default(),
     };
     let fail_closed = policy_config.api_key_unenforceable == Unenforceable::FailClosed;
-    let gateway_class = dereference::implementation(&ctx, &namespace);
     let withheld = match &api_keys {
         Some(Plan::Unenforceable { why, closed: true }) => Some(why.clone()),
         Some(Plan::Jwt { .. }) if fail_closed && enforced.api_keys != Enforcement::Enforced => {
@@ -221,6 +226,7 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
         kind: &route.resource().kind,
         cors_supported: route.cors_supported(),
         implementation: gateway_class.as_ref(),
+        gateway: &gateway,
         streaming: validated.as_ref().is_ok_and(|v| v.api_type.is_streaming()),
         per_client: policy_config.rate_limit_per_client,
         rate_limit: &enforced.rate_limit,

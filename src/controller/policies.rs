@@ -15,6 +15,7 @@ use super::error::ReconcileError;
 use super::events::{Journal, publish};
 use crate::backend::gateway_policy::{PerApi, PolicyTarget, Shared, is_shared, is_written_for};
 use crate::core::api_keys::Plan;
+use crate::core::gateway_class::Enforcer;
 use crate::core::policy::Enforcement;
 use crate::core::validation::ValidApi;
 use crate::exposed_api::ExposedAPI;
@@ -36,31 +37,39 @@ impl Default for Enforced {
     }
 }
 
-/// Applies the objects the API's policies want, removes those they no longer want.
+/// Applies the objects the API's policies want, removes those they no longer want (also those a
+/// Gateway of another implementation than Istio's would ignore: `gateway`).
 pub(super) async fn enforce(
     ctx: &Context,
     api: &ExposedAPI,
     valid: &ValidApi,
-    plan: Option<&Plan>,
+    (plan, gateway): (Option<&Plan>, &Enforcer),
     journal: &Journal,
 ) -> Result<Enforced, ReconcileError> {
     let uid = api.uid().unwrap_or_default();
-    let Some((target, wanted)) = ctx.backends.policy_objects(valid, plan)? else { return Ok(Enforced::default()) };
+    let Some((target, wanted)) = ctx.backends.policy_objects(valid, plan, gateway)? else {
+        return Ok(Enforced::default());
+    };
     let installed = ctx.backends.installed;
     let wanted: Vec<(PerApi, DynamicObject)> = wanted.into_iter().filter(|(kind, _)| installed.has(*kind)).collect();
     if !wanted.is_empty() && !has_finalizer(api) {
         super::apply::add_finalizer(ctx, api, FINALIZER).await?;
     }
     let mut enforced = Enforced::default();
-    let requested =
-        [(PerApi::RateLimit, valid.rate_limit.is_some()), (PerApi::ApiKey, matches!(plan, Some(Plan::Jwt { .. })))];
+    // Not Istio: nothing is asked of it (the plan is unenforceable, the rate limit reported so).
+    let ignored = matches!(gateway, Enforcer::Other(_));
+    let requested = [
+        (PerApi::RateLimit, valid.rate_limit.is_some() && !ignored),
+        (PerApi::ApiKey, matches!(plan, Some(Plan::Jwt { .. }))),
+    ];
     for (kind, asked) in requested {
         let desired = wanted.iter().find(|(k, _)| *k == kind).map(|(_, o)| o);
         let state = match desired {
             None if asked => Enforcement::NotInstalled(format!("the {} CRD", kind.resource().kind)),
             None => {
                 let name = kind.object_name(&valid.namespace, &valid.name);
-                let why = "the policy is no longer requested";
+                let why =
+                    if ignored { "the Gateway is not served by Istio" } else { "the policy is no longer requested" };
                 remove_named(ctx, &target.namespace, &name, kind, &uid, journal, why).await?;
                 Enforcement::Enforced
             }

@@ -5,6 +5,7 @@
 //! decides whether the API is published.
 
 use crate::config::{PolicyConfig, Unenforceable};
+use crate::core::gateway_class::Enforcer;
 use crate::exposed_api::ExposedApiSpec;
 
 /// Where a requested key is expected.
@@ -27,10 +28,19 @@ pub enum Plan {
     Unenforceable { why: String, closed: bool },
 }
 
-/// The plan for an API, `None` unless `apiKeyVerification.enabled`.
-pub fn plan(spec: &ExposedApiSpec, config: &PolicyConfig, policy_kinds_installed: bool) -> Option<Plan> {
+/// The plan for an API, `None` unless `apiKeyVerification.enabled`. `gateway`: who serves the
+/// route's Gateway (a Gateway of another implementation ignores Istio's token rule).
+pub fn plan(
+    spec: &ExposedApiSpec,
+    config: &PolicyConfig,
+    policy_kinds_installed: bool,
+    gateway: &Enforcer,
+) -> Option<Plan> {
     let keys = spec.api_key_verification.as_ref().filter(|k| k.enabled == Some(true))?;
     let closed = config.api_key_unenforceable == Unenforceable::FailClosed;
+    if let Some(why) = gateway.ignores("RequestAuthentication and AuthorizationPolicy") {
+        return Some(Plan::Unenforceable { why, closed });
+    }
     if !policy_kinds_installed {
         let why = "the RequestAuthentication and AuthorizationPolicy CRDs (security.istio.io/v1) are not installed";
         return Some(Plan::Unenforceable { why: why.into(), closed });
@@ -60,14 +70,35 @@ mod tests {
     fn jwt_when_an_issuer_is_configured() {
         let config = PolicyConfig { jwt_issuer: Some("https://idp/realms/odari".into()), ..Default::default() };
         let jwt = |location| Plan::Jwt { issuer: "https://idp/realms/odari".into(), location };
-        assert_eq!(plan(&spec(Some("header")), &config, true), Some(jwt(Location::Default)));
-        assert_eq!(plan(&spec(Some("x-api-key")), &config, true), Some(jwt(Location::Other("x-api-key".into()))));
-        assert_eq!(plan(&ExposedApiSpec::default(), &config, true), None);
+        let istio = Enforcer::Istio;
+        assert_eq!(plan(&spec(Some("header")), &config, true, &istio), Some(jwt(Location::Default)));
+        assert_eq!(
+            plan(&spec(Some("x-api-key")), &config, true, &istio),
+            Some(jwt(Location::Other("x-api-key".into())))
+        );
+        assert_eq!(plan(&ExposedApiSpec::default(), &config, true, &istio), None);
+        assert_eq!(plan(&spec(None), &config, true, &Enforcer::Unknown), Some(jwt(Location::Default)), "as before");
+    }
+
+    #[test]
+    fn a_gateway_of_another_implementation_cannot_enforce_it() {
+        let traefik = Enforcer::Other("traefik.io/gateway-controller".into());
+        let mut config = PolicyConfig { jwt_issuer: Some("https://idp/realms/odari".into()), ..Default::default() };
+        let Some(Plan::Unenforceable { why, closed }) = plan(&spec(None), &config, true, &traefik) else {
+            panic!("not Istio: not enforceable")
+        };
+        assert!(closed && why.contains("traefik.io/gateway-controller"), "{why}");
+        config.api_key_unenforceable = Unenforceable::FailOpen;
+        let Some(Plan::Unenforceable { closed, .. }) = plan(&spec(None), &config, true, &traefik) else { panic!() };
+        assert!(!closed);
+        assert_eq!(plan(&ExposedApiSpec::default(), &config, true, &traefik), None, "not requested");
     }
 
     #[test]
     fn unenforceable_fails_closed_by_default() {
-        let Some(Plan::Unenforceable { why, closed }) = plan(&spec(None), &PolicyConfig::default(), true) else {
+        let Some(Plan::Unenforceable { why, closed }) =
+            plan(&spec(None), &PolicyConfig::default(), true, &Enforcer::Unknown)
+        else {
             panic!("no issuer: not enforceable")
         };
         assert!(closed && why.contains("JWT_ISSUER"));
@@ -76,7 +107,9 @@ mod tests {
             api_key_unenforceable: Unenforceable::FailOpen,
             ..Default::default()
         };
-        let Some(Plan::Unenforceable { why, closed }) = plan(&spec(None), &open, false) else { panic!() };
+        let Some(Plan::Unenforceable { why, closed }) = plan(&spec(None), &open, false, &Enforcer::Istio) else {
+            panic!()
+        };
         assert!(!closed && why.contains("CRDs"));
     }
 }

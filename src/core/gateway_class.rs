@@ -2,7 +2,9 @@
 //! GatewayClass of the Gateway a route attaches to (Gateway API v1.2+). An implementation accepts
 //! a route with a filter it does not implement and then fails every request to it (Traefik v3.7
 //! answers 500 to a route with a `CORS` filter), so a feature the class does not list is never
-//! written, and the policy's condition says so.
+//! written, and the policy's condition says so. Likewise the Istio objects that enforce
+//! `rateLimit` and `apiKeyVerification` are attached to the Gateway: an implementation other than
+//! Istio accepts them (the API server does) and enforces nothing ([`Enforcer`]).
 
 use std::collections::BTreeSet;
 
@@ -69,6 +71,45 @@ pub fn unsupported(implementation: Option<&ClassFeatures>, feature: &'static str
     (!supported.contains(feature)).then(|| Unsupported { feature, controller: class.controller.clone() })
 }
 
+/// Istio's own Gateway API controller: the default of `ISTIO_GATEWAY_CONTROLLERS`.
+pub const ISTIO_GATEWAY_CONTROLLER: &str = "istio.io/gateway-controller";
+
+/// Who serves a route's Gateway, as far as Istio's policy objects (EnvoyFilter,
+/// RequestAuthentication, AuthorizationPolicy attached by `targetRefs`) go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Enforcer {
+    /// Istio: a GatewayClass whose `controllerName` is one of `ISTIO_GATEWAY_CONTROLLERS`.
+    Istio,
+    /// Not known: VirtualServices (always Istio's), or a Gateway or class not read (yet).
+    Unknown,
+    /// Another implementation (its `controllerName`): Istio's objects would not be enforced.
+    Other(String),
+}
+
+impl Enforcer {
+    /// From the class of the route's Gateway (`None`: not known) and the controllers that enforce
+    /// Istio's objects.
+    pub fn of(implementation: Option<&ClassFeatures>, istio_controllers: &[String]) -> Self {
+        match implementation.map(|class| class.controller.as_str()) {
+            // Unknown keeps writing the objects, as before classes were read: withholding on a class
+            // that is merely not seen yet (watch not synced, no RBAC to read classes) would take
+            // down every API with verification, almost always on Istio, where they are enforced.
+            None | Some("") => Self::Unknown,
+            Some(controller) if istio_controllers.iter().any(|c| c == controller) => Self::Istio,
+            Some(controller) => Self::Other(controller.to_owned()),
+        }
+    }
+
+    /// Why Istio's `kinds` would not be enforced; `None` unless another implementation is known.
+    pub fn ignores(&self, kinds: &str) -> Option<String> {
+        let Self::Other(controller) = self else { return None };
+        Some(format!(
+            "the Gateway's GatewayClass is implemented by {controller}, not by Istio (ISTIO_GATEWAY_CONTROLLERS): \
+             Istio's {kinds} would not be enforced"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -98,5 +139,22 @@ mod tests {
         let empty = ClassFeatures::of(&json!({"status": {"supportedFeatures": []}}));
         assert_eq!(unsupported(Some(&empty), HTTP_ROUTE_CORS), None, "an empty list: not reconciled yet");
         assert_eq!(unsupported(None, HTTP_ROUTE_CORS), None, "no class known");
+    }
+
+    #[test]
+    fn only_a_known_foreign_class_ignores_istio_objects() {
+        let istio = [ISTIO_GATEWAY_CONTROLLER.to_owned()];
+        let class = |controller: &str| ClassFeatures { controller: controller.into(), supported: None };
+        assert_eq!(Enforcer::of(Some(&class(ISTIO_GATEWAY_CONTROLLER)), &istio), Enforcer::Istio);
+        assert_eq!(Enforcer::of(None, &istio), Enforcer::Unknown);
+        assert_eq!(Enforcer::of(Some(&class("")), &istio), Enforcer::Unknown, "no controllerName read");
+        let traefik = Enforcer::of(Some(&traefik_class()), &istio);
+        assert_eq!(traefik, Enforcer::Other("traefik.io/gateway-controller".into()));
+        let why = traefik.ignores("EnvoyFilter").unwrap();
+        assert!(why.contains("traefik.io/gateway-controller") && why.contains("would not be enforced"), "{why}");
+        assert_eq!(Enforcer::Istio.ignores("EnvoyFilter"), None);
+        assert_eq!(Enforcer::Unknown.ignores("EnvoyFilter"), None);
+        let listed = ["traefik.io/gateway-controller".to_owned()];
+        assert_eq!(Enforcer::of(Some(&traefik_class()), &listed), Enforcer::Istio, "the setting decides");
     }
 }

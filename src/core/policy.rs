@@ -3,15 +3,16 @@
 //! condition each requested one gets. A policy condition exists only while the policy is requested.
 //!
 //! `CORS` goes on the API's own route (both backends); `rateLimit` and `apiKeyVerification` become
-//! Istio objects in the gateway's namespace (Envoy's local rate limit; a required JWT). `quota`,
+//! Istio objects in the gateway's namespace (Envoy's local rate limit; a required JWT), which only
+//! an Istio gateway enforces (on a Gateway of another implementation none is written). `quota`,
 //! `OASValidation` and `template` have no mechanism on Istio or the Gateway API (design:
 //! shared/reference istio-policies §2.4–2.6): each is reported `False` with reason `NotSupported`,
 //! and the API is still published.
 
 use crate::core::api_keys::{Location, Plan};
 use crate::core::gateway_class::{
-    ClassFeatures, HTTP_ROUTE_BACKEND_REQUEST_TIMEOUT, HTTP_ROUTE_CORS, HTTP_ROUTE_REQUEST_TIMEOUT, Unsupported,
-    describe as describe_features, unsupported as feature_unsupported,
+    ClassFeatures, Enforcer, HTTP_ROUTE_BACKEND_REQUEST_TIMEOUT, HTTP_ROUTE_CORS, HTTP_ROUTE_REQUEST_TIMEOUT,
+    Unsupported, describe as describe_features, unsupported as feature_unsupported,
 };
 use crate::core::status::ConditionSpec;
 use crate::exposed_api::ExposedApiSpec;
@@ -61,6 +62,8 @@ pub struct PolicyFacts<'a> {
     /// The Gateway API implementation behind the route's Gateway, from its GatewayClass (`None`:
     /// a VirtualService, or not known).
     pub implementation: Option<&'a ClassFeatures>,
+    /// Who serves the Gateway: one not Istio's ignores the rate-limit EnvoyFilter.
+    pub gateway: &'a Enforcer,
     /// The API is streaming: its route gets a timeout.
     pub streaming: bool,
     /// The gateway keeps one rate-limit bucket per client.
@@ -80,6 +83,8 @@ impl<'a> PolicyFacts<'a> {
             kind,
             cors_supported: true,
             implementation: None,
+            // Offline no class is read: as with an unknown class, the objects are rendered.
+            gateway: &Enforcer::Unknown,
             streaming: false,
             per_client,
             rate_limit: &Enforcement::Enforced,
@@ -124,6 +129,10 @@ fn rate_limit(spec: &ExposedApiSpec, facts: &PolicyFacts<'_>) -> Option<Conditio
         }
         Ok(limit) => limit,
     };
+    if let Some(why) = facts.gateway.ignores("EnvoyFilter") {
+        let message = format!("{why}: none is written, and the API is published without a rate limit");
+        return Some(condition(false, NOT_SUPPORTED, message));
+    }
     if let Some((reason, why)) = not_enforced(facts.rate_limit) {
         return Some(condition(false, reason, format!("{why}: the API is published without a rate limit")));
     }
@@ -274,113 +283,5 @@ fn unsupported(spec: &ExposedApiSpec) -> Vec<ConditionSpec> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::exposed_api::{OasValidation, Quota};
-
-    const ISTIO: PolicyFacts<'static> = PolicyFacts {
-        kind: "VirtualService",
-        cors_supported: true,
-        implementation: None,
-        streaming: false,
-        per_client: true,
-        rate_limit: &Enforcement::Enforced,
-        api_keys: None,
-        api_key_policy: &Enforcement::Enforced,
-        fail_closed: true,
-    };
-
-    fn types(spec: &ExposedApiSpec) -> Vec<&'static str> {
-        conditions(spec, &ISTIO).iter().map(|c| c.type_).collect()
-    }
-
-    #[test]
-    fn cors_is_applied_deviated_unsupported_or_invalid() {
-        use crate::exposed_api::{Cors, PreflightRequests};
-        let spec = |cors: Cors| ExposedApiSpec { cors: Some(cors), ..Default::default() };
-        let on = spec(Cors { enabled: Some(true), ..Default::default() });
-        let reason = |spec: &ExposedApiSpec, route: &PolicyFacts<'_>| {
-            conditions(spec, route).first().map(|c| (c.status, c.reason))
-        };
-        assert_eq!(reason(&on, &ISTIO), Some((true, APPLIED)));
-        let old_crd = PolicyFacts { kind: "HTTPRoute", cors_supported: false, ..ISTIO };
-        assert_eq!(reason(&on, &old_crd), Some((false, NOT_SUPPORTED)));
-        let no_preflight = spec(Cors {
-            enabled: Some(true),
-            handle_preflight_requests: Some(PreflightRequests { enabled: Some(false), ..Default::default() }),
-            ..Default::default()
-        });
-        assert_eq!(reason(&no_preflight, &ISTIO), Some((true, APPLIED_WITH_DEVIATION)));
-        let invalid = spec(Cors { enabled: Some(true), allow_origins: Some("ftp://x".into()), ..Default::default() });
-        let condition = &conditions(&invalid, &ISTIO)[0];
-        assert_eq!((condition.reason, condition.message.contains("spec.CORS.allowOrigins")), (INVALID_SPEC, true));
-    }
-
-    #[test]
-    fn features_the_gateway_class_does_not_list_are_not_supported() {
-        use crate::exposed_api::Cors;
-        let spec =
-            ExposedApiSpec { cors: Some(Cors { enabled: Some(true), ..Default::default() }), ..Default::default() };
-        let traefik = crate::core::fixtures::traefik_class();
-        let on = |implementation, streaming| {
-            let facts = PolicyFacts { kind: "HTTPRoute", implementation, streaming, ..ISTIO };
-            conditions(&spec, &facts).into_iter().map(|c| (c.type_, c.status, c.reason, c.message)).collect::<Vec<_>>()
-        };
-        let traefik_conditions = on(Some(&traefik), true);
-        let (type_, status, reason, message) = &traefik_conditions[0];
-        assert_eq!((*type_, *status, *reason), (CORS, false, NOT_SUPPORTED));
-        assert!(message.contains("traefik.io/gateway-controller") && message.contains("HTTPRouteCORS"), "{message}");
-        let (type_, status, reason, message) = &traefik_conditions[1];
-        assert_eq!((*type_, *status, *reason), (STREAMING_TIMEOUT, false, NOT_SUPPORTED));
-        assert!(
-            message.contains("traefik.io/gateway-controller does not list HTTPRouteRequestTimeout in"),
-            "{message}"
-        );
-        assert_eq!(traefik_conditions.len(), 2);
-        // Supported, or nothing known: as before (Applied, no timeout condition).
-        let listed = ClassFeatures {
-            controller: "istio.io/gateway-controller".into(),
-            supported: Some(
-                ["HTTPRouteCORS", "HTTPRouteRequestTimeout", "HTTPRouteBackendRequestTimeout"].map(String::from).into(),
-            ),
-        };
-        let silent = ClassFeatures { controller: "old.example/controller".into(), supported: None };
-        for implementation in [Some(&listed), Some(&silent), None] {
-            let conditions = on(implementation, true);
-            assert_eq!(conditions.iter().map(|c| (c.0, c.2)).collect::<Vec<_>>(), [(CORS, APPLIED)]);
-        }
-        assert_eq!(on(Some(&traefik), false).len(), 1, "no timeout condition for a non-streaming API");
-    }
-
-    #[test]
-    fn only_requested_policies_get_a_condition() {
-        assert!(types(&ExposedApiSpec::default()).is_empty());
-        let off = ExposedApiSpec {
-            quota: Some(Quota { identifier: Some(String::new()), limit: Some(String::new()) }),
-            oas_validation: Some(OasValidation { request_enabled: Some(false), ..Default::default() }),
-            template: Some(" ".into()),
-            ..Default::default()
-        };
-        assert!(types(&off).is_empty(), "the Canvas' empty values mean off");
-    }
-
-    #[test]
-    fn unenforceable_policies_are_reported_not_supported() {
-        let spec = ExposedApiSpec {
-            quota: Some(Quota { identifier: Some("IP".into()), limit: Some("1000".into()) }),
-            oas_validation: Some(OasValidation {
-                request_enabled: Some(true),
-                response_enabled: Some(true),
-                ..Default::default()
-            }),
-            template: Some("https://example.org/plugins.yaml".into()),
-            ..Default::default()
-        };
-        let conditions = conditions(&spec, &ISTIO);
-        assert_eq!(conditions.iter().map(|c| c.type_).collect::<Vec<_>>(), [QUOTA, OAS_VALIDATION, TEMPLATE]);
-        assert!(conditions.iter().all(|c| !c.status && c.reason == NOT_SUPPORTED));
-        assert!(conditions[0].message.contains("\"1000\"") && conditions[0].message.contains("not enforced"));
-        assert!(conditions[1].message.starts_with("request and response validation"));
-        assert!(conditions[2].message.contains("never fetched"));
-    }
-}
+#[path = "policy_tests.rs"]
+mod tests;
