@@ -4,9 +4,14 @@
 //! HTTPRoute carrying a `CORS` filter it accepted. Through real requests to a Traefik of each
 //! test's own: an API published on its Gateway answers at its URL, and still does with CORS asked
 //! for, because the operator leaves the filter out and says so (`CORS` `False`, `NotSupported`).
+//! Istio's policy objects would be ignored by Traefik just as silently, so none is written: a rate
+//! limit is `NotSupported` and an API requiring keys is withheld.
 
 use std::time::{Duration, Instant};
 
+use oda_api_operator::backend::gateway_policy::{
+    authorization_policy_resource, envoy_filter_resource, request_authentication_resource,
+};
 use serde_json::{Value, json};
 
 use crate::operator::{Operator, condition, exposed_apis, wait_for_reason};
@@ -32,14 +37,23 @@ struct TraefikWorld {
 impl TraefikWorld {
     /// `None` (the test is skipped) without Traefik or the data plane.
     async fn new(test: &str) -> Option<Self> {
+        Self::with_flags(test, &[]).await
+    }
+
+    /// As [`Self::new`], the operator started with `extra` flags. It may write Istio's policy
+    /// objects in the namespace (the Gateway's), so that only the class can keep them out.
+    async fn with_flags(test: &str, extra: &[&str]) -> Option<Self> {
         let plane = TraefikPlane::from_env(test)?;
         let data_plane = DataPlane::from_env(test)?;
         let ns = TestNamespace::new(test).await;
         let traefik = Traefik::start(&ns, &plane).await;
         let backend = Backend::start("impl", &plane.host_ip).await;
         served_implementation(&ns, &data_plane, "impl", 8080, &backend, true).await;
+        crate::gateway_policies::grant_gateway_policies(&ns).await;
         let gateway = format!("--component-gateway={}/{TRAEFIK_GATEWAY}", ns.name());
-        let operator = Operator::start(ns.name(), &["--route-backend=HTTPRoute", &gateway]).await;
+        let mut flags = vec!["--route-backend=HTTPRoute", &gateway];
+        flags.extend(extra);
+        let operator = Operator::start(ns.name(), &flags).await;
         Some(TraefikWorld { ns, traefik, backend, _operator: operator })
     }
 
@@ -139,6 +153,54 @@ async fn traefik_cors_is_not_supported_and_the_api_still_answers() {
     assert!(!w.http_routes().await.contains("\"CORS\""), "no CORS filter written: {}", w.http_routes().await);
     // Still answering after the condition was written (no later rewrite added the filter).
     w.reaches(&url, &[("origin", ALLOWED)]).await;
+}
+
+/// Istio's EnvoyFilter, RequestAuthentication and AuthorizationPolicy attached to a Traefik Gateway
+/// would be accepted by the API server and ignored by Traefik. With an issuer configured (so that
+/// only the class makes keys unverifiable), none is written: the API requiring keys is withheld
+/// (`SecurityPolicyNotEnforceable`, its path unknown to Traefik: 404), and the rate-limited one is
+/// published without a limit and says so (`RateLimit` `False`, `NotSupported`).
+#[tokio::test]
+async fn traefik_gets_no_istio_policies_keys_withheld_rate_limit_not_supported() {
+    let issuer = "--jwt-issuer=https://idp.example.org/realms/x";
+    let Some(w) = TraefikWorld::with_flags("traefik-istio-policies", &[issuer]).await else { return };
+    w.expose("limited", json!({"rateLimit": {"enabled": true, "limit": "3", "interval": "pm"}})).await;
+    w.expose("keyed", json!({"apiKeyVerification": {"enabled": true}})).await;
+
+    let keyed = wait_for_reason(w.ns.name(), "keyed", "SecurityPolicyNotEnforceable").await;
+    let (_, _, message) = condition(&keyed, "Ready").expect("a Ready condition");
+    assert!(message.contains(TRAEFIK_CONTROLLER), "Ready names the implementation: {message}");
+    let (status, reason, message) = condition(&keyed, "APIKeyVerification").expect("an APIKeyVerification condition");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "NotSupported"), "{message}");
+
+    // More than 3 requests a minute reach the implementation: nothing limits them.
+    let url = w.url("limited").await;
+    w.reaches(&url, &[]).await;
+    for n in 2..=6 {
+        let answer = http::get(&url).await;
+        assert!(
+            answer.as_ref().is_ok_and(|a| a.status == 200 && a.backend() == Some("impl")),
+            "request {n} to {url}: {answer:?}"
+        );
+    }
+    let limited = exposed_apis(w.ns.name()).await.get("limited").await.expect("the API");
+    let (status, reason, message) = condition(&limited, "RateLimit").expect("a RateLimit condition");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "NotSupported"), "RateLimit condition: {message}");
+    assert!(message.contains(TRAEFIK_CONTROLLER) && message.contains("would not be enforced"), "{message}");
+
+    // The withheld API: no route, and Traefik, routing the other one, knows no such path.
+    let keyed_url = format!("{}{}", w.traefik.base(), w.path("keyed"));
+    let answer = http::get(&keyed_url).await.unwrap_or_else(|e| panic!("GET {keyed_url}: {e}"));
+    assert_eq!((answer.status, answer.backend()), (404, None), "GET {keyed_url}: {answer:?}");
+    let routes = dynamic_api(w.ns.client(), w.ns.name(), &http_route_resource());
+    assert!(routes.get_opt("keyed").await.expect("reading HTTPRoutes").is_none(), "{}", w.http_routes().await);
+
+    // Nothing of Istio's in the Gateway's namespace, though the operator may write there.
+    for resource in [envoy_filter_resource(), authorization_policy_resource(), request_authentication_resource()] {
+        let objects = dynamic_api(w.ns.client(), w.ns.name(), &resource).list(&Default::default()).await;
+        let names: Vec<String> = objects.expect("listing").items.into_iter().filter_map(|o| o.metadata.name).collect();
+        assert!(names.is_empty(), "{} written for a Traefik Gateway: {names:?}", resource.kind);
+    }
 }
 
 /// What Traefik v3.7.13 itself writes to its GatewayClass: `Accepted`, and `supportedFeatures`
