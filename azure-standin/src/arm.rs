@@ -2,7 +2,7 @@
 //! API policies and OpenID Connect providers, with ARM's api-version, ETag/If-Match and error rules
 //! (design: shared/reference azure-apim §2, §4.3).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::State as Extract;
@@ -14,14 +14,18 @@ use crate::Shared;
 use crate::state::{LroMode, Operation, ServiceKey, State, Stored, StoredApi};
 
 pub const ARM_AUDIENCE: &str = "https://management.azure.com";
-const API_VERSIONS: &[&str] = &["2022-08-01", "2023-05-01-preview", "2024-05-01"];
-const FORMATS: &[&str] =
-    &["swagger-json", "swagger-link-json", "openapi", "openapi-link", "openapi+json", "openapi+json-link"];
-const POLICY_FORMATS: &[&str] = &["xml", "rawxml", "xml-link", "rawxml-link"];
 
 /// ARM's error envelope.
 pub fn arm_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(json!({"error": {"code": code, "message": message}}))).into_response()
+}
+
+/// ARM's answer to a request the published contract refuses.
+fn violation_response(v: &crate::contract::Violation) -> Response {
+    let status = StatusCode::from_u16(v.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = json!({"error": {"code": v.code, "message": v.message, "target": v.target,
+        "details": [{"code": v.code, "target": v.target, "message": v.message}]}});
+    (status, axum::Json(body)).into_response()
 }
 
 fn validation(target: &str, message: &str) -> Response {
@@ -54,26 +58,25 @@ pub async fn arm(
     if let Some(fault) = state.take_fault(method.as_str(), uri.path()) {
         return crate::fault_response(&fault);
     }
-    let query: HashMap<String, String> = uri
+    let query: BTreeMap<String, String> = uri
         .query()
         .map(|q| q.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
         .unwrap_or_default();
-    match query.get("api-version") {
-        None => {
-            return arm_error(
-                StatusCode::BAD_REQUEST,
-                "MissingApiVersionParameter",
-                "The api-version query parameter (?api-version=) is required for all requests.",
-            );
-        }
-        Some(v) if !API_VERSIONS.contains(&v.as_str()) => {
-            return arm_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidApiVersionParameter",
-                &format!("The api-version '{v}' is invalid."),
-            );
-        }
-        _ => {}
+    // Microsoft's published contract first: what it refuses never reaches the handlers.
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(String::from);
+    match crate::contract::contract() {
+        Err(broken) => return arm_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", &broken),
+        Ok(contract) => match contract.check(method.as_str(), uri.path(), &query, &header, &body) {
+            Err(violation) => return violation_response(&violation),
+            Ok(false) => {
+                return arm_error(
+                    StatusCode::NOT_FOUND,
+                    "InvalidResourceType",
+                    "The resource type could not be found.",
+                );
+            }
+            Ok(true) => {}
+        },
     }
     let segments: Vec<&str> = uri.path().trim_start_matches('/').split('/').collect();
     let (service, rest) = match segments.as_slice() {
@@ -118,7 +121,7 @@ struct Call<'a> {
     base: String,
     if_match: Option<String>,
     path: String,
-    query: HashMap<String, String>,
+    query: BTreeMap<String, String>,
 }
 
 impl Call<'_> {
@@ -163,18 +166,12 @@ impl Call<'_> {
     }
 
     fn put_api(self, id: &str, body: Option<Value>) -> Response {
-        if id.is_empty() || id.len() > 256 || id.chars().any(|c| "*#&+:<>?".contains(c)) {
-            return validation("apiId", "The API identifier is invalid.");
-        }
         let Some(properties) = body.as_ref().and_then(|b| b.get("properties")).cloned() else {
             return validation("properties", "The request body has no properties.");
         };
         let Some(path) = properties.get("path").and_then(Value::as_str) else {
             return validation("path", "Path is required.");
         };
-        if path.len() > 400 {
-            return validation("path", "Path may have at most 400 characters.");
-        }
         let taken = self
             .state
             .apis
@@ -182,11 +179,6 @@ impl Call<'_> {
             .any(|((s, other), a)| s == &self.service && other != id && a.properties["path"] == json!(path));
         if taken {
             return validation("path", "Cannot create API with specified path: it is already used by another API.");
-        }
-        if properties.get("value").is_some()
-            && !properties.get("format").and_then(Value::as_str).is_some_and(|f| FORMATS.contains(&f))
-        {
-            return validation("format", "The import format is not supported.");
         }
         if let Some(url) = properties.get("serviceUrl").and_then(Value::as_str)
             && !(url.starts_with("https://") || url.starts_with("http://"))
@@ -255,9 +247,6 @@ impl Call<'_> {
     }
 
     fn delete_api(self, id: &str) -> Response {
-        if self.if_match.is_none() {
-            return arm_error(StatusCode::BAD_REQUEST, "InvalidRequest", "The If-Match header is required.");
-        }
         let key = self.key(id);
         let Some(existing) = self.state.apis.get(&key).cloned() else { return StatusCode::NO_CONTENT.into_response() };
         if let Some(failed) = self.precondition(Some(&existing.etag)) {
@@ -286,10 +275,6 @@ impl Call<'_> {
             return arm_error(StatusCode::CONFLICT, "Conflict", "An operation on the API is still in progress.");
         }
         let properties = body.as_ref().and_then(|b| b.get("properties")).cloned().unwrap_or_default();
-        let format = properties.get("format").and_then(Value::as_str).unwrap_or("xml");
-        if !POLICY_FORMATS.contains(&format) {
-            return validation("format", "The policy format is not supported.");
-        }
         let Some(value) = properties.get("value").and_then(Value::as_str) else {
             return validation("value", "A policy value is required.");
         };
@@ -318,11 +303,6 @@ impl Call<'_> {
 
     fn put_provider(self, id: &str, body: Option<Value>) -> Response {
         let properties = body.as_ref().and_then(|b| b.get("properties")).cloned().unwrap_or_default();
-        for required in ["displayName", "metadataEndpoint", "clientId"] {
-            if properties.get(required).and_then(Value::as_str).is_none_or(str::is_empty) {
-                return validation(required, &format!("{required} is required."));
-            }
-        }
         let key = self.key(id);
         let existing = self.state.providers.get(&key).map(|p| p.etag.clone());
         if let Some(failed) = self.precondition(existing.as_deref()).filter(|_| self.if_match.is_some()) {

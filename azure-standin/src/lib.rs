@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod arm;
+mod contract;
 mod control;
 mod identity;
 mod policy_check;
