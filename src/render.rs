@@ -66,7 +66,7 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
             push_document(&mut out, &object)?;
         }
         if let Some(apim) = &apim {
-            for request in apim_requests(apim, &valid, &api)? {
+            for request in apim_requests(apim, &valid, &api, options)? {
                 push_document(&mut out, &request)?;
             }
         }
@@ -144,8 +144,16 @@ fn children(api: &ValidApi, backends: &Backends, api_keys: Option<&Plan>) -> Res
 }
 
 /// The APIM management requests of an API: the API and its policy, as `PUT`s with their bodies.
-fn apim_requests(apim: &ApimBackend, valid: &ValidApi, api: &ExposedAPI) -> Result<Vec<Value>, RenderError> {
-    let desired = apim.desired(valid, &api.spec, None).map_err(|e| RenderError::Document {
+fn apim_requests(
+    apim: &ApimBackend,
+    valid: &ValidApi,
+    api: &ExposedAPI,
+    options: &RenderOptions,
+) -> Result<Vec<Value>, RenderError> {
+    // As in the cluster: the base URL setting wins, else the Ingress's address (here the flag's).
+    let ingress = options.ingress_address.as_deref().map(|address| ApimBackend::ingress_url(address, &valid.path));
+    let service_url = if apim.backend_url(&valid.path).is_some() { None } else { ingress };
+    let desired = apim.desired(valid, &api.spec, service_url).map_err(|e| RenderError::Document {
         document: format!("ExposedAPI {}", valid.name),
         problem: e.to_string(),
     })?;

@@ -224,3 +224,17 @@ fn the_apim_backend_renders_its_ingress_and_the_requests_it_would_send() {
     assert_eq!(docs[2]["url"], format!("{prefix}/policies/policy?api-version=2024-05-01"));
     assert!(docs[2]["body"]["properties"]["value"].as_str().unwrap().contains("rate-limit-by-key calls=\"10\""));
 }
+
+#[test]
+fn the_apim_service_url_comes_from_the_ingress_address_without_a_base_url() {
+    let api: Value = serde_saphyr::from_str(CORE).unwrap();
+    let config = OperatorConfig {
+        route_backend: RouteBackend::AzureApim,
+        apim: crate::config::ApimConfig::default(),
+        ..Default::default()
+    };
+    let input = serde_saphyr::to_string(&api).unwrap();
+    let docs = docs(&render(&input, &config, &options(Some("10.0.0.5"))).unwrap());
+    let url = docs[1]["body"]["properties"]["serviceUrl"].as_str().expect("a serviceUrl is printed");
+    assert!(url.starts_with("http://10.0.0.5/"), "{url}");
+}

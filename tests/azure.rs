@@ -244,3 +244,45 @@ async fn a_managed_identity_gets_its_token_from_imds() {
     let failed = client(&standin, unknown).get_api("oda-c-m").await;
     assert!(matches!(&failed, Err(AzureError::Auth(why)) if why.contains("Identity not found")), "{failed:?}");
 }
+
+/// What Microsoft's published contract refuses is refused over the wire as ARM does (400
+/// ValidationError naming the element), and what the operator now sends is accepted.
+#[tokio::test]
+async fn the_standin_refuses_what_the_published_contract_refuses() {
+    use oda_api_operator::backend::apim::Jwt;
+    use oda_api_operator::core::cors::Cors;
+    let standin = standin().await;
+    let arm = client(&standin, secret_tokens(&standin));
+    let mut long = api_body("p");
+    long["properties"]["displayName"] = json!("n".repeat(301));
+    let refused = arm.put_api("oda-c-p", &long, None).await;
+    let Err(AzureError::Rejected { status: 400, code, message }) = refused else { panic!("{refused:?}") };
+    assert_eq!(code, "ValidationError");
+    assert!(message.contains("longer than 300"), "{message}");
+
+    arm.put_api("oda-c-p", &api_body("p"), None).await.unwrap();
+    let policy = |xml: String| json!({"properties": {"format": "xml", "value": xml}});
+    // The policy of before: validate-jwt with an empty <audiences>, a wildcard-host origin.
+    let no_audience = "<policies><inbound><base/><validate-jwt header-name=\"Authorization\"><openid-config \
+        url=\"https://idp/.well-known/openid-configuration\"/><audiences/></validate-jwt></inbound></policies>";
+    let refused = arm.put_policy("oda-c-p", &policy(no_audience.into())).await;
+    assert!(matches!(&refused, Err(AzureError::Rejected { status: 400, message, .. }) if message.contains("audience")));
+    let cors = |origins: &[&str]| Cors {
+        origins: origins.iter().map(|o| o.to_string()).collect(),
+        methods: vec!["GET".into()],
+        headers: vec![],
+        max_age: None,
+        allow_credentials: false,
+        answer_preflights: true,
+    };
+    let wildcard = policy_xml(Some(&cors(&["https://*.example.org"])), None, None);
+    let refused = arm.put_policy("oda-c-p", &policy(wildcard)).await;
+    assert!(matches!(&refused, Err(AzureError::Rejected { status: 400, message, .. }) if message.contains("wildcard")));
+    let jwt = Jwt {
+        openid_config_url: "https://idp/.well-known/openid-configuration".into(),
+        audiences: vec!["api://canvas".into()],
+        issuers: vec![],
+    };
+    let accepted = policy_xml(Some(&cors(&["https://a.example.org"])), None, Some(&jwt));
+    arm.put_policy("oda-c-p", &policy(accepted)).await.unwrap();
+}

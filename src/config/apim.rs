@@ -69,6 +69,24 @@ pub struct ApimConfig {
 }
 
 impl ApimConfig {
+    /// Settings that cannot work together, named so that start-up stops with what to set.
+    pub fn check(&self) -> Result<(), String> {
+        if self.apim_jwt_mode != ApimJwtMode::ValidateJwt {
+            return Ok(());
+        }
+        if self.apim_jwt_openid_config_url.as_deref().is_none_or(|u| u.trim().is_empty()) {
+            return Err("APIM_JWT_MODE=validate-jwt needs APIM_JWT_OPENID_CONFIG_URL (the issuer's OpenID \
+                        configuration document)"
+                .into());
+        }
+        if self.jwt_audiences().is_empty() {
+            return Err("APIM_JWT_MODE=validate-jwt needs APIM_JWT_AUDIENCES (comma-separated): APIM's validate-jwt \
+                        policy requires at least one audience"
+                .into());
+        }
+        Ok(())
+    }
+
     pub fn jwt_audiences(&self) -> Vec<String> {
         list(self.apim_jwt_audiences.as_deref())
     }
@@ -109,4 +127,21 @@ impl Default for ApimConfig {
 
 fn list(value: Option<&str>) -> Vec<String> {
     value.unwrap_or_default().split(',').map(str::trim).filter(|v| !v.is_empty()).map(String::from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_jwt_without_audiences_is_refused_naming_the_setting() {
+        let mut config = ApimConfig { apim_jwt_mode: ApimJwtMode::ValidateJwt, ..Default::default() };
+        assert!(config.check().unwrap_err().contains("APIM_JWT_OPENID_CONFIG_URL"));
+        config.apim_jwt_openid_config_url = Some("https://idp/.well-known/openid-configuration".into());
+        config.apim_jwt_audiences = Some(" , ".into());
+        assert!(config.check().unwrap_err().contains("APIM_JWT_AUDIENCES"));
+        config.apim_jwt_audiences = Some("api://canvas".into());
+        assert_eq!(config.check(), Ok(()));
+        assert_eq!(ApimConfig::default().check(), Ok(()));
+    }
 }

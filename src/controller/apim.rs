@@ -93,7 +93,7 @@ pub(super) async fn sync(
     } else {
         let ingress = observed(ctx, &ingress_resource(), &valid.namespace, &IngressRoute::name(&valid.name));
         match ingress.as_deref().and_then(load_balancer_address) {
-            Some(address) => Some(format!("http://{address}{}", valid.path)),
+            Some(address) => Some(ApimBackend::ingress_url(&address, &valid.path)),
             None => {
                 let message = format!(
                     "waiting for Ingress {} to get a load-balancer address (or set APIM_BACKEND_BASE_URL)",
@@ -109,7 +109,7 @@ pub(super) async fn sync(
     let desired = match backend.desired(valid, &api.spec, service_url) {
         Ok(desired) => desired,
         Err(e) => {
-            let condition = synced(c::NO_SPECIFICATION, false, e.to_string());
+            let condition = synced(e.reason(), false, e.to_string());
             return Synced::blocked(condition, ReadyReason::InvalidSpec, RECHECK);
         }
     };

@@ -38,6 +38,7 @@ pub(super) async fn start(config: &RunConfig) -> Result<Apim, StartError> {
     for (name, url) in [("ARM_ENDPOINT", &azure.arm_endpoint), ("AZURE_AUTHORITY_HOST", &azure.azure_authority_host)] {
         azure.check_endpoint(name, url).map_err(setting)?;
     }
+    config.output.apim.check().map_err(setting)?;
     let tokens = token_source(azure)?;
     let mut apim_config = config.output.apim.clone();
     let (service_path, oidc_client, oidc_tenant) = match azure.apim_config_source {

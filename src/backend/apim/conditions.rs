@@ -18,6 +18,8 @@ pub const DELETION_BLOCKED: &str = "DeletionBlocked";
 pub const SYNCED: &str = "Synced";
 pub const INGRESS_ADDRESS_PENDING: &str = "IngressAddressPending";
 pub const NO_SPECIFICATION: &str = "NoSpecification";
+/// A value APIM's published contract refuses (e.g. longer than its `maxLength`).
+pub const NOT_ACCEPTED: &str = "NotAcceptedByApim";
 /// Only `openapi` APIs go to APIM (metrics and MCP APIs are not imported).
 pub const NOT_IMPORTED: &str = "NotImported";
 pub const API_NOT_OWNED: &str = "NotOwned";
@@ -47,6 +49,11 @@ pub fn policy_conditions(spec: &ExposedApiSpec, failure: PolicyFailure<'_>) -> V
     match crate::core::cors::requested(spec) {
         None => {}
         Some(Err(errors)) => conditions.push(condition(CORS, false, INVALID_SPEC, invalid(&errors, "CORS"))),
+        Some(Ok(cors)) if !super::rules::cors_problems(&cors).is_empty() => {
+            let problems = super::rules::cors_problems(&cors).join("; ");
+            let message = format!("{problems}; the API is published without the CORS");
+            conditions.push(condition(CORS, false, INVALID_SPEC, message));
+        }
         Some(Ok(cors)) => conditions.push(not_in_apim(CORS).unwrap_or_else(|| {
             let origins = cors.origins.join(", ");
             if cors.answer_preflights {

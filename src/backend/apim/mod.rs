@@ -6,6 +6,7 @@
 
 pub mod conditions;
 mod policy_xml;
+pub mod rules;
 pub mod sync;
 
 use serde::Serialize;
@@ -81,6 +82,18 @@ pub struct PolicyProperties {
 pub enum ApimSpecError {
     #[error("spec.specification has no document URL: APIM imports the API from its OpenAPI document")]
     NoSpecification,
+    #[error("{field} has {length} characters; APIM accepts at most {max}: shorten it")]
+    TooLong { field: &'static str, length: usize, max: usize },
+}
+
+impl ApimSpecError {
+    /// The `ApimSynced` reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NoSpecification => conditions::NO_SPECIFICATION,
+            Self::TooLong { .. } => conditions::NOT_ACCEPTED,
+        }
+    }
 }
 
 /// The APIM backend's pure half.
@@ -127,9 +140,15 @@ impl ApimBackend {
         let keys = spec.api_key_verification.as_ref().filter(|k| k.enabled == Some(true));
         let header =
             keys.and_then(|k| k.location.as_deref()).map(str::trim).filter(|l| !matches!(*l, "" | "header" | "query"));
+        let service_url = service_url.or_else(|| self.backend_url(&api.path));
+        let path = api.path.trim_matches('/').to_owned();
+        if let Some((field, length, max)) = rules::too_long(&path, service_url.as_deref()) {
+            return Err(ApimSpecError::TooLong { field, length, max });
+        }
+        let name = spec.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| api.name.clone());
         let api_put = ApiPut {
             properties: ApiProperties {
-                display_name: spec.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| api.name.clone()),
+                display_name: rules::display_name(&name),
                 // The marker says whose API this is, should the status record of a write be lost.
                 description: format!(
                     "ODA ExposedAPI {}/{} {}",
@@ -137,9 +156,9 @@ impl ApimBackend {
                     api.name,
                     sync::ownership_marker(api.uid.as_deref().unwrap_or_default())
                 ),
-                path: api.path.trim_matches('/').to_owned(),
+                path,
                 protocols: vec!["https".into()],
-                service_url: service_url.or_else(|| self.backend_url(&api.path)),
+                service_url,
                 subscription_required: keys.is_some(),
                 subscription_key_parameter_names: header
                     .map(|h| KeyNames { header: h.to_owned(), query: "subscription-key".into() }),
@@ -147,8 +166,10 @@ impl ApimBackend {
                 value: document,
             },
         };
-        // Invalid CORS or rate limits are reported on their conditions and left out, as on Istio.
-        let xml = policy_xml(api.cors.as_ref(), api.rate_limit.as_ref(), self.jwt.as_ref());
+        // Invalid CORS or rate limits are reported on their conditions and left out, as on Istio;
+        // so is CORS APIM's policy cannot express (rules::cors_problems).
+        let cors = api.cors.as_ref().filter(|c| rules::cors_problems(c).is_empty());
+        let xml = policy_xml(cors, api.rate_limit.as_ref(), self.jwt.as_ref());
         let policy = PolicyPut { properties: PolicyProperties { format: "xml".into(), value: xml } };
         let version = &self.config.apim_api_version;
         let policy_fingerprint = fingerprint(&[&policy.properties.value, version]);
@@ -161,6 +182,11 @@ impl ApimBackend {
     pub fn backend_url(&self, path: &str) -> Option<String> {
         let base = self.config.apim_backend_base_url.as_deref()?.trim().trim_end_matches('/');
         (!base.is_empty()).then(|| format!("{base}{path}"))
+    }
+
+    /// The backend URL through the Ingress into the mesh, at its load-balancer `address`.
+    pub fn ingress_url(address: &str, path: &str) -> String {
+        format!("http://{address}{path}")
     }
 
     /// The public URL of the API: the APIM gateway URL and its path.

@@ -67,7 +67,9 @@ pub fn policy_xml(cors: Option<&Cors>, rate_limit: Option<&RateLimit>, jwt: Opti
 
 fn cors_element(xml: &mut Xml, cors: &Cors, jwt: bool) {
     let credentials = if cors.allow_credentials { "true" } else { "false" };
-    xml.open("cors", &[("allow-credentials", credentials)]);
+    // Written, not left to a default the reference contradicts itself on: an unlisted origin's
+    // request goes on without CORS headers, as on the other backends (the browser refuses it).
+    xml.open("cors", &[("allow-credentials", credentials), ("terminate-unmatched-request", "false")]);
     xml.list("allowed-origins", "origin", &cors.origins);
     let max_age = cors.max_age.unwrap_or(0).to_string();
     xml.open("allowed-methods", &[("preflight-result-max-age", &max_age)]);
@@ -114,7 +116,11 @@ impl Xml {
         self.close(name);
     }
 
+    /// A list element with its items; none at all when empty (APIM refuses empty lists).
     fn list(&mut self, name: &str, item: &str, values: &[String]) {
+        if values.is_empty() {
+            return;
+        }
         self.open(name, &[]);
         for value in values {
             self.text_element(item, value);

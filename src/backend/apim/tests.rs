@@ -123,7 +123,7 @@ fn the_policy_orders_cors_base_rate_limit_and_jwt() {
         [
             "policies",
             "inbound",
-            "cors allow-credentials=true",
+            "cors allow-credentials=true terminate-unmatched-request=false",
             "allowed-origins",
             "origin",
             "text:https://a.example.org",
@@ -142,7 +142,6 @@ fn the_policy_orders_cors_base_rate_limit_and_jwt() {
             "audiences",
             "audience",
             "text:api",
-            "issuers",
             "backend",
             "base",
             "outbound",
@@ -198,4 +197,29 @@ fn the_fingerprint_follows_what_would_be_sent() {
     assert_ne!(base.fingerprint, moved.fingerprint);
     assert_eq!(base.policy_fingerprint, moved.policy_fingerprint);
     assert!(changed.policy.properties.value.contains("GetValueOrDefault(&quot;x-key&quot;,&quot;anonymous&quot;)"));
+}
+
+#[test]
+fn what_apim_refuses_is_never_sent() {
+    let mut long = spec("https://specs.example.org/TMF620.json");
+    long.name = Some("n".repeat(400));
+    let d = backend().desired(&core_api(), &long, None).unwrap();
+    assert_eq!(d.api.properties.display_name.chars().count(), rules::MAX_DISPLAY_NAME);
+    let mut api = core_api();
+    api.path = format!("/{}", "p".repeat(401));
+    let refused = backend().desired(&api, &spec("https://specs.example.org/TMF620.json"), None).unwrap_err();
+    assert_eq!(refused.reason(), conditions::NOT_ACCEPTED);
+    assert!(refused.to_string().contains("spec.path has 401 characters"), "{refused}");
+    // A wildcard-host origin is fine for Istio's regex, not for APIM: the CORS is left out.
+    let mut api = core_api();
+    api.cors = Some(Cors {
+        origins: vec!["https://*.example.org".into()],
+        methods: vec!["GET".into()],
+        headers: vec![],
+        max_age: None,
+        allow_credentials: false,
+        answer_preflights: true,
+    });
+    let d = backend().desired(&api, &spec("https://specs.example.org/TMF620.json"), None).unwrap();
+    assert!(!d.policy.properties.value.contains("<cors"), "{}", d.policy.properties.value);
 }
