@@ -34,21 +34,9 @@ pub struct RouteParentStatus {
     pub conditions: Vec<RouteCondition>,
 }
 
-/// A condition as a controller writes it (read leniently: no field is required).
-#[derive(Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct RouteCondition {
-    #[serde(rename = "type", default)]
-    pub type_: String,
-    #[serde(default)]
-    pub status: String,
-    #[serde(default)]
-    pub reason: String,
-    #[serde(default)]
-    pub message: String,
-    #[serde(default)]
-    pub observed_generation: Option<i64>,
-}
+/// A condition as a controller writes it (read leniently: no field is required); the same shape
+/// as a Gateway's.
+pub use crate::core::gateway_address::GatewayCondition as RouteCondition;
 
 /// What the controllers report for our parent, for the current generation of the route: the
 /// worst of their entries (rejected, then pending); pending when none has reported.
