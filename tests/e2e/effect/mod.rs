@@ -7,6 +7,21 @@
 //! tests say so and pass.
 
 mod metrics;
+/// Two tests of an `async fn(RouteBackend)`: one on VirtualServices, one on HTTPRoutes.
+macro_rules! on_both_backends {
+    ($case:ident => $virtual_service:ident, $http_route:ident) => {
+        #[tokio::test]
+        async fn $virtual_service() {
+            $case(super::RouteBackend::VirtualService).await;
+        }
+
+        #[tokio::test]
+        async fn $http_route() {
+            $case(super::RouteBackend::HttpRoute).await;
+        }
+    };
+}
+
 mod policies;
 mod routing;
 mod traefik;

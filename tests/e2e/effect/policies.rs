@@ -45,15 +45,7 @@ async fn cors_preflights(route: RouteBackend) {
     assert_eq!(simple.header("access-control-allow-origin"), Some(ALLOWED));
 }
 
-#[tokio::test]
-async fn virtual_service_cors_preflights() {
-    cors_preflights(RouteBackend::VirtualService).await;
-}
-
-#[tokio::test]
-async fn http_route_cors_preflights() {
-    cors_preflights(RouteBackend::HttpRoute).await;
-}
+on_both_backends!(cors_preflights => virtual_service_cors_preflights, http_route_cors_preflights);
 
 /// `limit` requests per minute pass, the next is 429; per client: one client's exhaustion leaves
 /// another's bucket alone.
@@ -92,15 +84,7 @@ async fn statuses(url: &str, headers: &[(&str, &str)], n: usize) -> Vec<u16> {
     out
 }
 
-#[tokio::test]
-async fn virtual_service_rate_limits() {
-    rate_limits(RouteBackend::VirtualService).await;
-}
-
-#[tokio::test]
-async fn http_route_rate_limits() {
-    rate_limits(RouteBackend::HttpRoute).await;
-}
+on_both_backends!(rate_limits => virtual_service_rate_limits, http_route_rate_limits);
 
 const AUDIENCE: &str = "oda-e2e";
 
@@ -145,15 +129,7 @@ async fn token_verification(route: RouteBackend) {
     assert!(![401, 403].contains(&answer.status), "{route:?}: the preflight passes: {answer:?}");
 }
 
-#[tokio::test]
-async fn virtual_service_token_verification() {
-    token_verification(RouteBackend::VirtualService).await;
-}
-
-#[tokio::test]
-async fn http_route_token_verification() {
-    token_verification(RouteBackend::HttpRoute).await;
-}
+on_both_backends!(token_verification => virtual_service_token_verification, http_route_token_verification);
 
 /// Without an issuer `apiKeyVerification` cannot be enforced: the route is withheld (fail closed),
 /// and the gateway has no route for the API's path.
@@ -169,12 +145,4 @@ async fn fail_closed(route: RouteBackend) {
     assert_eq!((answer.status, answer.backend()), (404, None), "{route:?}: withheld means no route");
 }
 
-#[tokio::test]
-async fn virtual_service_fail_closed() {
-    fail_closed(RouteBackend::VirtualService).await;
-}
-
-#[tokio::test]
-async fn http_route_fail_closed() {
-    fail_closed(RouteBackend::HttpRoute).await;
-}
+on_both_backends!(fail_closed => virtual_service_fail_closed, http_route_fail_closed);

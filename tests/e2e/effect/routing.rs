@@ -29,15 +29,7 @@ async fn answers_at_its_url_and_only_there(route: RouteBackend) {
     assert!(w.backend.hits() > 0);
 }
 
-#[tokio::test]
-async fn virtual_service_answers_at_its_url_and_only_there() {
-    answers_at_its_url_and_only_there(RouteBackend::VirtualService).await;
-}
-
-#[tokio::test]
-async fn http_route_answers_at_its_url_and_only_there() {
-    answers_at_its_url_and_only_there(RouteBackend::HttpRoute).await;
-}
+on_both_backends!(answers_at_its_url_and_only_there => virtual_service_answers_at_its_url_and_only_there, http_route_answers_at_its_url_and_only_there);
 
 /// An implementation without a ready endpoint: `Ready=False`, and the gateway answers 503 itself;
 /// ready again, the API answers again. Deleted, it is gone from the gateway.
@@ -60,15 +52,7 @@ async fn follows_its_implementation_and_ends_with_deletion(route: RouteBackend) 
     w.until("GET", &url, &[], "404 once the API is deleted", |a| a.status == 404 && a.backend().is_none()).await;
 }
 
-#[tokio::test]
-async fn virtual_service_follows_its_implementation_and_ends_with_deletion() {
-    follows_its_implementation_and_ends_with_deletion(RouteBackend::VirtualService).await;
-}
-
-#[tokio::test]
-async fn http_route_follows_its_implementation_and_ends_with_deletion() {
-    follows_its_implementation_and_ends_with_deletion(RouteBackend::HttpRoute).await;
-}
+on_both_backends!(follows_its_implementation_and_ends_with_deletion => virtual_service_follows_its_implementation_and_ends_with_deletion, http_route_follows_its_implementation_and_ends_with_deletion);
 
 /// Envoy's default route timeout is 15 s; an `mcp` API's stream must not be cut by it.
 async fn streams_outlive_the_default_timeout(route: RouteBackend) {
@@ -85,15 +69,7 @@ async fn streams_outlive_the_default_timeout(route: RouteBackend) {
     assert!(started.elapsed() >= Duration::from_secs(16));
 }
 
-#[tokio::test]
-async fn virtual_service_streams_outlive_the_default_timeout() {
-    streams_outlive_the_default_timeout(RouteBackend::VirtualService).await;
-}
-
-#[tokio::test]
-async fn http_route_streams_outlive_the_default_timeout() {
-    streams_outlive_the_default_timeout(RouteBackend::HttpRoute).await;
-}
+on_both_backends!(streams_outlive_the_default_timeout => virtual_service_streams_outlive_the_default_timeout, http_route_streams_outlive_the_default_timeout);
 
 /// Switching the route backend (VirtualService → HTTPRoute) keeps the API answering: the new route
 /// is applied before the old one goes, and every request during the switch reaches the API.
