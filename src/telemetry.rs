@@ -1,16 +1,20 @@
 //! What the operator tells its operators: Prometheus metrics and health.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+
 use std::time::Instant;
 
+use parking_lot::Mutex;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::core::status::ReadyReason;
 
 /// Label of write counters: the kind of object written.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -37,26 +41,51 @@ pub const WRITE_KINDS: [&str; 10] = [
     "Pod",
     "finalizer",
 ];
-/// Reasons counted in `oda_api_operator_reconcile_errors_total`: the `Ready` reasons of a blocked
-/// API, and the category of a failed reconcile step (retried with backoff; `ReconcileError`).
-pub const BLOCKED_REASONS: [&str; 6] = [
-    "InvalidSpec",
-    "RouteConflict",
-    "NotOwned",
-    "RouteNotAccepted",
-    "RouteRefsUnresolved",
-    "SecurityPolicyNotEnforceable",
-];
-pub const FAILED_STEPS: [&str; 8] = [
-    "BuildFailed",
-    "ApplyFailed",
-    "RemoveFailed",
-    "AnnotateFailed",
-    "StatusWriteFailed",
-    "PropagationFailed",
-    "CleanupFailed",
-    "FinalizerFailed",
-];
+/// Declares [`FailedStep`] with its labels, and `ALL` from the same list: every step is
+/// pre-registered, so no label can be missing from the metric.
+macro_rules! failed_steps {
+    ($($(#[$doc:meta])* $step:ident => $label:literal,)*) => {
+        /// The step of a failed reconcile (`ReconcileError::step`): the `reason` label of
+        /// `oda_api_operator_reconcile_errors_total`. Failed reconciles are retried with backoff.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum FailedStep { $($(#[$doc])* $step,)* }
+
+        impl FailedStep {
+            pub const ALL: &'static [FailedStep] = &[$(FailedStep::$step,)*];
+
+            pub fn label(self) -> &'static str {
+                match self { $(FailedStep::$step => $label,)* }
+            }
+        }
+    };
+}
+
+failed_steps! {
+    /// A desired object could not be encoded.
+    Build => "BuildFailed",
+    /// Writing a child (route, ServiceMonitor, gateway policy object).
+    Apply => "ApplyFailed",
+    /// Removing a child the API no longer needs.
+    Remove => "RemoveFailed",
+    /// Annotating the implementation's pods.
+    Annotate => "AnnotateFailed",
+    /// Writing the ExposedAPI status.
+    Status => "StatusWriteFailed",
+    /// Patching the parent Component.
+    Propagate => "PropagationFailed",
+    /// Cleaning up on deletion.
+    Cleanup => "CleanupFailed",
+    /// Adding or removing a finalizer.
+    Finalizer => "FinalizerFailed",
+    /// A call to Azure API Management.
+    Azure => "AzureFailed",
+}
+
+/// The `Ready` reasons counted in `oda_api_operator_reconcile_errors_total` when an API is blocked:
+/// those that need someone to act (`ApplyFailed` is counted by its failed step instead).
+pub fn blocked_reasons() -> impl Iterator<Item = ReadyReason> {
+    ReadyReason::ALL.into_iter().filter(|r| r.stalls())
+}
 
 /// The operator's metrics, all prefixed `oda_api_operator_`.
 pub struct Metrics {
@@ -96,8 +125,9 @@ impl Default for Metrics {
         for kind in WRITE_KINDS {
             let _ = writes.get_or_create(&KindLabel { kind: kind.to_owned() });
         }
-        for reason in BLOCKED_REASONS.iter().chain(&FAILED_STEPS) {
-            let _ = errors.get_or_create(&ReasonLabel { reason: (*reason).to_owned() });
+        let steps = FailedStep::ALL.iter().map(|s| s.label());
+        for reason in blocked_reasons().map(ReadyReason::as_str).chain(steps) {
+            let _ = errors.get_or_create(&ReasonLabel { reason: reason.to_owned() });
         }
         Self {
             registry,
@@ -127,24 +157,30 @@ impl Metrics {
         WRITE_KINDS.iter().map(|kind| self.writes.get_or_create(&KindLabel { kind: (*kind).to_owned() }).get()).sum()
     }
 
+    /// Total failed and blocked reconciles so far, all reasons.
+    pub fn total_errors(&self) -> u64 {
+        let steps = FailedStep::ALL.iter().map(|s| s.label());
+        let reasons = blocked_reasons().map(ReadyReason::as_str).chain(steps);
+        reasons.map(|reason| self.errors.get_or_create(&ReasonLabel { reason: reason.to_owned() }).get()).sum()
+    }
+
+    /// Counts a failed or blocked reconcile.
     pub fn error(&self, reason: &str) {
         self.errors.get_or_create(&ReasonLabel { reason: reason.to_owned() }).inc();
     }
 
     /// An ExposedAPI is waiting for a reconcile.
     pub fn queued(&self, key: (String, String)) {
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.insert(key);
-            self.queue_depth.set(pending.len() as i64);
-        }
+        let mut pending = self.pending.lock();
+        pending.insert(key);
+        self.queue_depth.set(pending.len() as i64);
     }
 
     /// An ExposedAPI is no longer waiting: its reconcile began (or it is being deleted).
     pub fn dequeued(&self, key: &(String, String)) {
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.remove(key);
-            self.queue_depth.set(pending.len() as i64);
-        }
+        let mut pending = self.pending.lock();
+        pending.remove(key);
+        self.queue_depth.set(pending.len() as i64);
     }
 
     /// An ExposedAPI is gone: it waits for nothing and conflicts with nothing.
@@ -162,14 +198,13 @@ impl Metrics {
 
     /// Records whether an ExposedAPI is currently blocked by a route conflict.
     pub fn conflicted(&self, key: (String, String), blocked: bool) {
-        if let Ok(mut set) = self.conflicted.lock() {
-            if blocked {
-                set.insert(key);
-            } else {
-                set.remove(&key);
-            }
-            self.route_conflicts.set(set.len() as i64);
+        let mut set = self.conflicted.lock();
+        if blocked {
+            set.insert(key);
+        } else {
+            set.remove(&key);
         }
+        self.route_conflicts.set(set.len() as i64);
     }
 
     /// The Prometheus text exposition.
@@ -210,18 +245,16 @@ impl Health {
     }
 
     pub fn set_leading(&self, leading: Option<bool>) {
-        if let Ok(mut l) = self.leading.lock() {
-            *l = leading;
-        }
+        *self.leading.lock() = leading;
     }
 
     pub fn leading(&self) -> Option<bool> {
-        self.leading.lock().ok().and_then(|l| *l)
+        *self.leading.lock()
     }
 
     /// Records the outcome of a call to `source`: a Forbidden answer becomes a standing problem.
     pub fn record<T>(&self, source: &str, result: &Result<T, kube::Error>) {
-        let Ok(mut problems) = self.problems.lock() else { return };
+        let mut problems = self.problems.lock();
         match result {
             Err(kube::Error::Api(e)) if e.code == 403 => {
                 problems.insert(source.to_owned(), format!("forbidden: {}", e.message));
@@ -234,18 +267,16 @@ impl Health {
     }
 
     pub fn problem(&self, source: &str, message: Option<String>) {
-        if let Ok(mut problems) = self.problems.lock() {
-            match message {
-                Some(m) => problems.insert(source.to_owned(), m),
-                None => problems.remove(source),
-            };
-        }
+        let mut problems = self.problems.lock();
+        match message {
+            Some(m) => problems.insert(source.to_owned(), m),
+            None => problems.remove(source),
+        };
     }
 
     /// Ready: caches synced (or standing by for the lease) and no standing problem.
     pub fn readiness(&self) -> Result<String, String> {
-        let problems: Vec<String> =
-            self.problems.lock().map(|p| p.iter().map(|(k, v)| format!("{k}: {v}")).collect()).unwrap_or_default();
+        let problems: Vec<String> = self.problems.lock().iter().map(|(k, v)| format!("{k}: {v}")).collect();
         if !problems.is_empty() {
             return Err(problems.join("\n"));
         }

@@ -3,14 +3,14 @@
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, Preconditions};
 use kube::core::{ApiResource, DynamicObject};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::context::Context;
-use super::error::ReconcileError;
+use super::error::{ReconcileError, is_gone};
 use crate::core::status::ConditionSpec;
 use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
 
@@ -62,8 +62,11 @@ pub(super) async fn apply_child(
     api.patch(&desired.name_any(), &apply_params(), &Patch::Apply(desired)).await
 }
 
-/// Writes the status with server-side apply, returning the new resourceVersion: through `/status` when the CRD has that subresource,
-/// through the object itself when it has not (as on the Canvas CRD).
+/// Writes the status with server-side apply, returning the new resourceVersion: through `/status`
+/// when the CRD has that subresource, through the object itself when it has not (as on the Canvas
+/// CRD). The write carries the API's uid: server-side apply through the object would otherwise
+/// create an API that garbage collection has just deleted; with it, the write fails (see
+/// [`is_gone`]).
 pub(super) async fn write_status(
     client: &Client,
     api: &ExposedAPI,
@@ -72,12 +75,15 @@ pub(super) async fn write_status(
 ) -> Result<Option<String>, kube::Error> {
     let namespace = api.namespace().unwrap_or_default();
     let apis: Api<ExposedAPI> = Api::namespaced(client.clone(), &namespace);
-    let body = json!({
+    let mut body = json!({
         "apiVersion": "oda.tmforum.org/v1",
         "kind": "ExposedAPI",
         "metadata": {"name": api.name_any(), "namespace": namespace},
         "status": status,
     });
+    if let Some(uid) = api.uid() {
+        body["metadata"]["uid"] = json!(uid);
+    }
     let params = apply_params();
     let written = if subresource {
         apis.patch_status(&api.name_any(), &params, &Patch::Apply(body)).await?
@@ -106,9 +112,22 @@ pub(super) async fn delete_child(
     }
 }
 
-/// Adds a finalizer to an ExposedAPI, on the condition that its list is still the one read.
+/// Adds a finalizer to an ExposedAPI, on the condition that it is still the object read (its uid)
+/// and its list is still the one read.
 pub(super) async fn add_finalizer(ctx: &Context, api: &ExposedAPI, finalizer: &str) -> Result<(), ReconcileError> {
+    match add_finalizer_to(ctx, api, finalizer).await {
+        // The cache was behind (e.g. our own add of a moment ago): once more on the API as it is.
+        Err(ReconcileError::Finalizer(e)) if failed_test(&e) => {
+            let now = current(ctx, api).await.map_err(ReconcileError::Finalizer)?;
+            add_finalizer_to(ctx, &now, finalizer).await
+        }
+        done => done,
+    }
+}
+
+async fn add_finalizer_to(ctx: &Context, api: &ExposedAPI, finalizer: &str) -> Result<(), ReconcileError> {
     let ops = match api.metadata.finalizers.as_deref() {
+        Some(current) if current.iter().any(|f| f == finalizer) => return Ok(()),
         None | Some([]) => json!([
             {"op": "test", "path": "/metadata/finalizers", "value": null},
             {"op": "add", "path": "/metadata/finalizers", "value": [finalizer]},
@@ -121,36 +140,74 @@ pub(super) async fn add_finalizer(ctx: &Context, api: &ExposedAPI, finalizer: &s
     patch_finalizers(ctx, api, ops).await
 }
 
-/// Removes a finalizer from an ExposedAPI (when it has it), on the condition that it is still
-/// where it was read.
+/// Removes a finalizer from an ExposedAPI (when it has it), on the condition that it is still the
+/// object read and the finalizer still where it was read. Gone, the API needs nothing.
 pub(super) async fn remove_finalizer(ctx: &Context, api: &ExposedAPI, finalizer: &str) -> Result<(), ReconcileError> {
+    match remove_finalizer_from(ctx, api, finalizer).await {
+        // Another finalizer came or went meanwhile (garbage collection's `foregroundDeletion`):
+        // once more on the API as it is.
+        Err(ReconcileError::Finalizer(e)) if failed_test(&e) => match current(ctx, api).await {
+            Ok(now) => remove_finalizer_from(ctx, &now, finalizer).await,
+            Err(e) if is_gone(&e) => Ok(()),
+            Err(e) => Err(ReconcileError::Finalizer(e)),
+        },
+        done => done,
+    }
+}
+
+async fn remove_finalizer_from(ctx: &Context, api: &ExposedAPI, finalizer: &str) -> Result<(), ReconcileError> {
     let Some(index) = api.finalizers().iter().position(|f| f == finalizer) else { return Ok(()) };
     let path = format!("/metadata/finalizers/{index}");
     let ops = json!([{"op": "test", "path": path, "value": finalizer}, {"op": "remove", "path": path}]);
     patch_finalizers(ctx, api, ops).await
 }
 
-async fn patch_finalizers(ctx: &Context, api: &ExposedAPI, ops: Value) -> Result<(), ReconcileError> {
-    let failed = |e: kube::Error| ReconcileError::Finalizer(e.to_string());
+/// Whether a JSON patch failed one of its `test`s (the API server says no more than that).
+fn failed_test(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(e) if e.code == 422 && e.details.as_ref().is_none_or(|d| d.causes.is_empty()))
+}
+
+/// The ExposedAPI as it is now, read past the cache (listed by name: the operator may list and
+/// watch them, not get them); `NotFound` when it is gone or was replaced by another of its name.
+async fn current(ctx: &Context, api: &ExposedAPI) -> Result<ExposedAPI, kube::Error> {
     let apis: Api<ExposedAPI> = Api::namespaced(ctx.client.clone(), &api.namespace().unwrap_or_default());
-    let patch: json_patch::Patch = serde_json::from_value(ops).map_err(|e| failed(kube::Error::SerdeError(e)))?;
+    let by_name = ListParams::default().fields(&format!("metadata.name={}", api.name_any()));
+    let found = apis.list(&by_name).await?.items.into_iter().find(|now| now.uid() == api.uid());
+    found.ok_or_else(|| {
+        let message = format!("ExposedAPI {} (uid {}) is gone", api.name_any(), api.uid().unwrap_or_default());
+        kube::Error::Api(kube::core::Status::failure(&message, "NotFound").with_code(404).boxed())
+    })
+}
+
+/// A JSON patch of the finalizers, which never creates an object; guarded by the uid, so that it
+/// never changes another object of the same name either.
+async fn patch_finalizers(ctx: &Context, api: &ExposedAPI, ops: Value) -> Result<(), ReconcileError> {
+    let apis: Api<ExposedAPI> = Api::namespaced(ctx.client.clone(), &api.namespace().unwrap_or_default());
+    let patch = json_patch(api.uid().as_deref(), ops).map_err(ReconcileError::Finalizer)?;
     let params = PatchParams { field_manager: Some(MANAGER.into()), ..Default::default() };
-    apis.patch(&api.name_any(), &params, &Patch::<()>::Json(patch)).await.map_err(failed)?;
+    apis.patch(&api.name_any(), &params, &Patch::<()>::Json(patch)).await.map_err(ReconcileError::Finalizer)?;
     ctx.telemetry.metrics.wrote("finalizer");
     Ok(())
 }
 
-/// Applies JSON-patch operations to a Component's status entries.
+/// A JSON patch of `ops` (an array), applied only to the object of `uid` when it is known.
+fn json_patch(uid: Option<&str>, ops: Value) -> Result<json_patch::Patch, kube::Error> {
+    let guard = uid.map(|uid| json!({"op": "test", "path": "/metadata/uid", "value": uid}));
+    let ops: Vec<Value> = guard.into_iter().chain(ops.as_array().into_iter().flatten().cloned()).collect();
+    serde_json::from_value(Value::Array(ops)).map_err(kube::Error::SerdeError)
+}
+
+/// Applies JSON-patch operations to a Component's status entries, on the condition that it is
+/// still the Component of `uid` (the API's owner reference).
 pub(super) async fn patch_component(
     client: &Client,
     resource: &ApiResource,
-    namespace: &str,
-    name: &str,
+    (namespace, name, uid): (&str, &str, &str),
     ops: Vec<Value>,
     subresource: bool,
 ) -> Result<DynamicObject, kube::Error> {
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, resource);
-    let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops)).map_err(kube::Error::SerdeError)?;
+    let patch = json_patch(Some(uid), Value::Array(ops))?;
     let params = PatchParams { field_manager: Some(COMPONENT_MANAGER.into()), ..Default::default() };
     if subresource {
         api.patch_status(name, &params, &Patch::<()>::Json(patch)).await
@@ -187,10 +244,9 @@ pub(super) async fn write_condition(
     match written {
         Ok(version) => {
             ctx.telemetry.metrics.wrote("status");
-            if let Ok(mut recent) = ctx.state.recent.lock() {
-                recent.wrote_status(api, version, status);
-            }
+            ctx.state.recent().wrote_status(api, version, status);
         }
+        Err(e) if is_gone(&e) => debug!(error = %e, condition = condition.type_, "the ExposedAPI is gone"),
         Err(e) => warn!(error = %e, condition = condition.type_, "cannot write the condition"),
     }
 }
@@ -221,6 +277,15 @@ mod tests {
         observed.metadata.annotations =
             Some([("kopf.zalando.org/last-handled-configuration".to_owned(), "{}".to_owned())].into());
         assert!(matches_observed(&observed, &desired()));
+    }
+
+    #[test]
+    fn patches_are_guarded_by_the_uid_when_known() {
+        let ops = json!([{"op": "remove", "path": "/metadata/finalizers/0"}]);
+        let guarded = serde_json::to_value(json_patch(Some("u1"), ops.clone()).unwrap()).unwrap();
+        assert_eq!(guarded[0], json!({"op": "test", "path": "/metadata/uid", "value": "u1"}));
+        assert_eq!(guarded[1], ops[0]);
+        assert_eq!(serde_json::to_value(json_patch(None, ops.clone()).unwrap()).unwrap(), ops);
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub(super) fn observed(
     namespace: &str,
     name: &str,
 ) -> Option<Arc<DynamicObject>> {
-    let recent = ctx.state.recent.lock().ok().and_then(|r| r.object(&resource.plural, namespace, name));
+    let recent = ctx.state.recent().object(&resource.plural, namespace, name);
     let cached = || ctx.children.object(resource, namespace, name);
     recent.or_else(|| cached().map(|obj| Arc::new(obj.to_dynamic(resource))))
 }
@@ -47,10 +47,8 @@ pub(super) async fn apply_if_changed(
         source,
     })?;
     ctx.telemetry.metrics.wrote(&resource.kind);
-    if let Ok(mut recent) = ctx.state.recent.lock() {
-        let before = observed.and_then(|o| o.metadata.resource_version.as_deref());
-        recent.wrote_object(&resource.plural, before, applied.clone());
-    }
+    let before = observed.and_then(|o| o.metadata.resource_version.as_deref());
+    ctx.state.recent().wrote_object(&resource.plural, before, applied.clone());
     let verb = if observed.is_some() { "Updated" } else { "Created" };
     let note = format!("{verb} {} {}", resource.kind, desired.name_any());
     info!("{note}");

@@ -1,11 +1,12 @@
 //! What reconciles share: the watch-fed state and caches, the backends, the clients.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use kube::Client;
 use kube::core::ApiResource;
 use kube::runtime::reflector::{ObjectRef, Store};
+use parking_lot::{Mutex as Lock, RwLock};
 
 use super::cached::CachedObject;
 use super::discovery::Discovered;
@@ -28,7 +29,7 @@ pub struct State {
     pub implementations: RwLock<Relisting<ImplementationIndex>>,
     /// What the routes of the active route kind claim.
     pub routes: RwLock<Relisting<RouteIndex>>,
-    pub waiters: Mutex<ConflictWaiters>,
+    pub waiters: Lock<ConflictWaiters>,
     /// The address of the ingress gateway Service (else Gateway), for VirtualServices.
     pub gateway: RwLock<Option<GatewayAddress>>,
     /// How the Istio Gateway(s) the VirtualServices bind to serve them (TLS or plain HTTP).
@@ -38,12 +39,21 @@ pub struct State {
     /// Service selectors and pods, for the annotation-based metrics patterns.
     pub selectors: RwLock<Relisting<pod_index::SelectorIndex>>,
     pub pods: RwLock<Relisting<pod_index::PodIndex>>,
-    /// The operator's own writes whose watch events have not arrived yet.
+    /// The operator's own writes whose watch events have not arrived yet (read through
+    /// [`State::recent`]).
     pub recent: Mutex<recent::RecentWrites>,
     /// Signalled when the ExposedAPI cache has listed (orphans are only judged on a full cache).
     pub apis_listed: tokio::sync::Notify,
     /// Consecutive failures per API, for exponential backoff.
-    pub failures: Mutex<HashMap<Key, u32>>,
+    pub failures: Lock<HashMap<Key, u32>>,
+}
+
+impl State {
+    /// The operator's own recent writes. A panic while they were held leaves nothing half-done
+    /// that matters (the overlay is only an optimisation), so a poisoned lock is used as it is.
+    pub fn recent(&self) -> MutexGuard<'_, recent::RecentWrites> {
+        self.recent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Everything a reconcile needs.

@@ -22,9 +22,8 @@ pub(super) struct Facts {
 
 pub(super) fn facts(ctx: &Context, api: &ExposedAPI, namespace: &str) -> Facts {
     let implementation = api.spec.implementation.as_deref().unwrap_or_default();
-    let implementation_ready =
-        ctx.state.readiness.read().map(|i| i.get().ready(namespace, implementation)).unwrap_or(false);
-    let recent_status = ctx.state.recent.lock().ok().and_then(|r| r.status(namespace, &api.name_any()).cloned());
+    let implementation_ready = ctx.state.readiness.read().get().ready(namespace, implementation);
+    let recent_status = ctx.state.recent().status(namespace, &api.name_any()).cloned();
     Facts { implementation_ready, gateway: gateway(ctx, namespace), recent_status }
 }
 
@@ -39,9 +38,8 @@ fn gateway(ctx: &Context, namespace: &str) -> Option<GatewayAddress> {
         // Not run yet (`run` refuses it): its URL will be the APIM gateway's.
         RouteBackend::AzureApim => None,
         RouteBackend::VirtualService => {
-            let address = ctx.state.gateway.read().ok().and_then(|g| g.clone())?;
-            let facts = ctx.state.istio_gateways.read().ok();
-            let listener = facts.and_then(|f| f.get().get(gateway_ns.unwrap_or(namespace), name).copied());
+            let address = ctx.state.gateway.read().clone()?;
+            let listener = ctx.state.istio_gateways.read().get().get(gateway_ns.unwrap_or(namespace), name).copied();
             Some(address.behind_istio_gateway(listener))
         }
         RouteBackend::HttpRoute => {
@@ -65,8 +63,7 @@ pub(super) fn implementation(ctx: &Context, namespace: &str) -> Option<ClassFeat
     let (gateway_ns, name) = gateway_ref(&ctx.config.component_gateway);
     let key = ObjectRef::<Gateway>::new(name).within(gateway_ns.unwrap_or(namespace));
     let gateway = ctx.gateways.as_ref()?.get(&key)?;
-    let classes = ctx.state.gateway_classes.read().ok()?;
-    classes.get().get("", &gateway.spec.gateway_class_name).cloned()
+    ctx.state.gateway_classes.read().get().get("", &gateway.spec.gateway_class_name).cloned()
 }
 
 /// What the Gateway the API's HTTPRoute attaches to says of itself (`Programmed`); `None` with

@@ -1,8 +1,12 @@
-//! What can fail in a reconcile, by pipeline step. Each kind has a stable category: the reason of
-//! the Warning Event, the `reason` label of `oda_api_operator_reconcile_errors_total`, and (for
-//! the apply step) the reason of the `Ready` condition.
+//! What can fail in a reconcile, by pipeline step. Each kind names its step ([`FailedStep`]): the
+//! `reason` label of `oda_api_operator_reconcile_errors_total`, pre-registered from that enum so
+//! the labels cannot drift from the errors. Each keeps the error it comes from as its source.
+//!
+//! Some failures are not failures: a write to an ExposedAPI that is gone, or being deleted, is
+//! the normal end of its life ([`ReconcileError::is_gone`]): logged at debug, never counted.
 
 use crate::backend::BuildError;
+use crate::telemetry::FailedStep;
 
 /// A failed reconcile step.
 #[derive(Debug, thiserror::Error)]
@@ -11,46 +15,77 @@ pub enum ReconcileError {
     #[error("{0}; this is a defect of the operator, please report it")]
     Build(#[from] BuildError),
     /// Apply: writing a route or ServiceMonitor failed.
-    #[error("cannot write {kind} {namespace}/{name}: {source}{}", hint(source))]
+    #[error("cannot write {kind} {namespace}/{name}: {source}{}", kind_hint(source))]
     Apply { kind: String, namespace: String, name: String, source: kube::Error },
     /// Apply: removing an object the API no longer needs (the former route kind, a stale
     /// ServiceMonitor) failed.
-    #[error("cannot remove {kind} {namespace}/{name}: {source}{}", hint(source))]
+    #[error("cannot remove {kind} {namespace}/{name}: {source}{}", kind_hint(source))]
     Remove { kind: String, namespace: String, name: String, source: kube::Error },
     /// Apply: configuring the metrics annotations of pods failed.
     #[error("cannot annotate the pods of Service {service}: {source}{}", hint(source))]
     Annotate { service: String, source: kube::Error },
     /// Update status: writing the ExposedAPI status failed.
     #[error("cannot write the status: {0}{hint}", hint = hint(.0))]
-    Status(kube::Error),
+    Status(#[source] kube::Error),
     /// Propagate: patching the parent Component failed.
     #[error("cannot update Component {name}: {source}{}", hint(source))]
     Propagate { name: String, source: kube::Error },
     /// Cleanup on deletion (pod annotations) failed; retried, then given up with a Warning.
     #[error("cannot clean up after the ExposedAPI: {0}{hint}", hint = hint(.0))]
-    Cleanup(kube::Error),
-    /// Adding or removing the finalizer failed.
-    #[error("cannot update the finalizer: {0}")]
-    Finalizer(String),
+    Cleanup(#[source] kube::Error),
+    /// Adding or removing a finalizer of the ExposedAPI failed.
+    #[error("cannot update the finalizers: {0}{hint}", hint = hint(.0))]
+    Finalizer(#[source] kube::Error),
     /// Apply (APIM backend): a call to Azure failed in a way that is retried.
-    #[error("{0}")]
+    #[error(transparent)]
     Azure(crate::azure::AzureError),
 }
 
 impl ReconcileError {
-    /// The stable category of this failure.
-    pub fn category(&self) -> &'static str {
+    /// The step that failed (its metric label and log category).
+    pub fn step(&self) -> FailedStep {
         match self {
-            Self::Build(_) => "BuildFailed",
-            Self::Apply { .. } => "ApplyFailed",
-            Self::Remove { .. } => "RemoveFailed",
-            Self::Annotate { .. } => "AnnotateFailed",
-            Self::Status(_) => "StatusWriteFailed",
-            Self::Propagate { .. } => "PropagationFailed",
-            Self::Cleanup(_) => "CleanupFailed",
-            Self::Finalizer(_) => "FinalizerFailed",
-            Self::Azure(_) => "AzureFailed",
+            Self::Build(_) => FailedStep::Build,
+            Self::Apply { .. } => FailedStep::Apply,
+            Self::Remove { .. } => FailedStep::Remove,
+            Self::Annotate { .. } => FailedStep::Annotate,
+            Self::Status(_) => FailedStep::Status,
+            Self::Propagate { .. } => FailedStep::Propagate,
+            Self::Cleanup(_) => FailedStep::Cleanup,
+            Self::Finalizer(_) => FailedStep::Finalizer,
+            Self::Azure(_) => FailedStep::Azure,
         }
+    }
+
+    /// The stable category of this failure: the step's label.
+    pub fn category(&self) -> &'static str {
+        self.step().label()
+    }
+
+    /// Whether a write to the ExposedAPI itself failed because it is gone or being deleted: the
+    /// normal end of its life, not a failure (the deletion's own event, if any, comes next).
+    pub fn is_gone(&self) -> bool {
+        match self {
+            Self::Status(e) | Self::Finalizer(e) => is_gone(e),
+            _ => false,
+        }
+    }
+}
+
+/// Whether a write was refused because its object is gone or on its way out: not found; the uid
+/// it carried names no existing object (`Conflict`, server-side apply) or another one (`Invalid`
+/// on `metadata.uid`: deleted and re-created under the same name); or a finalizer cannot be added
+/// because deletion has begun. Writes carry the uid precisely so that they fail so.
+pub fn is_gone(error: &kube::Error) -> bool {
+    let kube::Error::Api(status) = error else { return false };
+    let causes = || status.details.iter().flat_map(|d| d.causes.iter());
+    match status.code {
+        404 => true,
+        409 => status.message.contains("uid mismatch") || status.message.contains("Precondition failed: UID"),
+        422 => causes().any(|c| {
+            c.field == "metadata.uid" || (c.field == "metadata.finalizers" && c.message.contains("being deleted"))
+        }),
+        _ => false,
     }
 }
 
@@ -69,55 +104,26 @@ pub fn watch_forbidden(error: &kube::runtime::watcher::Error) -> bool {
     }
 }
 
-/// What to do about the common API errors.
+/// What to do about a failed write of a kind the operator writes: a 404 there means the kind is
+/// not served (for an object that is gone the write does not fail: it creates it).
+fn kind_hint(error: &kube::Error) -> &'static str {
+    match error {
+        kube::Error::Api(e) if e.code == 404 => " (the kind is not served: install its CRD, or choose another backend)",
+        _ => hint(error),
+    }
+}
+
+/// What to do about the common API errors of any write.
 fn hint(error: &kube::Error) -> &'static str {
     match error {
         kube::Error::Api(e) if e.code == 403 => {
             " (the operator's ServiceAccount lacks a permission: apply the ClusterRole of deploy/rbac.yaml or the chart)"
         }
-        kube::Error::Api(e) if e.code == 404 => " (the kind is not served: install its CRD, or choose another backend)",
         kube::Error::Api(e) if e.code == 422 => " (the installed CRD rejects the object: check its version)",
         _ => "",
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn api_error(code: u16) -> kube::Error {
-        kube::Error::Api(kube::core::Status::failure("denied", "Forbidden").with_code(code).boxed())
-    }
-
-    #[test]
-    fn errors_name_the_object_and_say_what_to_do() {
-        let e = ReconcileError::Apply {
-            kind: "HTTPRoute".into(),
-            namespace: "ns".into(),
-            name: "a".into(),
-            source: api_error(403),
-        };
-        assert_eq!(e.category(), "ApplyFailed");
-        let text = e.to_string();
-        assert!(text.contains("HTTPRoute ns/a") && text.contains("ClusterRole"), "{text}");
-        assert!(is_forbidden(&api_error(403)) && !is_forbidden(&api_error(404)));
-    }
-
-    #[test]
-    fn every_category_is_a_pre_registered_metric_label() {
-        let kube = || api_error(500);
-        let errors = [
-            ReconcileError::Apply { kind: "k".into(), namespace: "n".into(), name: "a".into(), source: kube() },
-            ReconcileError::Remove { kind: "k".into(), namespace: "n".into(), name: "a".into(), source: kube() },
-            ReconcileError::Annotate { service: "s".into(), source: kube() },
-            ReconcileError::Status(kube()),
-            ReconcileError::Propagate { name: "c".into(), source: kube() },
-            ReconcileError::Cleanup(kube()),
-            ReconcileError::Finalizer("f".into()),
-        ];
-        for error in &errors {
-            assert!(crate::telemetry::FAILED_STEPS.contains(&error.category()), "{}", error.category());
-        }
-        assert!(crate::telemetry::FAILED_STEPS.contains(&"BuildFailed"));
-    }
-}
+#[path = "error_tests.rs"]
+mod tests;

@@ -12,17 +12,15 @@ use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
 
 /// The writes of one reconcile, told in a single Event at its end (not one Event per write).
 #[derive(Default)]
-pub(super) struct Journal(std::sync::Mutex<Vec<String>>);
+pub(super) struct Journal(parking_lot::Mutex<Vec<String>>);
 
 impl Journal {
     pub fn note(&self, note: String) {
-        if let Ok(mut notes) = self.0.lock() {
-            notes.push(note);
-        }
+        self.0.lock().push(note);
     }
 
     pub fn take(&self) -> Vec<String> {
-        self.0.lock().map(|mut n| std::mem::take(&mut *n)).unwrap_or_default()
+        std::mem::take(&mut *self.0.lock())
     }
 }
 
@@ -104,20 +102,7 @@ fn previous_reason<'a>(previous: Option<&'a ExposedApiStatus>, type_: &str) -> O
 /// Warnings: what needs someone to act (a spec, an owner, a permission, the gateway's verdict).
 /// Waiting for an address, a ready endpoint or a controller's report is normal.
 pub(super) fn reason_event_type(reason: ReadyReason) -> EventType {
-    match reason {
-        ReadyReason::InvalidSpec
-        | ReadyReason::RouteConflict
-        | ReadyReason::NotOwned
-        | ReadyReason::ApplyFailed
-        | ReadyReason::RouteNotAccepted
-        | ReadyReason::RouteRefsUnresolved
-        | ReadyReason::GatewayNotProgrammed
-        | ReadyReason::SecurityPolicyNotEnforceable => EventType::Warning,
-        ReadyReason::Exposed
-        | ReadyReason::ImplementationNotReady
-        | ReadyReason::AddressPending
-        | ReadyReason::RoutePending => EventType::Normal,
-    }
+    if reason.stalls() || reason == ReadyReason::ApplyFailed { EventType::Warning } else { EventType::Normal }
 }
 
 #[cfg(test)]

@@ -41,11 +41,9 @@ pub(super) async fn expose<'a>(
     }
 
     let claim = route.route_key(valid);
-    let others = ctx.state.routes.read().map(|r| r.get().claimants_except(&claim, &key)).unwrap_or_default();
+    let others = ctx.state.routes.read().get().claimants_except(&claim, &key);
     if !others.is_empty() {
-        if let Ok(mut waiters) = ctx.state.waiters.lock() {
-            waiters.wait(claim.clone(), key);
-        }
+        ctx.state.waiters.lock().wait(claim.clone(), key);
         let message = format!(
             "conflicting {} '{}' already routes gateway {}, host {} and path prefix {}; nothing was written",
             resource.kind,

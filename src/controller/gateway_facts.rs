@@ -4,12 +4,12 @@
 //! HTTPRoutes' Gateway supports). A change of a fact re-reconciles the APIs it concerns.
 
 use std::collections::BTreeMap;
-use std::sync::RwLock;
 
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, ResourceExt};
+use parking_lot::RwLock;
 use tokio::sync::oneshot;
 
 use super::context::State;
@@ -131,8 +131,9 @@ impl SideWatches {
         let namespaces = scoped.then(|| self.namespaces.clone());
         let stream = watcher::watcher(api, config);
         let health = self.telemetry.health.clone();
-        super::watch_task::spawn_watch(&self.tasks, health, namespaces, (kind, true), stream, move |event| {
-            let Ok(mut facts) = slot(&this.state).write() else { return };
+        let kind = (kind, super::watch_task::Listing::Optional);
+        super::watch_task::spawn_watch(&self.tasks, health, namespaces, kind, stream, move |event| {
+            let mut facts = slot(&this.state).write();
             let before = facts.get().clone();
             facts.handle(&event);
             if matches!(event, Event::Init | Event::InitApply(_)) {

@@ -19,6 +19,7 @@ use super::children::delete_observed;
 use super::context::Context;
 use super::events::Journal;
 use super::policies::ensure_shared;
+use super::watch_task::Listing;
 use super::watches::{Scope, SideWatches};
 use crate::backend::gateway_policy::{PerApi, PolicyTarget, Shared, is_shared, written_for};
 use crate::exposed_api::ExposedAPI;
@@ -38,7 +39,7 @@ impl SideWatches {
         let scope = namespace.map_or(Scope::Watched, Scope::Namespace);
         // Optional: without the RoleBinding in the gateway namespace the operator still runs,
         // and each policy write fails with Forbidden on its condition.
-        self.cached(resource, scope, (true, true), |this, event, echo| {
+        self.cached(resource, (scope, Listing::Optional), |this, event, echo| {
             if let Event::Apply(obj) | Event::Delete(obj) = event {
                 if !echo && let Some((ns, name)) = written_for_api(obj) {
                     this.send(&ns, &name);

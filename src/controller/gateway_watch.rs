@@ -108,11 +108,12 @@ pub(super) fn watch(
             first_gateway.as_deref(),
             public_hostname.as_deref(),
         );
-        let changed = state.gateway.write().map(|mut current| {
+        let changed = {
+            let mut current = state.gateway.write();
             let changed = *current != address;
             *current = address;
             changed
-        });
+        };
         // The HTTPRoute backend reads each Gateway itself: a change of any is a change.
         let routes_changed = !watch_services && {
             // The class too (what its implementation supports shapes the routes), and whether it
@@ -129,7 +130,7 @@ pub(super) fn watch(
             let previous = std::mem::replace(&mut per_gateway, now);
             previous != per_gateway
         };
-        if changed.unwrap_or(false) || routes_changed {
+        if changed || routes_changed {
             let _ = all_trigger.unbounded_send(());
         }
     };

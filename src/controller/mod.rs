@@ -305,10 +305,8 @@ fn exposed_api_stream(
             })
         })
         .inspect(move |event| {
-            if let Ok(event) = event
-                && let Ok(mut index) = state.implementations.write()
-            {
-                index.handle(event);
+            if let Ok(event) = event {
+                state.implementations.write().handle(event);
             }
         })
         .reflect(writer)
@@ -337,7 +335,7 @@ fn exposed_api_stream(
 
 /// The echo of the operator's own status write carries nothing new: it is cached, not reconciled.
 fn own_echo(state: &State, event: &Result<watcher::Event<ExposedAPI>, watcher::Error>) -> bool {
-    let Ok(mut recent) = state.recent.lock() else { return false };
+    let mut recent = state.recent();
     match event {
         Ok(watcher::Event::Apply(api)) => recent.seen_api(api, false),
         Ok(watcher::Event::Delete(api)) => recent.seen_api(api, true),

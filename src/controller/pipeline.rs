@@ -3,7 +3,8 @@
 //! validate → scrape (metrics backend) → expose (route backend) → dereference (facts from the
 //! caches) → status (pure: `core::status`) → write it if it changed → propagate to the Component →
 //! one Event. Each step fails with its own [`ReconcileError`] kind; a failed step is reported in
-//! the conditions and the later steps still run, so the status always says what happened.
+//! the conditions and the later steps still run, so the status always says what happened. A write
+//! that finds the API gone or being deleted ends the reconcile quietly: that is how APIs end.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,16 +13,15 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{self, finalizer};
-use kube::{Api, Resource, ResourceExt};
-use tracing::{Instrument, info_span, warn};
+use kube::{Resource, ResourceExt};
+use tracing::{Instrument, debug, info_span, warn};
 
 use super::apim;
 use super::apply::{self, write_status};
 use super::context::Context;
 use super::dereference::{self, facts};
 use super::error::ReconcileError;
-use super::events::{Journal, Told, publish, reason_event_type, tell};
+use super::events::{Journal, Told, publish, tell};
 use super::expose::{expose, withhold};
 use super::policies;
 use super::propagate::propagate;
@@ -46,6 +46,19 @@ const RETRY_AFTER_CAP: Duration = Duration::from_secs(600);
 pub(super) const CLEANUP_ATTEMPTS: u32 = 5;
 
 pub(super) async fn reconcile(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let key = key_of(&api);
+    match steps(api, ctx).await {
+        Err(e) if e.is_gone() => {
+            debug!(namespace = %key.0, name = %key.1, error = %e, "the ExposedAPI is gone or being deleted");
+            Ok(Action::await_change())
+        }
+        done => done,
+    }
+}
+
+/// What a reconcile does: the clean-ups of an API being deleted, in order, each ending with the
+/// removal of its finalizer; else the finalizer that scraping needs, then the pipeline.
+async fn steps(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let namespace = api.namespace().unwrap_or_default();
     if !ctx.namespaces.matches(&namespace) {
         return Ok(Action::await_change());
@@ -72,31 +85,27 @@ pub(super) async fn reconcile(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result
         policies::release(&ctx, &api, attempts).instrument(span).await?;
         return Ok(Action::await_change());
     }
-    // Only APIs with something garbage collection cannot remove carry the finalizer.
-    if !scraping::needs_finalizer(&ctx, &api) && !scraping::has_finalizer(&api) {
-        if api.meta().deletion_timestamp.is_some() {
-            return Ok(Action::await_change());
+    if api.meta().deletion_timestamp.is_some() {
+        if scraping::has_finalizer(&api) {
+            cleanup(&api, &ctx).instrument(span).await?;
+            apply::remove_finalizer(&ctx, &api, scraping::FINALIZER).await?;
         }
-        return reconcile_api(api, ctx).instrument(span).await;
+        return Ok(Action::await_change());
     }
-    let apis: Api<ExposedAPI> = Api::namespaced(ctx.client.clone(), &namespace);
-    let steps = finalizer(&apis, scraping::FINALIZER, api, |event| async {
-        match event {
-            finalizer::Event::Apply(api) => reconcile_api(api, ctx.clone()).await,
-            finalizer::Event::Cleanup(api) => cleanup(api, ctx.clone()).await,
-        }
-    });
-    steps.instrument(span).await.map_err(|e| match e {
-        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
-        other => ReconcileError::Finalizer(other.to_string()),
-    })
+    // Only APIs with something garbage collection cannot remove carry the finalizer; the write's
+    // own event brings the API back.
+    if scraping::needs_finalizer(&ctx, &api) && !scraping::has_finalizer(&api) {
+        apply::add_finalizer(&ctx, &api, scraping::FINALIZER).await?;
+        return Ok(Action::await_change());
+    }
+    reconcile_api(api, ctx).instrument(span).await
 }
 
 /// Deletion: remove our pod annotations. After repeated failures the finalizer goes anyway, with
 /// a Warning Event.
-async fn cleanup(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    if let Err(e) = scraping::remove_annotations(&ctx, &api).await {
-        let attempts = failures(&ctx, &api);
+async fn cleanup(api: &ExposedAPI, ctx: &Context) -> Result<(), ReconcileError> {
+    if let Err(e) = scraping::remove_annotations(ctx, api).await {
+        let attempts = failures(ctx, api);
         if attempts < CLEANUP_ATTEMPTS {
             return Err(ReconcileError::Cleanup(e));
         }
@@ -104,14 +113,14 @@ async fn cleanup(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, Reco
             "could not remove metrics annotations after {attempts} attempts ({e}); removing the finalizer anyway"
         );
         warn!("{note}");
-        publish(&ctx, &api, EventType::Warning, "CleanupFailed", &note);
+        publish(ctx, api, EventType::Warning, "CleanupFailed", &note);
     }
-    Ok(Action::await_change())
+    Ok(())
 }
 
 /// Consecutive failed reconciles of the API.
 fn failures(ctx: &Context, api: &ExposedAPI) -> u32 {
-    ctx.state.failures.lock().map(|f| f.get(&key_of(api)).copied().unwrap_or(0)).unwrap_or(0)
+    ctx.state.failures.lock().get(&key_of(api)).copied().unwrap_or(0)
 }
 
 fn key_of(api: &ExposedAPI) -> (String, String) {
@@ -216,8 +225,8 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
         desired_status(&outcome, url.as_ref(), facts.implementation_ready, previous);
     let reason = ready.reason;
     metrics.conflicted(key_of(&api), reason == ReadyReason::RouteConflict);
-    // Blocked is counted here; failed steps are counted by their category in `error_policy`.
-    if reason_event_type(reason) == EventType::Warning && reason != ReadyReason::ApplyFailed {
+    // Blocked is counted here; failed steps are counted by their step in `error_policy`.
+    if reason.stalls() {
         metrics.error(reason.as_str());
     }
     // Every requested policy is reported, enforced or not; the API is published either way.
@@ -269,9 +278,7 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
         ctx.telemetry.health.record("write exposedapis status", &written);
         let version = written.map_err(ReconcileError::Status)?;
         metrics.wrote("status");
-        if let Ok(mut recent) = ctx.state.recent.lock() {
-            recent.wrote_status(&api, version, status.clone());
-        }
+        ctx.state.recent().wrote_status(&api, version, status.clone());
     }
     tell(
         &ctx,
@@ -285,9 +292,7 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
     if let Some(e) = failure {
         return Err(e);
     }
-    if let Ok(mut failures) = ctx.state.failures.lock() {
-        failures.remove(&key_of(&api));
-    }
+    ctx.state.failures.lock().remove(&key_of(&api));
     Ok(match (reason, apim_requeue) {
         (ReadyReason::InvalidSpec, None) => Action::await_change(),
         (_, Some(requeue)) => Action::requeue(requeue),
@@ -298,16 +303,12 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
 
 /// Exponential backoff per API (5 s doubling to 5 min), so a failing API never spins.
 pub(super) fn error_policy(api: Arc<ExposedAPI>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    let attempts = ctx
-        .state
-        .failures
-        .lock()
-        .map(|mut f| {
-            let n = f.entry(key_of(&api)).or_insert(0);
-            *n = n.saturating_add(1);
-            *n
-        })
-        .unwrap_or(1);
+    let attempts = {
+        let mut failures = ctx.state.failures.lock();
+        let n = failures.entry(key_of(&api)).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    };
     let backoff = Duration::from_secs(5u64.saturating_mul(1 << attempts.min(6).saturating_sub(1)).min(300));
     // Azure's Retry-After is honoured as it is (throttling is not made worse by retrying sooner).
     let delay = match error {

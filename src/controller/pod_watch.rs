@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 
 use super::indexes::Index;
 use super::pod_index::PodIndex;
+use super::watch_task::Listing;
 use super::watches::SideWatches;
 
 impl SideWatches {
@@ -23,12 +24,10 @@ impl SideWatches {
         let this = self.handle();
         self.spawn_watch(
             true,
-            ("Service", false),
+            ("Service", Listing::Required),
             watcher::watcher(api, watcher::Config::default().any_semantic()),
             move |event| {
-                if let Ok(mut index) = this.state.selectors.write() {
-                    index.handle(&event);
-                }
+                this.state.selectors.write().handle(&event);
                 if let Event::Apply(svc) | Event::Delete(svc) = &event {
                     this.send_apis_of(&svc.namespace().unwrap_or_default(), &svc.name_any());
                 }
@@ -58,7 +57,7 @@ impl SideWatches {
         let this = self.handle();
         self.spawn_watch(
             true,
-            ("Pod", false),
+            ("Pod", Listing::Required),
             watcher::watcher(api, watcher::Config::default().any_semantic()),
             move |event| {
                 let touched = match &event {
@@ -67,24 +66,17 @@ impl SideWatches {
                     }
                     _ => None,
                 };
-                let changed = match this.state.pods.write() {
-                    Ok(mut index) => {
-                        let facts = |index: &PodIndex| {
-                            touched.as_ref().and_then(|(ns, name, _)| index.facts(ns, name).cloned())
-                        };
-                        let before = facts(index.get());
-                        index.handle(&event);
-                        before != facts(index.get())
-                    }
-                    Err(_) => true,
+                let changed = {
+                    let mut index = this.state.pods.write();
+                    let facts =
+                        |index: &PodIndex| touched.as_ref().and_then(|(ns, name, _)| index.facts(ns, name).cloned());
+                    let before = facts(index.get());
+                    index.handle(&event);
+                    before != facts(index.get())
                 };
                 let Some((ns, _, labels)) = touched.filter(|_| changed) else { return };
-                let services: Vec<String> = this
-                    .state
-                    .selectors
-                    .read()
-                    .map(|i| i.get().services_selecting(&ns, &labels).map(String::from).collect())
-                    .unwrap_or_default();
+                let services: Vec<String> =
+                    this.state.selectors.read().get().services_selecting(&ns, &labels).map(String::from).collect();
                 for svc in services {
                     this.send_apis_of(&ns, &svc);
                 }

@@ -1,12 +1,13 @@
 //! The propagate step: URL, developer UI and readiness copied into the owning Component's entry.
+//! A Component being uninstalled gets nothing: it is on its way out, and so are its APIs.
 
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use tracing::info;
+use tracing::{debug, info};
 
 use super::apply::patch_component;
 use super::context::Context;
-use super::error::ReconcileError;
+use super::error::{ReconcileError, is_gone};
 use crate::core::component::{Published, component_resource, propagation_patch};
 use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
 
@@ -21,7 +22,7 @@ pub(super) async fn propagate(
     let namespace = api.namespace().unwrap_or_default();
     let resource = component_resource();
     // Our last patch while its echo is on its way (two reconciles in a row must not patch twice).
-    let recent = ctx.state.recent.lock().ok().and_then(|r| r.object(&resource.plural, &namespace, &owner.name));
+    let recent = ctx.state.recent().object(&resource.plural, &namespace, &owner.name);
     let cached = || {
         let kind = std::sync::Arc::new(resource.clone());
         let component = store.get(&ObjectRef::new_with(&owner.name, kind).within(&namespace))?;
@@ -31,6 +32,10 @@ pub(super) async fn propagate(
         // Not there yet: the Component watch reconciles this API when it appears.
         return Ok(());
     };
+    if component.metadata.deletion_timestamp.is_some() || component.uid().is_some_and(|uid| uid != owner.uid) {
+        debug!(component = %owner.name, "the Component is being deleted or was replaced: its entry is left as it is");
+        return Ok(());
+    }
     let api_status = status.api_status.clone().unwrap_or_default();
     let published = Published {
         api_uid: api.meta().uid.as_deref().unwrap_or_default(),
@@ -46,17 +51,23 @@ pub(super) async fn propagate(
         return Ok(());
     }
     info!(component = %owner.name, "updating the Component's entry");
-    let patched = patch_component(&ctx.client, &resource, &namespace, &owner.name, ops, subresource).await;
+    let target = (namespace.as_str(), owner.name.as_str(), owner.uid.as_str());
+    let patched = patch_component(&ctx.client, &resource, target, ops, subresource).await;
     ctx.telemetry.health.record("write components", &patched);
     match patched {
         Ok(written) => {
             ctx.telemetry.metrics.wrote("Component");
-            if let Ok(mut recent) = ctx.state.recent.lock() {
-                recent.wrote_object(&resource.plural, component.resource_version().as_deref(), written);
-            }
+            let before = component.resource_version();
+            ctx.state.recent().wrote_object(&resource.plural, before.as_deref(), written);
             Ok(())
         }
-        // A failed `test` means the entries moved under us; the Component watch brings us back.
+        // Uninstalled meanwhile: the normal end of its life, not a failure.
+        Err(e) if is_gone(&e) => {
+            debug!(component = %owner.name, error = %e, "the Component is gone: its entry is left as it is");
+            Ok(())
+        }
+        // A failed `test` means the entries moved, or the Component was replaced, under us; the
+        // Component watch brings us back.
         Err(kube::Error::Api(e)) if e.code == 422 => Ok(()),
         Err(source) => Err(ReconcileError::Propagate { name: owner.name.clone(), source }),
     }

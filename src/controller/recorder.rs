@@ -11,8 +11,8 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use jiff::{SignedDuration, Timestamp};
@@ -22,6 +22,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType};
 use kube::{Api, Client};
+use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tracing::warn;
 
@@ -145,7 +146,7 @@ impl Publisher {
         let key = key(event, regarding);
         let namespace = regarding.namespace.as_deref().unwrap_or("default");
         let events: Api<K8sEvent> = Api::namespaced(self.client.clone(), namespace);
-        let repeat = self.seen.lock().ok().and_then(|seen| seen.repeat_of(key, now));
+        let repeat = self.seen.lock().repeat_of(key, now);
         let published = match repeat {
             Some(before) => {
                 let count = before.count + 1;
@@ -159,9 +160,7 @@ impl Publisher {
                 Published { name: created.metadata.name.unwrap_or_default(), count: 1, at: now }
             }
         };
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.remember(key, published);
-        }
+        self.seen.lock().remember(key, published);
         Ok(())
     }
 

@@ -87,14 +87,13 @@ async fn service_monitor(
 
 /// The pods behind the implementation Service and the ports they declare, from the caches.
 fn scrape_targets(ctx: &Context, valid: &ValidApi) -> ScrapeTargets {
-    let selectors = ctx.state.selectors.read().ok();
-    let selector = selectors.and_then(|i| i.get().selector(&valid.namespace, &valid.implementation).cloned());
+    let selector = ctx.state.selectors.read().get().selector(&valid.namespace, &valid.implementation).cloned();
     match selector {
         None => ScrapeTargets::NoService,
         Some(selector) if selector.is_empty() => ScrapeTargets::NoSelector,
         Some(selector) => {
-            let pods = ctx.state.pods.read().map(|i| i.get().selected(&valid.namespace, &selector));
-            ScrapeTargets::Pods(pods.unwrap_or_default().into_iter().map(|(_, facts)| facts.ports).collect())
+            let pods = ctx.state.pods.read().get().selected(&valid.namespace, &selector);
+            ScrapeTargets::Pods(pods.into_iter().map(|(_, facts)| facts.ports).collect())
         }
     }
 }
@@ -105,12 +104,7 @@ async fn annotate(
     valid: &ValidApi,
     mode: OpenMetricsImplementation,
 ) -> Result<ConditionSpec, kube::Error> {
-    let selector = ctx
-        .state
-        .selectors
-        .read()
-        .ok()
-        .and_then(|i| i.get().selector(&valid.namespace, &valid.implementation).cloned());
+    let selector = ctx.state.selectors.read().get().selector(&valid.namespace, &valid.implementation).cloned();
     let Some(selector) = selector else {
         return Ok(MetricsReason::ServiceNotFound
             .condition(format!("Service {} not found; its pods are annotated when it appears", valid.implementation)));
@@ -119,7 +113,7 @@ async fn annotate(
         return Ok(MetricsReason::NoSelector
             .condition(format!("Service {} has no selector: there are no pods to annotate", valid.implementation)));
     }
-    let pods = ctx.state.pods.read().map(|i| i.get().selected(&valid.namespace, &selector)).unwrap_or_default();
+    let pods = ctx.state.pods.read().get().selected(&valid.namespace, &selector);
     if pods.is_empty() {
         return Ok(
             MetricsReason::WaitingForPods.condition(format!("no pod selected by Service {} yet", valid.implementation))

@@ -23,15 +23,23 @@ pub(super) fn keep_namespaces<K: Resource>(event: Event<K>, namespaces: &WatchNa
     }
 }
 
+/// Whether the operator starts only once a watch has listed, or also when the watch is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Listing {
+    Required,
+    /// A kind the operator may not be allowed to list (in a gateway namespace): a Forbidden watch
+    /// counts as listed, empty, and the writes it would serve fail with their conditions.
+    Optional,
+}
+
 /// Runs a watch in a task, handing each event to `on_event`; the receiver fires after the first
 /// complete list. With `namespaces`, events of other namespaces are dropped before `on_event`. A
-/// Forbidden watch is a standing problem in `/readyz` until it recovers; for an `optional` kind
-/// it also counts as listed (empty), so that the operator starts without it.
+/// Forbidden watch is a standing problem in `/readyz` until it recovers.
 pub(super) fn spawn_watch<K, S>(
     tasks: &Tasks,
     health: Arc<Health>,
     namespaces: Option<WatchNamespaces>,
-    (kind, optional): (&str, bool),
+    (kind, listing): (&str, Listing),
     stream: S,
     mut on_event: impl FnMut(Event<K>) + Send + 'static,
 ) -> oneshot::Receiver<()>
@@ -64,7 +72,9 @@ where
                     warn!(%kind, error = %e, "watch failed; retrying with backoff");
                     if watch_forbidden(&e) {
                         health.problem(&source, Some(format!("forbidden: {e}")));
-                        if optional && let Some(tx) = listed.take() {
+                        if listing == Listing::Optional
+                            && let Some(tx) = listed.take()
+                        {
                             let _ = tx.send(());
                         }
                     }
@@ -77,18 +87,14 @@ where
 
 /// Side-watch tasks of a running operator, aborted when it stops.
 #[derive(Clone, Default)]
-pub(super) struct Tasks(Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>);
+pub(super) struct Tasks(Arc<parking_lot::Mutex<Vec<tokio::task::AbortHandle>>>);
 
 impl Tasks {
     pub(super) fn track<T>(&self, handle: tokio::task::JoinHandle<T>) {
-        if let Ok(mut tasks) = self.0.lock() {
-            tasks.push(handle.abort_handle());
-        }
+        self.0.lock().push(handle.abort_handle());
     }
 
     pub fn abort_all(&self) {
-        if let Ok(mut tasks) = self.0.lock() {
-            tasks.drain(..).for_each(|t| t.abort());
-        }
+        self.0.lock().drain(..).for_each(|t| t.abort());
     }
 }

@@ -15,7 +15,7 @@ use super::cached::CachedObject;
 use super::context::ChildStores;
 use super::context::State;
 use super::discovery::Discovered;
-use super::watch_task::{Tasks, spawn_watch};
+use super::watch_task::{Listing, Tasks, spawn_watch};
 use crate::backend::route::{Claims, Route};
 use crate::backend::{Backends, ChildKind};
 use crate::config::{RunConfig, WatchNamespaces};
@@ -106,7 +106,7 @@ impl SideWatches {
         let components = discovered.component.is_some().then(|| {
             // Our own entry patches are echoes: cached, not reconciled again.
             let (_, store, done) =
-                self.cached(component_resource(), Scope::Watched, (true, false), |this, event, echo| {
+                self.cached(component_resource(), (Scope::Watched, Listing::Required), |this, event, echo| {
                     if let Event::Apply(component) | Event::Delete(component) = event
                         && !echo
                     {
@@ -159,15 +159,13 @@ impl SideWatches {
         let api: Api<EndpointSlice> = self.scoped_typed();
         let this = self.handle();
         let config = watcher::Config::default().labels(crate::core::readiness::SERVICE_NAME_LABEL).any_semantic();
-        self.spawn_watch(true, ("EndpointSlice", false), watcher::watcher(api, config), move |event| {
+        self.spawn_watch(true, ("EndpointSlice", Listing::Required), watcher::watcher(api, config), move |event| {
             let changed: Vec<(String, String)> = match &event {
                 Event::Apply(slice) | Event::Delete(slice) => slice_service(slice).into_iter().collect(),
                 _ => Vec::new(),
             };
             let before: Vec<bool> = this.readiness_of(&changed);
-            if let Ok(mut index) = this.state.readiness.write() {
-                index.handle(&event);
-            }
+            this.state.readiness.write().handle(&event);
             let relisted = matches!(event, Event::InitDone);
             for ((ns, svc), was) in changed.iter().zip(before) {
                 if this.readiness_of(&[(ns.clone(), svc.clone())]) != [was] {
@@ -185,7 +183,7 @@ impl SideWatches {
     /// feeds the conflict index and wakes the APIs waiting on a key it touches.
     fn children(&self, kind: &ChildKind, route: Option<Arc<dyn Route>>) -> Cached {
         let scope = if kind.cluster_wide { Scope::Cluster } else { Scope::Watched };
-        self.cached(kind.resource.clone(), scope, (true, false), move |this, event, echo| {
+        self.cached(kind.resource.clone(), (scope, Listing::Required), move |this, event, echo| {
             let touched = match event {
                 Event::Apply(obj) | Event::Delete(obj) => Some(obj),
                 _ => None,
@@ -200,13 +198,14 @@ impl SideWatches {
                     Event::Apply(c) | Event::Delete(c) => c.keys.clone(),
                     _ => Vec::new(),
                 };
-                if let Ok(mut index) = this.state.routes.write() {
+                {
+                    let mut index = this.state.routes.write();
                     if let Event::Apply(c) | Event::Delete(c) = &claimed {
                         keys.extend(index.get().keys_of(&c.route));
                     }
                     index.handle(&claimed);
                 }
-                let woken = this.state.waiters.lock().map(|mut w| w.take(&keys)).unwrap_or_default();
+                let woken = this.state.waiters.lock().take(&keys);
                 for (ns, name) in woken {
                     this.send(&ns, &name);
                 }
@@ -219,15 +218,13 @@ impl SideWatches {
         })
     }
 
-    /// A cached watch of `scope` (compact: [`CachedObject`]); `on_event` gets every event, as a
-    /// `DynamicObject`, and whether
-    /// it is the echo of the operator's own write (only recognised for kinds `written_by_us`). An
-    /// `optional` kind the operator may not list does not hold the start up.
+    /// A cached watch of `scope` (compact: [`CachedObject`]) of a kind the operator writes;
+    /// `on_event` gets every event, as a `DynamicObject`, and whether it is the echo of the
+    /// operator's own write.
     pub(super) fn cached(
         &self,
         resource: ApiResource,
-        scope: Scope,
-        (written_by_us, optional): (bool, bool),
+        (scope, listing): (Scope, Listing),
         on_event: impl Fn(&SideWatches, &Event<DynamicObject>, bool) + Send + 'static,
     ) -> Cached {
         let filtered = scope == Scope::Watched;
@@ -242,10 +239,10 @@ impl SideWatches {
         let store = writer.as_reader();
         let this = self.handle();
         let stream = watcher::watcher(api, watcher::Config::default().any_semantic());
-        let done = self.spawn_watch(filtered, (&kind, optional), stream, move |event| {
+        let done = self.spawn_watch(filtered, (&kind, listing), stream, move |event| {
             writer.apply_watcher_event(&event);
             let event = map_event(&event, |obj| obj.to_dynamic(&resource));
-            let echo = written_by_us && this.echo(&plural, &event);
+            let echo = this.echo(&plural, &event);
             on_event(&this, &event, echo);
         });
         (shared, store, done)
@@ -254,7 +251,7 @@ impl SideWatches {
     pub(super) fn spawn_watch<K, S>(
         &self,
         scoped: bool,
-        (kind, optional): (&str, bool),
+        (kind, listing): (&str, Listing),
         stream: S,
         on_event: impl FnMut(Event<K>) + Send + 'static,
     ) -> oneshot::Receiver<()>
@@ -263,12 +260,12 @@ impl SideWatches {
         S: futures::Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
     {
         let namespaces = scoped.then(|| self.namespaces.clone());
-        spawn_watch(&self.tasks, self.telemetry.health.clone(), namespaces, (kind, optional), stream, on_event)
+        spawn_watch(&self.tasks, self.telemetry.health.clone(), namespaces, (kind, listing), stream, on_event)
     }
 
     /// Whether an event is the echo of the operator's own write (and forgets that write).
     fn echo(&self, plural: &str, event: &Event<DynamicObject>) -> bool {
-        let Ok(mut recent) = self.state.recent.lock() else { return false };
+        let mut recent = self.state.recent();
         match event {
             Event::Apply(obj) => recent.seen_object(plural, obj, false),
             Event::Delete(obj) => recent.seen_object(plural, obj, true),
@@ -295,12 +292,12 @@ impl SideWatches {
     }
 
     fn readiness_of(&self, services: &[(String, String)]) -> Vec<bool> {
-        let Ok(index) = self.state.readiness.read() else { return Vec::new() };
+        let index = self.state.readiness.read();
         services.iter().map(|(ns, svc)| index.get().ready(ns, svc)).collect()
     }
 
     pub(super) fn send_apis_of(&self, namespace: &str, service: &str) {
-        let names = self.state.implementations.read().map(|i| i.get().apis_of(namespace, service)).unwrap_or_default();
+        let names = self.state.implementations.read().get().apis_of(namespace, service);
         for name in names {
             self.send(namespace, &name);
         }

@@ -57,6 +57,25 @@ impl ReadyReason {
         Self::GatewayNotProgrammed,
     ];
 
+    /// Whether someone must act (kstatus' `Stalled`); otherwise the API waits for something that
+    /// comes by itself (`Reconciling`), or is ready.
+    pub fn stalls(self) -> bool {
+        match self {
+            Self::Exposed
+            | Self::ImplementationNotReady
+            | Self::AddressPending
+            | Self::RoutePending
+            | Self::ApplyFailed => false,
+            Self::InvalidSpec
+            | Self::RouteConflict
+            | Self::NotOwned
+            | Self::RouteNotAccepted
+            | Self::RouteRefsUnresolved
+            | Self::GatewayNotProgrammed
+            | Self::SecurityPolicyNotEnforceable => true,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Exposed => "Exposed",
@@ -309,17 +328,8 @@ pub fn needs_write(current: Option<&ExposedApiStatus>, desired: &ExposedApiStatu
 pub fn progress_condition(ready: &ReadyCondition) -> Option<ConditionSpec> {
     let type_ = match ready.reason {
         ReadyReason::Exposed => return None,
-        ReadyReason::ImplementationNotReady
-        | ReadyReason::AddressPending
-        | ReadyReason::RoutePending
-        | ReadyReason::ApplyFailed => RECONCILING,
-        ReadyReason::InvalidSpec
-        | ReadyReason::RouteConflict
-        | ReadyReason::NotOwned
-        | ReadyReason::RouteNotAccepted
-        | ReadyReason::RouteRefsUnresolved
-        | ReadyReason::GatewayNotProgrammed
-        | ReadyReason::SecurityPolicyNotEnforceable => STALLED,
+        reason if reason.stalls() => STALLED,
+        _ => RECONCILING,
     };
     Some(ConditionSpec { type_, status: true, reason: ready.reason.as_str(), message: ready.message.clone() })
 }

@@ -26,3 +26,4 @@ mod policies;
 mod smoke;
 mod support;
 mod takeover;
+mod uninstall;
