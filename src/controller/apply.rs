@@ -289,6 +289,19 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_test_is_told_from_a_refusal_with_causes() {
+        let status = |causes: Value| {
+            let status = json!({"status": "Failure", "message": "m", "code": 422, "details": {"causes": causes}});
+            kube::Error::Api(Box::new(serde_json::from_value(status).unwrap()))
+        };
+        assert!(failed_test(&status(json!([]))));
+        assert!(!failed_test(&status(json!([{"field": "metadata.finalizers", "message": "being deleted"}]))));
+        assert!(!failed_test(&kube::Error::Api(
+            kube::core::Status::failure("gone", "NotFound").with_code(404).boxed()
+        )));
+    }
+
+    #[test]
     fn spec_label_or_owner_drift_is_detected() {
         let mut spec = desired();
         spec.data["spec"]["hosts"] = json!(["other"]);

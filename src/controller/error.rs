@@ -33,8 +33,9 @@ pub enum ReconcileError {
     /// Cleanup on deletion (pod annotations) failed; retried, then given up with a Warning.
     #[error("cannot clean up after the ExposedAPI: {0}{hint}", hint = hint(.0))]
     Cleanup(#[source] kube::Error),
-    /// Adding or removing a finalizer of the ExposedAPI failed.
-    #[error("cannot update the finalizers: {0}{hint}", hint = hint(.0))]
+    /// Adding or removing a finalizer of the ExposedAPI failed (a 422 here is a failed `test`:
+    /// the finalizers moved, not the CRD).
+    #[error("cannot update the finalizers: {0}{hint}", hint = permission_hint(.0))]
     Finalizer(#[source] kube::Error),
     /// Apply (APIM backend): a call to Azure failed in a way that is retried.
     #[error(transparent)]
@@ -116,10 +117,16 @@ fn kind_hint(error: &kube::Error) -> &'static str {
 /// What to do about the common API errors of any write.
 fn hint(error: &kube::Error) -> &'static str {
     match error {
+        kube::Error::Api(e) if e.code == 422 => " (the installed CRD rejects the object: check its version)",
+        _ => permission_hint(error),
+    }
+}
+
+fn permission_hint(error: &kube::Error) -> &'static str {
+    match error {
         kube::Error::Api(e) if e.code == 403 => {
             " (the operator's ServiceAccount lacks a permission: apply the ClusterRole of deploy/rbac.yaml or the chart)"
         }
-        kube::Error::Api(e) if e.code == 422 => " (the installed CRD rejects the object: check its version)",
         _ => "",
     }
 }

@@ -45,11 +45,14 @@ const RETRY_AFTER_CAP: Duration = Duration::from_secs(600);
 /// Failed clean-ups after which the finalizer goes anyway: deletion is never blocked for good.
 pub(super) const CLEANUP_ATTEMPTS: u32 = 5;
 
+/// Reconciles one ExposedAPI. A write that finds it gone or being deleted is how APIs end: debug,
+/// not an error (no count, no Warning, no retry; its backoff is forgotten).
 pub(super) async fn reconcile(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let key = key_of(&api);
-    match steps(api, ctx).await {
+    match steps(api, ctx.clone()).await {
         Err(e) if e.is_gone() => {
             debug!(namespace = %key.0, name = %key.1, error = %e, "the ExposedAPI is gone or being deleted");
+            ctx.state.failures.lock().remove(&key);
             Ok(Action::await_change())
         }
         done => done,
