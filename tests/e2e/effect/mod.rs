@@ -6,6 +6,7 @@
 //! `Applied` is enforced. Without a data plane (`ODA_TESTENV_DATAPLANE=0`, or another cluster) the
 //! tests say so and pass.
 
+mod envoy_gateway;
 mod metrics;
 /// Two tests of an `async fn(RouteBackend)`: one on VirtualServices, one on HTTPRoutes.
 macro_rules! on_both_backends {

@@ -259,6 +259,7 @@ impl Drop for TestNamespace {
 
 pub mod azure;
 pub mod dataplane;
+pub mod envoy_gateway;
 mod fixtures;
 pub mod http;
 mod istioctl;
