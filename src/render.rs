@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::backend::apim::ApimBackend;
+use crate::backend::apim::{ApimBackend, import, specification_url};
 use crate::backend::route::RouteState;
 use crate::backend::scrape::Scraper;
 use crate::backend::scrape::annotations::desired_annotations;
@@ -153,7 +153,12 @@ fn apim_requests(
     // As in the cluster: the base URL setting wins, else the Ingress's address (here the flag's).
     let ingress = options.ingress_address.as_deref().map(|address| ApimBackend::ingress_url(address, &valid.path));
     let service_url = if apim.backend_url(&valid.path).is_some() { None } else { ingress };
-    let desired = apim.desired(valid, &api.spec, service_url).map_err(|e| RenderError::Document {
+    // Offline the document is not read: the format by its name, which the operator replaces
+    // with what the document's content says.
+    let import = specification_url(&api.spec)
+        .map(|url| import::guess(&url))
+        .unwrap_or(import::Import { format: "openapi+json-link", value: String::new() });
+    let desired = apim.desired(valid, &api.spec, service_url, &import).map_err(|e| RenderError::Document {
         document: format!("ExposedAPI {}", valid.name),
         problem: e.to_string(),
     })?;

@@ -49,7 +49,8 @@ fn secret_tokens(standin: &StandIn) -> Arc<dyn TokenSource> {
 
 fn api_body(path: &str) -> Value {
     json!({"properties": {"displayName": "p", "path": path, "protocols": ["https"], "subscriptionRequired": false,
-        "serviceUrl": "https://mesh.internal/p", "format": "swagger-link-json", "value": "https://specs/p.json"}})
+        "serviceUrl": "https://mesh.internal/p", "format": "swagger-link-json",
+        "value": "http://127.0.0.1:1/documents/tmf620.swagger.json"}})
 }
 
 fn policy_body() -> Value {
@@ -65,7 +66,7 @@ async fn an_api_is_created_through_its_long_running_operation_then_its_policy() 
 
     let created = arm.put_api("oda-c-p", &api_body("p"), None).await.unwrap();
     assert_eq!(created.body["properties"]["provisioningState"], "Succeeded");
-    let put = arm.put_policy("oda-c-p", &policy_body()).await.unwrap();
+    let put = arm.put_policy("oda-c-p", &policy_body(), None).await.unwrap();
     assert!(put.etag.is_some());
     let etag = arm.api_etag("oda-c-p").await.unwrap();
     assert_eq!(etag, control.api(&service(), "oda-c-p").await.map(|a| a.etag));
@@ -100,6 +101,18 @@ async fn an_api_is_created_through_its_long_running_operation_then_its_policy() 
         "tokens are redacted in the record"
     );
 
+    // An update names the ETag it read (the spec requires If-Match for updates): none is
+    // refused, a stale one is 412, the current one passes; the same for the policy.
+    let refused = arm.put_api("oda-c-p", &api_body("p"), None).await;
+    assert!(matches!(&refused, Err(AzureError::Rejected { status: 400, message, .. }) if message.contains("If-Match")));
+    assert!(matches!(arm.put_api("oda-c-p", &api_body("p"), Some("\"stale\"")).await, Err(AzureError::Precondition)));
+    let current = arm.api_etag("oda-c-p").await.unwrap();
+    arm.put_api("oda-c-p", &api_body("p"), current.as_deref()).await.unwrap();
+    assert!(arm.put_policy("oda-c-p", &policy_body(), None).await.is_err());
+    let policy_etag = arm.etag_of("/apis/oda-c-p/policies/policy").await.unwrap();
+    assert!(policy_etag.is_some());
+    arm.put_policy("oda-c-p", &policy_body(), policy_etag.as_deref()).await.unwrap();
+
     // Gone behind our back: absent, and created again by the next PUT.
     control.delete_api(&service(), "oda-c-p").await;
     assert_eq!(arm.get_api("oda-c-p").await.unwrap(), None);
@@ -131,7 +144,7 @@ async fn errors_are_classified_by_status() {
     // An expired token: retried once with a fresh one, transparently.
     arm.put_api("oda-c-a", &api_body("a"), None).await.unwrap();
     control.expire_tokens().await;
-    arm.put_api("oda-c-a", &api_body("a"), None).await.unwrap();
+    arm.put_api("oda-c-a", &api_body("a"), Some("*")).await.unwrap();
 
     // Throttled: the wait Azure asks for.
     control.fail_next("PUT", 429, 1, Some(7)).await;
@@ -156,7 +169,7 @@ async fn errors_are_classified_by_status() {
 
     // The reference's invalid CORS XML is refused as APIM would.
     let invalid = json!({"properties": {"format": "xml", "value": "<policies><inbound><cors><max-age>5</max-age></cors></inbound></policies>"}});
-    assert!(matches!(arm.put_policy("oda-c-a", &invalid).await, Err(AzureError::Rejected { status: 400, .. })));
+    assert!(matches!(arm.put_policy("oda-c-a", &invalid, None).await, Err(AzureError::Rejected { status: 400, .. })));
 
     // Forbidden is a condition, not a retry.
     control.fail_next("GET", 403, 1, None).await;
@@ -265,7 +278,7 @@ async fn the_standin_refuses_what_the_published_contract_refuses() {
     // The policy of before: validate-jwt with an empty <audiences>, a wildcard-host origin.
     let no_audience = "<policies><inbound><base/><validate-jwt header-name=\"Authorization\"><openid-config \
         url=\"https://idp/.well-known/openid-configuration\"/><audiences/></validate-jwt></inbound></policies>";
-    let refused = arm.put_policy("oda-c-p", &policy(no_audience.into())).await;
+    let refused = arm.put_policy("oda-c-p", &policy(no_audience.into()), None).await;
     assert!(matches!(&refused, Err(AzureError::Rejected { status: 400, message, .. }) if message.contains("audience")));
     let cors = |origins: &[&str]| Cors {
         origins: origins.iter().map(|o| o.to_string()).collect(),
@@ -276,7 +289,7 @@ async fn the_standin_refuses_what_the_published_contract_refuses() {
         answer_preflights: true,
     };
     let wildcard = policy_xml(Some(&cors(&["https://*.example.org"])), None, None);
-    let refused = arm.put_policy("oda-c-p", &policy(wildcard)).await;
+    let refused = arm.put_policy("oda-c-p", &policy(wildcard), None).await;
     assert!(matches!(&refused, Err(AzureError::Rejected { status: 400, message, .. }) if message.contains("wildcard")));
     let jwt = Jwt {
         openid_config_url: "https://idp/.well-known/openid-configuration".into(),
@@ -284,5 +297,43 @@ async fn the_standin_refuses_what_the_published_contract_refuses() {
         issuers: vec![],
     };
     let accepted = policy_xml(Some(&cors(&["https://a.example.org"])), None, Some(&jwt));
-    arm.put_policy("oda-c-p", &policy(accepted)).await.unwrap();
+    arm.put_policy("oda-c-p", &policy(accepted), None).await.unwrap();
+}
+
+/// The import format is read from the document (a TMF v5 OpenAPI 3 JSON is `openapi+json-link`,
+/// which the old guess by name declared `swagger-link-json`); the stand-in downloads the document
+/// and refuses one of another kind than declared; an unreachable document sends nothing.
+#[tokio::test]
+async fn the_import_format_is_the_documents_own() {
+    use oda_api_operator::azure::Documents;
+    use oda_api_operator::config::ApimImportMode;
+    let standin = standin().await;
+    let arm = client(&standin, secret_tokens(&standin));
+    let documents = Documents::new(ApimImportMode::Link, Duration::from_secs(60)).unwrap();
+    let url = format!("http://{}/documents/tmf620.json", standin.control);
+    let import = documents.import(&url).await.unwrap();
+    assert_eq!(import.format, "openapi+json-link");
+    let mut body = api_body("p");
+    body["properties"]["format"] = json!("swagger-link-json");
+    body["properties"]["value"] = json!(url);
+    let refused = arm.put_api("oda-c-p", &body, None).await;
+    assert!(matches!(&refused, Err(AzureError::Rejected { status: 400, .. })), "{refused:?}");
+    body["properties"]["format"] = json!(import.format);
+    arm.put_api("oda-c-p", &body, None).await.unwrap();
+
+    let yaml = documents.import(&format!("http://{}/documents/tmf620.yaml", standin.control)).await.unwrap();
+    assert_eq!(yaml.format, "openapi-link");
+    let inline = Documents::new(ApimImportMode::Inline, Duration::from_secs(60)).unwrap();
+    let sent = inline.import(&url).await.unwrap();
+    assert_eq!(sent.format, "openapi+json");
+    body["properties"]["format"] = json!(sent.format);
+    body["properties"]["value"] = json!(sent.value);
+    arm.put_api("oda-c-p", &body, Some("*")).await.unwrap();
+
+    let missing = format!("http://{}/documents/missing.json", standin.control);
+    let unusable = documents.import(&missing).await.unwrap_err();
+    assert!(unusable.contains(&missing) && unusable.contains("404"), "{unusable}");
+    standin.control().put_document("page.json", "<html>Not Found</html>").await;
+    let page = documents.import(&format!("http://{}/documents/page.json", standin.control)).await.unwrap_err();
+    assert!(page.contains("<html>"), "{page}");
 }

@@ -57,10 +57,15 @@ async fn one_api_is_imported_updated_and_deleted_in_a_real_instance() {
     }))
     .expect("an ExposedAPI");
     let backend = ApimBackend::new(&config);
-    let desired = backend.desired(&validate(&api, "oda-live").expect("valid"), &api.spec, None).expect("desired");
+    // The format from the document itself, as the operator reads it.
+    let documents = oda_api_operator::azure::Documents::new(config.apim_import_mode, Duration::from_secs(60))
+        .expect("a document client");
+    let import = documents.import(&live("LIVE_APIM_SPEC_URL")).await.expect("the document is readable");
+    let desired =
+        backend.desired(&validate(&api, "oda-live").expect("valid"), &api.spec, None, &import).expect("desired");
     let body = serde_json::to_value(&desired.api).unwrap();
     arm.put_api(&desired.api_id, &body, None).await.expect("APIM imports the API");
-    arm.put_policy(&desired.api_id, &serde_json::to_value(&desired.policy).unwrap())
+    arm.put_policy(&desired.api_id, &serde_json::to_value(&desired.policy).unwrap(), None)
         .await
         .expect("APIM accepts the policy");
     let first = arm.api_etag(&desired.api_id).await.expect("HEAD").expect("the API exists");
@@ -71,8 +76,10 @@ async fn one_api_is_imported_updated_and_deleted_in_a_real_instance() {
         interval: Some("pm".into()),
         ..Default::default()
     });
-    let changed = backend.desired(&validate(&api, "oda-live").expect("valid"), &api.spec, None).expect("desired");
-    arm.put_policy(&changed.api_id, &serde_json::to_value(&changed.policy).unwrap())
+    let changed =
+        backend.desired(&validate(&api, "oda-live").expect("valid"), &api.spec, None, &import).expect("desired");
+    let policy_etag = arm.etag_of(&format!("/apis/{}/policies/policy", changed.api_id)).await.expect("HEAD policy");
+    arm.put_policy(&changed.api_id, &serde_json::to_value(&changed.policy).unwrap(), policy_etag.as_deref())
         .await
         .expect("APIM accepts the rate limit");
     let after = arm.api_etag(&desired.api_id).await.expect("HEAD").expect("the API exists");

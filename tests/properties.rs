@@ -113,7 +113,8 @@ proptest! {
         for path in &paths {
             prop_assert!(path_problem(path).is_none(), "{path:?} rendered from {:?}", valid.path);
         }
-        let apim = ApimBackend::new(&ApimConfig::default()).desired(&valid, &api.spec, Some("https://mesh/x".into()));
+        let import = oda_api_operator::backend::apim::import::guess("https://specs/x.json");
+        let apim = ApimBackend::new(&ApimConfig::default()).desired(&valid, &api.spec, Some("https://mesh/x".into()), &import);
         if let Ok(apim) = apim {
             let path = format!("/{}", apim.api.properties.path);
             prop_assert!(path == "/" || path_problem(&path).is_none(), "{path:?}");

@@ -108,9 +108,9 @@ pub async fn arm(
         (Method::PUT, ["apis", id]) => ctx.put_api(id, body),
         (Method::DELETE, ["apis", id]) => ctx.delete_api(id),
         (Method::PUT, ["apis", id, "policies", "policy"]) => ctx.put_policy(id, body),
-        (Method::GET, ["apis", id, "policies", "policy"]) => ctx.get_policy(id),
+        (Method::GET | Method::HEAD, ["apis", id, "policies", "policy"]) => ctx.get_policy(id),
         (Method::PUT, ["openidConnectProviders", id]) => ctx.put_provider(id, body),
-        (Method::GET, ["openidConnectProviders", id]) => ctx.get_provider(id),
+        (Method::GET | Method::HEAD, ["openidConnectProviders", id]) => ctx.get_provider(id),
         _ => arm_error(StatusCode::NOT_FOUND, "ResourceNotFound", "The requested resource was not found."),
     }
 }
@@ -154,8 +154,13 @@ impl Call<'_> {
         }
     }
 
-    /// `If-Match`: absent passes; `*` needs the object; an ETag must be the current one.
+    /// `If-Match`: absent passes on a create (the spec's IfMatchOptionalParameter: "not required
+    /// when creating an entity, but required when updating an entity"); `*` needs the object; an
+    /// ETag must be the current one.
     fn precondition(&self, current: Option<&str>) -> Option<Response> {
+        if current.is_some() && self.if_match.is_none() {
+            return Some(validation("If-Match", "The If-Match header is required when updating an entity."));
+        }
         let wanted = self.if_match.as_deref()?;
         let ok = match current {
             None => false,
@@ -190,6 +195,12 @@ impl Call<'_> {
         if let Some(failed) = self.precondition(existing.as_ref().map(|a| a.etag.as_str())) {
             return failed;
         }
+        if let (Some(format), Some(value)) =
+            (properties.get("format").and_then(Value::as_str), properties.get("value").and_then(Value::as_str))
+            && let Err(message) = crate::import_check::check(format, value, &self.state.documents)
+        {
+            return validation("value", &message);
+        }
         let mut stored_properties = properties.clone();
         if let Some(map) = stored_properties.as_object_mut() {
             map.remove("format");
@@ -223,10 +234,22 @@ impl Call<'_> {
                 } else {
                     with_etag(status, &etag, self.api_body(id, &api, "InProgress"))
                 };
-                crate::set_header(&mut response, "location", &location);
+                self.operation_headers(&mut response, &location, n);
                 response
             }
         }
+    }
+
+    /// The headers of a long-running operation, as the spec's examples show them.
+    fn operation_headers(&self, response: &mut Response, location: &str, n: u64) {
+        let s = &self.service;
+        let status = format!(
+            "{}/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ApiManagement/service/{}/tenant/operationResults/{n}?api-version=2024-05-01",
+            self.base, s.subscription, s.resource_group, s.name
+        );
+        crate::set_header(response, "location", location);
+        crate::set_header(response, "azure-asyncoperation", &status);
+        crate::set_header(response, "retry-after", "0");
     }
 
     fn poll(self, id: &str) -> Response {
@@ -260,7 +283,7 @@ impl Call<'_> {
                 self.state.operations.insert(n, Operation { polls_left: polls, status: 204, body: None, api: None });
                 let mut response = StatusCode::ACCEPTED.into_response();
                 let location = format!("{}{}?api-version=2024-05-01&asyncId={n}&asyncCode=204", self.base, self.path);
-                crate::set_header(&mut response, "location", &location);
+                self.operation_headers(&mut response, &location, n);
                 response
             }
         }
@@ -280,6 +303,10 @@ impl Call<'_> {
         };
         if let Err(message) = crate::policy_check::check(value) {
             return validation("value", &message);
+        }
+        let current = self.state.apis.get(&key).and_then(|a| a.policy.as_ref()).map(|p| p.etag.clone());
+        if let Some(failed) = self.precondition(current.as_deref()) {
+            return failed;
         }
         let etag = self.state.etag();
         let Some(api) = self.state.apis.get_mut(&key) else { return Self::not_found(id) };
@@ -305,7 +332,7 @@ impl Call<'_> {
         let properties = body.as_ref().and_then(|b| b.get("properties")).cloned().unwrap_or_default();
         let key = self.key(id);
         let existing = self.state.providers.get(&key).map(|p| p.etag.clone());
-        if let Some(failed) = self.precondition(existing.as_deref()).filter(|_| self.if_match.is_some()) {
+        if let Some(failed) = self.precondition(existing.as_deref()) {
             return failed;
         }
         let etag = self.state.etag();

@@ -64,6 +64,11 @@ impl Control {
         self.0.lock().await.apis.remove(&(service.clone(), id.to_owned()));
     }
 
+    /// Hosts `content` at `/documents/{name}` on the control listener.
+    pub async fn put_document(&self, name: &str, content: &str) {
+        self.0.lock().await.documents.insert(name.to_owned(), content.to_owned());
+    }
+
     /// An API someone else created.
     pub async fn insert_api(&self, service: &ServiceKey, id: &str, path: &str) {
         let mut state = self.0.lock().await;
@@ -96,6 +101,28 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/control/requests", get(requests))
         .route("/control/apis", get(apis))
         .route("/control/apis/{id}", axum::routing::put(foreign).delete(delete))
+        .route("/documents/{name}", get(document).put(put_document))
+}
+
+/// A hosted API document (what an ExposedAPI's `specification.url` points at in tests).
+async fn document(
+    Extract(shared): Extract<Shared>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    match shared.lock().await.documents.get(&name) {
+        Some(content) => content.clone().into_response(),
+        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// A test hosts (or replaces) a document.
+async fn put_document(
+    Extract(shared): Extract<Shared>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    content: String,
+) -> Response {
+    Control(shared).put_document(&name, &content).await;
+    axum::http::StatusCode::NO_CONTENT.into_response()
 }
 
 /// Every API of every service: id, ETag, properties and the policy XML.

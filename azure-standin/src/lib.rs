@@ -11,6 +11,7 @@ mod arm;
 mod contract;
 mod control;
 mod identity;
+mod import_check;
 mod policy_check;
 pub mod state;
 mod vault;

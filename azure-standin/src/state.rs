@@ -96,6 +96,8 @@ pub struct State {
     pub operations: HashMap<u64, Operation>,
     pub faults: Vec<Fault>,
     pub requests: Vec<Recorded>,
+    /// Documents hosted at `/documents/{name}` (the API documents tests import).
+    pub documents: BTreeMap<String, String>,
     counter: u64,
 }
 
@@ -112,10 +114,12 @@ impl State {
             providers: BTreeMap::new(),
             secrets: BTreeMap::new(),
             vault_denied: false,
-            lro: LroMode::Immediate,
+            // As Azure does: API PUTs and DELETEs are long-running operations.
+            lro: LroMode::Location { polls: 1 },
             operations: HashMap::new(),
             faults: Vec::new(),
             requests: Vec::new(),
+            documents: crate::import_check::builtin(),
             counter: 0,
         }
     }

@@ -123,20 +123,33 @@ impl ArmClient {
         Ok(done.unwrap_or(Versioned { body: Value::Null, etag: None }))
     }
 
-    /// `PUT P/apis/{id}/policies/policy` (after the API's operation has finished).
-    pub async fn put_policy(&self, id: &str, body: &Value) -> Result<Versioned, AzureError> {
+    /// `HEAD P{path}`: the ETag of any entity, `None` when absent.
+    pub async fn etag_of(&self, path: &str) -> Result<Option<String>, AzureError> {
+        let answer = self.call(Method::HEAD, &self.url(path, ""), None, None).await?;
+        match answer.status {
+            200 => Ok(answer.header("etag")),
+            404 => Ok(None),
+            _ => Err(classify(&answer)),
+        }
+    }
+
+    /// `PUT P/apis/{id}/policies/policy` (after the API's operation has finished); `if_match`
+    /// the policy's observed ETag when it is an update (the spec requires it then).
+    pub async fn put_policy(&self, id: &str, body: &Value, if_match: Option<&str>) -> Result<Versioned, AzureError> {
         let url = self.url(&format!("/apis/{id}/policies/policy"), "");
-        let answer = self.call(Method::PUT, &url, Some(body), None).await?;
+        let answer = self.call(Method::PUT, &url, Some(body), if_match).await?;
         match answer.status {
             200 | 201 => Ok(versioned(&answer)),
             _ => Err(classify(&answer)),
         }
     }
 
-    /// `PUT P/openidConnectProviders/{id}` (upserted at start-up; no If-Match).
+    /// `PUT P/openidConnectProviders/{id}` (upserted at start-up), with the observed ETag as
+    /// `If-Match` when it exists.
     pub async fn put_openid_provider(&self, id: &str, body: &Value) -> Result<Versioned, AzureError> {
-        let url = self.url(&format!("/openidConnectProviders/{id}"), "");
-        let answer = self.call(Method::PUT, &url, Some(body), None).await?;
+        let path = format!("/openidConnectProviders/{id}");
+        let current = self.etag_of(&path).await?;
+        let answer = self.call(Method::PUT, &self.url(&path, ""), Some(body), current.as_deref()).await?;
         match answer.status {
             200 | 201 => Ok(versioned(&answer)),
             _ => Err(classify(&answer)),

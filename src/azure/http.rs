@@ -33,6 +33,11 @@ impl Answer {
 
 impl Http {
     pub fn new() -> Result<Self, AzureError> {
+        Ok(Self { client: Self::client()? })
+    }
+
+    /// The underlying client, for callers that read bodies their own way (bounded documents).
+    pub fn client() -> Result<Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>, AzureError> {
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(provider)
@@ -40,7 +45,7 @@ impl Http {
             .https_or_http()
             .enable_http1()
             .build();
-        Ok(Self { client: Client::builder(TokioExecutor::new()).build(https) })
+        Ok(Client::builder(TokioExecutor::new()).build(https))
     }
 
     pub async fn send(&self, request: hyper::Request<Full<Bytes>>) -> Result<Answer, AzureError> {

@@ -3,11 +3,13 @@
 //! setting, so tests point them at the local stand-in (`azure-standin/`).
 
 pub mod arm;
+pub mod document;
 mod http;
 pub mod token;
 pub mod vault;
 
 pub use arm::{ArmClient, ArmConfig};
+pub use document::Documents;
 pub use token::{ClientSecret, ManagedIdentity, Secret, TokenSource};
 pub use vault::{KeyVault, VaultSettings};
 

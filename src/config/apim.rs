@@ -14,6 +14,17 @@ pub enum ApimJwtMode {
     ValidateJwt,
 }
 
+/// How APIM gets the API's document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ApimImportMode {
+    /// APIM downloads the document from its URL (it must reach it).
+    #[value(name = "link")]
+    Link,
+    /// The operator sends the document's content (for documents APIM cannot reach).
+    #[value(name = "inline")]
+    Inline,
+}
+
 /// Settings of the APIM backend (flattened into the operator configuration).
 #[derive(Args, Clone, Debug)]
 pub struct ApimConfig {
@@ -50,6 +61,11 @@ pub struct ApimConfig {
     /// Prefix of the APIM API ids (`<prefix><namespace>-<name>`).
     #[arg(long, env = "APIM_API_ID_PREFIX", default_value = "oda-")]
     pub apim_api_id_prefix: String,
+
+    /// How the API's document reaches APIM: `link` (APIM downloads it) or `inline` (its content is
+    /// sent). Either way the operator reads it first to declare its format.
+    #[arg(long, env = "APIM_IMPORT_MODE", default_value = "link", value_enum)]
+    pub apim_import_mode: ApimImportMode,
 
     /// Token validation in the APIM policy.
     #[arg(long, env = "APIM_JWT_MODE", default_value = "off", value_enum)]
@@ -117,6 +133,7 @@ impl Default for ApimConfig {
             apim_backend_base_url: None,
             apim_ingress_class: "istio".into(),
             apim_api_id_prefix: "oda-".into(),
+            apim_import_mode: ApimImportMode::Link,
             apim_jwt_mode: ApimJwtMode::Off,
             apim_jwt_openid_config_url: None,
             apim_jwt_audiences: None,

@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 mod apim;
 mod azure;
 mod policy;
-pub use apim::{ApimConfig, ApimJwtMode};
+pub use apim::{ApimConfig, ApimImportMode, ApimJwtMode};
 pub use azure::{ApimConfigSource, AzureConfig};
 pub use policy::{PolicyConfig, Unenforceable};
 

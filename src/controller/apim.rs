@@ -17,10 +17,10 @@ use super::children::observed;
 use super::context::Context;
 use super::error::ReconcileError;
 use super::events::{Journal, publish};
-use crate::azure::{ArmClient, AzureError};
+use crate::azure::{ArmClient, AzureError, Documents};
 use crate::backend::apim::conditions::{self as c, synced};
 use crate::backend::apim::sync::{self, ApimRecord, Observed, Step};
-use crate::backend::apim::{ApimBackend, ApimDesired};
+use crate::backend::apim::{ApimBackend, ApimDesired, ApimSpecError, specification_url};
 use crate::backend::ingress::{IngressRoute, ingress_resource};
 use crate::core::status::{ConditionSpec, ReadyReason};
 use crate::core::url::PublishedUrl;
@@ -34,6 +34,8 @@ pub const FINALIZER: &str = "oda.tmforum.org/azure-apim";
 pub struct Apim {
     pub backend: ApimBackend,
     pub arm: ArmClient,
+    /// Reads each API's document to declare its import format.
+    pub documents: Documents,
     /// How often an API in sync is checked for drift.
     pub resync: Duration,
 }
@@ -106,7 +108,17 @@ pub(super) async fn sync(
             }
         }
     };
-    let desired = match backend.desired(valid, &api.spec, service_url) {
+    let Some(url) = specification_url(&api.spec) else {
+        let condition = synced(c::NO_SPECIFICATION, false, ApimSpecError::NoSpecification.to_string());
+        return Synced::blocked(condition, ReadyReason::InvalidSpec, RECHECK);
+    };
+    let import = match apim.documents.import(&url).await {
+        Ok(import) => import,
+        Err(unusable) => {
+            return Synced::blocked(synced(c::DOCUMENT_UNUSABLE, false, unusable), ReadyReason::InvalidSpec, RECHECK);
+        }
+    };
+    let desired = match backend.desired(valid, &api.spec, service_url, &import) {
         Ok(desired) => desired,
         Err(e) => {
             let condition = synced(e.reason(), false, e.to_string());
@@ -119,7 +131,12 @@ pub(super) async fn sync(
         fingerprint: r.fingerprint.clone().unwrap_or_default(),
         policy_fingerprint: r.policy_fingerprint.clone().unwrap_or_default(),
     });
-    match converge(ctx, apim, api, &desired, recorded.as_ref(), journal).await {
+    let mut outcome = converge(ctx, apim, api, &desired, recorded.as_ref(), journal).await;
+    if matches!(outcome, Err(Failed::Azure(AzureError::Precondition))) {
+        // Changed between our read and our write: read again and plan again, once, now.
+        outcome = converge(ctx, apim, api, &desired, recorded.as_ref(), journal).await;
+    }
+    match outcome {
         Ok(Converged::Record(record)) => Synced {
             condition: synced(c::SYNCED, true, format!("API {} in APIM is up to date", desired.api_id)),
             record: Some(record),
@@ -168,12 +185,17 @@ async fn converge(
 ) -> Result<Converged, Failed> {
     let arm = &apim.arm;
     let id = &desired.api_id;
-    let observed = if recorded.is_some_and(|r| r.api_id == *id) {
-        arm.api_etag(id).await?.map_or(Observed::Absent, Observed::Etag)
+    // The ETag seen is the If-Match of an update: a change made after this read is never
+    // overwritten unseen (412, then read again).
+    let (observed, current) = if recorded.is_some_and(|r| r.api_id == *id) {
+        let etag = arm.api_etag(id).await?;
+        (etag.clone().map_or(Observed::Absent, Observed::Etag), etag)
     } else {
         match arm.get_api(id).await? {
-            None => Observed::Absent,
-            Some(found) => Observed::Existing { description: text(&found.body, "/properties/description") },
+            None => (Observed::Absent, None),
+            Some(found) => {
+                (Observed::Existing { description: text(&found.body, "/properties/description") }, found.etag)
+            }
         }
     };
     let uid = api.uid().unwrap_or_default();
@@ -193,11 +215,17 @@ async fn converge(
             }
             let encode = |e: serde_json::Error| AzureError::Config(e.to_string());
             if send_api {
-                arm.put_api(id, &serde_json::to_value(&desired.api).map_err(encode)?, None).await?;
+                arm.put_api(id, &serde_json::to_value(&desired.api).map_err(encode)?, current.as_deref()).await?;
                 ctx.telemetry.metrics.wrote("ApimApi");
             }
             if send_policy {
-                arm.put_policy(id, &serde_json::to_value(&desired.policy).map_err(encode)?).await?;
+                // An existing policy is updated with its own ETag (one HEAD, only when writing).
+                let policy_etag = match observed {
+                    Observed::Absent => None,
+                    _ => arm.etag_of(&format!("/apis/{id}/policies/policy")).await?,
+                };
+                let body = serde_json::to_value(&desired.policy).map_err(encode)?;
+                arm.put_policy(id, &body, policy_etag.as_deref()).await?;
                 ctx.telemetry.metrics.wrote("ApimPolicy");
             }
             // A policy write may change the API's ETag: read it after both.

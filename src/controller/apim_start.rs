@@ -10,7 +10,9 @@ use serde_json::json;
 use super::apim::Apim;
 use crate::Error;
 use crate::azure::token::Credential;
-use crate::azure::{ArmClient, ArmConfig, AzureError, ClientSecret, KeyVault, ManagedIdentity, Secret, TokenSource};
+use crate::azure::{
+    ArmClient, ArmConfig, AzureError, ClientSecret, Documents, KeyVault, ManagedIdentity, Secret, TokenSource,
+};
 use crate::backend::apim::ApimBackend;
 use crate::config::{ApimConfigSource, AzureConfig, RunConfig};
 
@@ -85,7 +87,9 @@ pub(super) async fn start(config: &RunConfig) -> Result<Apim, StartError> {
     if let Some(id) = azure.apim_oidc_provider_id.as_deref().map(str::trim).filter(|id| !id.is_empty()) {
         upsert_openid_provider(&arm, azure, id, (oidc_client, oidc_tenant)).await?;
     }
-    Ok(Apim { backend: ApimBackend::new(&apim_config), arm, resync: azure.resync() })
+    // The document is read again at each drift check: a new version may change its format.
+    let documents = Documents::new(apim_config.apim_import_mode, azure.resync())?;
+    Ok(Apim { backend: ApimBackend::new(&apim_config), arm, documents, resync: azure.resync() })
 }
 
 /// Workload identity when its token file is there (the AKS default), else a client secret, else

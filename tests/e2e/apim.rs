@@ -16,9 +16,11 @@ use crate::support::*;
 
 const GATEWAY: &str = "https://canvas-apim.azure-api.net";
 
-fn spec(path: &str) -> Value {
+/// An API whose document is the TMF620 OpenAPI 3 JSON the stand-in hosts (the operator reads it
+/// to declare its format; the stand-in checks the declared format against it).
+fn spec(standin: &StandIn, path: &str) -> Value {
     let mut spec = exposed_api_spec("impl", path, 8080);
-    spec["specification"] = json!({"url": "https://specs.example/tmf620.json"});
+    spec["specification"] = json!({"url": standin.document_url("tmf620.json")});
     spec
 }
 
@@ -60,7 +62,7 @@ async fn an_api_is_imported_behind_its_ingress_and_only_changed_calls_follow() {
     let standin = StandIn::start(&[]).await;
     standin.lro("location", 2).await;
     let operator = OperatorProcess::start(&standin.operator_env(ns.name()));
-    let mut first = spec("/a1");
+    let mut first = spec(&standin, "/a1");
     first["CORS"] = json!({"enabled": true, "allowOrigins": "https://a.example"});
     create_exposed_api(ns.client(), ns.name(), "a1", &[], first.clone()).await;
 
@@ -93,6 +95,12 @@ async fn an_api_is_imported_behind_its_ingress_and_only_changed_calls_follow() {
     );
     let policy_put = format!("{api_put}/policies/policy");
     assert_eq!(standin.writes("/apis/").await, [api_put.clone(), policy_put.clone()]);
+    // The document is OpenAPI 3 JSON: declared so (a `.json` is not taken for Swagger 2.0).
+    let requests = standin.requests().await;
+    let import =
+        requests.iter().find(|r| r["method"] == "PUT" && r["body"].as_str().is_some_and(|b| b.contains("format")));
+    let body: Value = serde_json::from_str(import.and_then(|r| r["body"].as_str()).unwrap_or("{}")).unwrap();
+    assert_eq!(body["properties"]["format"], "openapi+json-link");
 
     // A policy change sends the policy only; a path change the API only.
     let mut limited = first.clone();
@@ -131,12 +139,12 @@ async fn a_converged_restart_sends_nothing_drift_is_repaired_and_a_foreign_api_i
     let env = with_base_url(standin.operator_env(ns.name()));
     let operator = OperatorProcess::start(&env);
     for name in ["b1", "b2", "b3"] {
-        create_exposed_api(ns.client(), ns.name(), name, &[], spec(&format!("/{name}"))).await;
+        create_exposed_api(ns.client(), ns.name(), name, &[], spec(&standin, &format!("/{name}"))).await;
     }
     for name in ["b1", "b2"] {
         wait_for_reason(ns.name(), name, "Exposed").await;
     }
-    let mut metrics = spec("/b4/metrics");
+    let mut metrics = spec(&standin, "/b4/metrics");
     metrics["apiType"] = json!("prometheus");
     create_exposed_api(ns.client(), ns.name(), "b4", &[], metrics).await;
     let metrics = wait_for_synced_reason(ns.name(), "b4", "NotImported").await;
@@ -176,7 +184,7 @@ async fn deletion_removes_the_apim_api_before_the_finalizer_even_when_apim_refus
     implementation(&ns, "impl", &[], true).await;
     let standin = StandIn::start(&[]).await;
     let operator = OperatorProcess::start(&with_base_url(standin.operator_env(ns.name())));
-    create_exposed_api(ns.client(), ns.name(), "d1", &[], spec("/d1")).await;
+    create_exposed_api(ns.client(), ns.name(), "d1", &[], spec(&standin, "/d1")).await;
     wait_for_reason(ns.name(), "d1", "Exposed").await;
     let id = api_id(ns.name(), "d1");
     standin.fail_next(&format!("DELETE /subscriptions/{SUBSCRIPTION}"), 409, 2, None).await;
@@ -218,7 +226,7 @@ async fn each_error_class_gets_its_answer() {
     standin.fail_next(&format!("/apis/{}", api_id(ns.name(), "t400")), 400, 100, None).await;
     let operator = OperatorProcess::start(&with_base_url(standin.operator_env(ns.name())));
     for name in ["t429", "t503", "t500", "t412", "t000", "t400"] {
-        create_exposed_api(ns.client(), ns.name(), name, &[], spec(&format!("/{name}"))).await;
+        create_exposed_api(ns.client(), ns.name(), name, &[], spec(&standin, &format!("/{name}"))).await;
     }
     for name in ["t429", "t503", "t500", "t412", "t000"] {
         wait_for_reason(ns.name(), name, "Exposed").await;
@@ -271,7 +279,7 @@ async fn key_vault_mode_finds_the_instance_and_upserts_the_openid_provider() {
         ("APIM_GATEWAY_URL".to_owned(), "https://apim.example".to_owned()),
     ]);
     let operator = OperatorProcess::start(&env);
-    create_exposed_api(ns.client(), ns.name(), "k1", &[], spec("/k1")).await;
+    create_exposed_api(ns.client(), ns.name(), "k1", &[], spec(&standin, "/k1")).await;
     let api = wait_for_reason(ns.name(), "k1", "Exposed").await;
     assert_eq!(api.data["status"]["apiStatus"]["url"], "https://apim.example/k1");
     let requests = standin.requests().await;
@@ -291,5 +299,22 @@ async fn key_vault_mode_finds_the_instance_and_upserts_the_openid_provider() {
         format!("{}/{TENANT}/v2.0/.well-known/openid-configuration", standin.entra)
     );
     assert!(standin.api(&api_id(ns.name(), "k1")).await.is_some());
+    operator.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreadable_document_is_a_condition_and_nothing_is_sent() {
+    let ns = TestNamespace::new("apim-document").await;
+    implementation(&ns, "impl", &[], true).await;
+    let standin = StandIn::start(&[]).await;
+    let operator = OperatorProcess::start(&with_base_url(standin.operator_env(ns.name())));
+    let mut missing = spec(&standin, "/u1");
+    let url = standin.document_url("missing.json");
+    missing["specification"] = json!({"url": url});
+    create_exposed_api(ns.client(), ns.name(), "u1", &[], missing).await;
+    let api = wait_for_synced_reason(ns.name(), "u1", "DocumentUnusable").await;
+    let message = condition(&api, "ApimSynced").map(|c| c.2).unwrap_or_default();
+    assert!(message.contains(&url) && message.contains("404"), "{message}");
+    assert!(standin.writes("/apis/").await.is_empty(), "nothing is sent");
     operator.stop().await;
 }

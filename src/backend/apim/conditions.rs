@@ -18,6 +18,8 @@ pub const DELETION_BLOCKED: &str = "DeletionBlocked";
 pub const SYNCED: &str = "Synced";
 pub const INGRESS_ADDRESS_PENDING: &str = "IngressAddressPending";
 pub const NO_SPECIFICATION: &str = "NoSpecification";
+/// The document could not be read, or is neither Swagger 2.0 nor OpenAPI 3.x: nothing is sent.
+pub const DOCUMENT_UNUSABLE: &str = "DocumentUnusable";
 /// A value APIM's published contract refuses (e.g. longer than its `maxLength`).
 pub const NOT_ACCEPTED: &str = "NotAcceptedByApim";
 /// Only `openapi` APIs go to APIM (metrics and MCP APIs are not imported).

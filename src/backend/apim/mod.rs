@@ -5,6 +5,7 @@
 //! observed ETag say nothing changed.
 
 pub mod conditions;
+pub mod import;
 mod policy_xml;
 pub mod rules;
 pub mod sync;
@@ -54,7 +55,7 @@ pub struct ApiProperties {
     pub subscription_required: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subscription_key_parameter_names: Option<KeyNames>,
-    /// The import: `swagger-link-json`, `openapi+json-link` or `openapi-link`, and the URL.
+    /// The import: the format the document's content calls for, and its URL (or content, inline).
     pub format: String,
     pub value: String,
 }
@@ -129,14 +130,16 @@ impl ApimBackend {
     }
 
     /// Everything that would be sent for the API; `service_url` is the backend URL (from the
-    /// settings, or the Ingress's address observed by the I/O half).
+    /// settings, or the Ingress's address observed by the I/O half), `import` the document's
+    /// import as its content says (`import::import`, read by the I/O half).
     pub fn desired(
         &self,
         api: &ValidApi,
         spec: &ExposedApiSpec,
         service_url: Option<String>,
+        import: &import::Import,
     ) -> Result<ApimDesired, ApimSpecError> {
-        let document = specification_url(spec).ok_or(ApimSpecError::NoSpecification)?;
+        specification_url(spec).ok_or(ApimSpecError::NoSpecification)?;
         let keys = spec.api_key_verification.as_ref().filter(|k| k.enabled == Some(true));
         let header =
             keys.and_then(|k| k.location.as_deref()).map(str::trim).filter(|l| !matches!(*l, "" | "header" | "query"));
@@ -162,8 +165,8 @@ impl ApimBackend {
                 subscription_required: keys.is_some(),
                 subscription_key_parameter_names: header
                     .map(|h| KeyNames { header: h.to_owned(), query: "subscription-key".into() }),
-                format: import_format(&document).into(),
-                value: document,
+                format: import.format.into(),
+                value: import.value.clone(),
             },
         };
         // Invalid CORS or rate limits are reported on their conditions and left out, as on Istio;
@@ -209,13 +212,6 @@ pub fn specification_url(spec: &ExposedApiSpec) -> Option<String> {
         other => url(other),
     };
     found.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty())
-}
-
-/// The import format by the document's name: YAML is OpenAPI 3; JSON is taken for Swagger 2.0,
-/// as TMF v4 documents are (the I/O half may sniff the document and override it).
-fn import_format(url: &str) -> &'static str {
-    let path = url.split(['?', '#']).next().unwrap_or_default().to_ascii_lowercase();
-    if path.ends_with(".yaml") || path.ends_with(".yml") { "openapi-link" } else { "swagger-link-json" }
 }
 
 fn fingerprint(parts: &[&str]) -> String {

@@ -76,7 +76,9 @@ mod tests {
             specification: Some(serde_json::json!({"url": "https://x/a.json"})),
             ..Default::default()
         };
-        ApimBackend::new(&ApimConfig::default()).desired(&core_api(), &spec, None).unwrap()
+        ApimBackend::new(&ApimConfig::default())
+            .desired(&core_api(), &spec, None, &crate::backend::apim::import::guess("https://x/a.json"))
+            .unwrap()
     }
 
     fn record(d: &ApimDesired) -> ApimRecord {

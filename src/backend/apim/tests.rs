@@ -11,6 +11,11 @@ fn spec(url: &str) -> ExposedApiSpec {
     ExposedApiSpec { specification: Some(json!({"url": url})), ..Default::default() }
 }
 
+/// A Swagger 2.0 JSON document's import by link.
+fn link() -> import::Import {
+    import::Import { format: "swagger-link-json", value: "https://specs.example.org/TMF620.swagger.json".into() }
+}
+
 fn backend() -> ApimBackend {
     ApimBackend::new(&ApimConfig {
         apim_backend_base_url: Some("https://istio-internal.example.org/".into()),
@@ -62,7 +67,8 @@ fn api_ids_are_bounded_and_safe() {
 
 #[test]
 fn the_api_body_imports_the_document_by_link_with_the_backend_url() {
-    let d = backend().desired(&core_api(), &spec("https://specs.example.org/TMF620.swagger.json"), None).unwrap();
+    let d =
+        backend().desired(&core_api(), &spec("https://specs.example.org/TMF620.swagger.json"), None, &link()).unwrap();
     assert_eq!(d.api_id, "oda-components-prdcat3-productcatalogmanagement-productcatalogmanagement");
     assert_eq!(
         serde_json::to_value(&d.api).unwrap(),
@@ -81,9 +87,11 @@ fn the_api_body_imports_the_document_by_link_with_the_backend_url() {
         backend().public_url(&core_api()).as_deref(),
         Some("https://canvas.azure-api.net/prdcat3-productcatalogmanagement/tmf-api/productCatalogManagement/v4")
     );
-    let yaml = backend().desired(&core_api(), &spec("https://x/openapi.yaml?raw=1"), None).unwrap();
-    assert_eq!(yaml.api.properties.format, "openapi-link");
-    let none = backend().desired(&core_api(), &ExposedApiSpec::default(), None);
+    // The format is what the document's content called for, whatever its URL's name.
+    let openapi = import::Import { format: "openapi+json-link", value: "https://x/a.json".into() };
+    let v5 = backend().desired(&core_api(), &spec("https://x/a.json"), None, &openapi).unwrap();
+    assert_eq!(v5.api.properties.format, "openapi+json-link");
+    let none = backend().desired(&core_api(), &ExposedApiSpec::default(), None, &link());
     assert_eq!(none, Err(ApimSpecError::NoSpecification));
     let old = ExposedApiSpec { specification: Some(json!(["https://x/a.json"])), ..Default::default() };
     assert_eq!(specification_url(&old).as_deref(), Some("https://x/a.json"));
@@ -93,7 +101,7 @@ fn the_api_body_imports_the_document_by_link_with_the_backend_url() {
 fn api_keys_are_apim_subscription_keys() {
     let mut spec = spec("https://x/a.json");
     spec.api_key_verification = Some(ApiKeyVerification { enabled: Some(true), location: Some("x-api-key".into()) });
-    let d = backend().desired(&core_api(), &spec, None).unwrap();
+    let d = backend().desired(&core_api(), &spec, None, &link()).unwrap();
     assert!(d.api.properties.subscription_required);
     assert_eq!(
         d.api.properties.subscription_key_parameter_names.as_ref().map(|k| k.header.as_str()),
@@ -184,16 +192,17 @@ fn hostile_values_come_out_escaped() {
 #[test]
 fn the_fingerprint_follows_what_would_be_sent() {
     let b = backend();
-    let base = b.desired(&core_api(), &spec("https://x/a.json"), None).unwrap();
-    assert_eq!(base.fingerprint, b.desired(&core_api(), &spec("https://x/a.json"), None).unwrap().fingerprint);
+    let base = b.desired(&core_api(), &spec("https://x/a.json"), None, &link()).unwrap();
+    assert_eq!(base.fingerprint, b.desired(&core_api(), &spec("https://x/a.json"), None, &link()).unwrap().fingerprint);
     let limited = crate::core::validation::ValidApi {
         rate_limit: Some(RateLimit { limit: 5, interval: Interval::Second, client: ClientKey::Header("x-key".into()) }),
         ..core_api()
     };
-    let changed = b.desired(&limited, &spec("https://x/a.json"), None).unwrap();
+    let changed = b.desired(&limited, &spec("https://x/a.json"), None, &link()).unwrap();
     assert_eq!(base.fingerprint, changed.fingerprint, "the API body is the same");
     assert_ne!(base.policy_fingerprint, changed.policy_fingerprint);
-    let moved = b.desired(&core_api(), &spec("https://x/b.json"), None).unwrap();
+    let other = import::Import { format: "swagger-link-json", value: "https://x/b.json".into() };
+    let moved = b.desired(&core_api(), &spec("https://x/b.json"), None, &other).unwrap();
     assert_ne!(base.fingerprint, moved.fingerprint);
     assert_eq!(base.policy_fingerprint, moved.policy_fingerprint);
     assert!(changed.policy.properties.value.contains("GetValueOrDefault(&quot;x-key&quot;,&quot;anonymous&quot;)"));
@@ -203,11 +212,11 @@ fn the_fingerprint_follows_what_would_be_sent() {
 fn what_apim_refuses_is_never_sent() {
     let mut long = spec("https://specs.example.org/TMF620.json");
     long.name = Some("n".repeat(400));
-    let d = backend().desired(&core_api(), &long, None).unwrap();
+    let d = backend().desired(&core_api(), &long, None, &link()).unwrap();
     assert_eq!(d.api.properties.display_name.chars().count(), rules::MAX_DISPLAY_NAME);
     let mut api = core_api();
     api.path = format!("/{}", "p".repeat(401));
-    let refused = backend().desired(&api, &spec("https://specs.example.org/TMF620.json"), None).unwrap_err();
+    let refused = backend().desired(&api, &spec("https://specs.example.org/TMF620.json"), None, &link()).unwrap_err();
     assert_eq!(refused.reason(), conditions::NOT_ACCEPTED);
     assert!(refused.to_string().contains("spec.path has 401 characters"), "{refused}");
     // A wildcard-host origin is fine for Istio's regex, not for APIM: the CORS is left out.
@@ -220,6 +229,6 @@ fn what_apim_refuses_is_never_sent() {
         allow_credentials: false,
         answer_preflights: true,
     });
-    let d = backend().desired(&api, &spec("https://specs.example.org/TMF620.json"), None).unwrap();
+    let d = backend().desired(&api, &spec("https://specs.example.org/TMF620.json"), None, &link()).unwrap();
     assert!(!d.policy.properties.value.contains("<cors"), "{}", d.policy.properties.value);
 }

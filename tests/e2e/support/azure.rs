@@ -84,6 +84,11 @@ impl StandIn {
         }
     }
 
+    /// The URL of a document the stand-in hosts.
+    pub fn document_url(&self, name: &str) -> String {
+        format!("{}/documents/{name}", self.control)
+    }
+
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
         let host = self.control.trim_start_matches("http://");
         let mut stream = TcpStream::connect(host).await.expect("the stand-in's control listener");
