@@ -147,12 +147,18 @@ async fn errors_are_classified_by_status() {
     arm.put_api("oda-c-a", &api_body("a"), Some("*")).await.unwrap();
 
     // Throttled: the wait Azure asks for.
-    control.fail_next("PUT", 429, 1, Some(7)).await;
+    control.fail_next("PUT", 429, 1, Some(1)).await;
     let throttled = arm.put_api("oda-c-a", &api_body("a"), None).await;
     assert!(
-        matches!(throttled, Err(AzureError::RetryAfter(wait, 429)) if wait == Duration::from_secs(7)),
+        matches!(throttled, Err(AzureError::RetryAfter(wait, 429)) if wait == Duration::from_secs(1)),
         "{throttled:?}"
     );
+    // The wait is ARM's per principal: another API's call waits too, and nothing is sent.
+    let sent = control.requests().await.len();
+    let other = arm.get_api("oda-c-other").await;
+    assert!(matches!(other, Err(AzureError::RetryAfter(wait, 429)) if wait <= Duration::from_secs(1)), "{other:?}");
+    assert_eq!(control.requests().await.len(), sent, "no request during the wait");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     control.fail_next("PUT", 500, 1, None).await;
     assert!(matches!(arm.put_api("oda-c-a", &api_body("a"), None).await, Err(AzureError::Transient(_))));
     // The connection dropped mid-answer: transient too, and the next call goes through.

@@ -13,6 +13,9 @@ use serde_json::Value;
 use super::http::{Answer, Http};
 use super::{AzureError, TokenSource};
 
+/// The wait after a `429`/`503` that names none.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(10);
+
 /// Where and how to call ARM.
 #[derive(Clone, Debug)]
 pub struct ArmConfig {
@@ -31,6 +34,9 @@ pub struct ArmClient {
     http: Http,
     config: ArmConfig,
     tokens: Arc<dyn TokenSource>,
+    /// Until when ARM asked us to wait (`429`/`503` + `Retry-After`): ARM throttles per principal,
+    /// so the wait holds for every API, not only the one whose call was refused.
+    throttled_until: std::sync::Mutex<Option<Instant>>,
 }
 
 /// An object as ARM returned it, with its ETag.
@@ -42,7 +48,13 @@ pub struct Versioned {
 
 impl ArmClient {
     pub fn new(config: ArmConfig, tokens: Arc<dyn TokenSource>) -> Result<Self, AzureError> {
-        Ok(Self { http: Http::new()?, config, tokens })
+        Ok(Self { http: Http::new()?, config, tokens, throttled_until: std::sync::Mutex::new(None) })
+    }
+
+    /// What is left of the wait ARM asked for, if any.
+    fn throttled(&self) -> Option<Duration> {
+        let until = (*self.throttled_until.lock().ok()?)?;
+        until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
     }
 
     fn url(&self, suffix: &str, extra: &str) -> String {
@@ -58,6 +70,9 @@ impl ArmClient {
         body: Option<&Value>,
         if_match: Option<&str>,
     ) -> Result<Answer, AzureError> {
+        if let Some(wait) = self.throttled() {
+            return Err(AzureError::RetryAfter(wait, 429));
+        }
         let mut fresh = false;
         loop {
             let token = self.tokens.token(&self.config.scope, fresh).await?;
@@ -75,6 +90,12 @@ impl ArmClient {
             };
             let request = request.body(Full::new(payload)).map_err(|e| AzureError::Config(format!("{url}: {e}")))?;
             let answer = self.http.send(request).await?;
+            if matches!(answer.status, 429 | 503) {
+                let wait = retry_after(&answer).unwrap_or(DEFAULT_RETRY_AFTER);
+                if let Ok(mut until) = self.throttled_until.lock() {
+                    *until = Some(Instant::now() + wait);
+                }
+            }
             if answer.status == 401 && !fresh {
                 fresh = true;
                 continue;
@@ -243,7 +264,7 @@ fn classify(answer: &Answer) -> AzureError {
     match answer.status {
         401 => AzureError::Auth(format!("{code}: {message}")),
         412 => AzureError::Precondition,
-        429 | 503 => AzureError::RetryAfter(retry_after(answer).unwrap_or(Duration::from_secs(10)), answer.status),
+        429 | 503 => AzureError::RetryAfter(retry_after(answer).unwrap_or(DEFAULT_RETRY_AFTER), answer.status),
         500..=599 => AzureError::Transient(format!("{} {code}: {message}", answer.status)),
         status => AzureError::Rejected { status, code, message },
     }
