@@ -272,6 +272,9 @@ pub struct ApimStatus {
     /// sha256 of the policy sent (and the api-version).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_fingerprint: Option<String>,
+    /// The policy's ETag after the last write: a policy edited in the portal changes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_etag: Option<String>,
     /// The backend URL APIM forwards to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_url: Option<String>,

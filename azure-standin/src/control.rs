@@ -64,6 +64,17 @@ impl Control {
         self.0.lock().await.apis.remove(&(service.clone(), id.to_owned()));
     }
 
+    /// Someone edits the API's policy in the portal (its ETag moves; the API's does not).
+    pub async fn edit_policy(&self, id: &str, value: &str) -> bool {
+        let mut state = self.0.lock().await;
+        let etag = state.etag();
+        let Some(api) = state.apis.iter_mut().find(|((_, other), _)| other == id).map(|(_, api)| api) else {
+            return false;
+        };
+        api.policy = Some(crate::state::Stored { value: json!(value), etag });
+        true
+    }
+
     /// Hosts `content` at `/documents/{name}` on the control listener.
     pub async fn put_document(&self, name: &str, content: &str) {
         self.0.lock().await.documents.insert(name.to_owned(), content.to_owned());
@@ -101,7 +112,20 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/control/requests", get(requests))
         .route("/control/apis", get(apis))
         .route("/control/apis/{id}", axum::routing::put(foreign).delete(delete))
+        .route("/control/apis/{id}/policy", axum::routing::put(edit_policy))
         .route("/documents/{name}", get(document).put(put_document))
+}
+
+/// Someone edits an API's policy in the portal.
+async fn edit_policy(
+    Extract(shared): Extract<Shared>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::Json(value): axum::Json<String>,
+) -> Response {
+    match Control(shared).edit_policy(&id, &value).await {
+        true => axum::http::StatusCode::NO_CONTENT.into_response(),
+        false => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// A hosted API document (what an ExposedAPI's `specification.url` points at in tests).

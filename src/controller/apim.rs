@@ -130,6 +130,7 @@ pub(super) async fn sync(
         etag: r.etag.clone().unwrap_or_default(),
         fingerprint: r.fingerprint.clone().unwrap_or_default(),
         policy_fingerprint: r.policy_fingerprint.clone().unwrap_or_default(),
+        policy_etag: r.policy_etag.clone(),
     });
     let mut outcome = converge(ctx, apim, api, &desired, recorded.as_ref(), journal).await;
     if matches!(outcome, Err(Failed::Azure(AzureError::Precondition))) {
@@ -187,9 +188,15 @@ async fn converge(
     let id = &desired.api_id;
     // The ETag seen is the If-Match of an update: a change made after this read is never
     // overwritten unseen (412, then read again).
+    let policy_path = format!("/apis/{id}/policies/policy");
     let (observed, current) = if recorded.is_some_and(|r| r.api_id == *id) {
-        let etag = arm.api_etag(id).await?;
-        (etag.clone().map_or(Observed::Absent, Observed::Etag), etag)
+        match arm.api_etag(id).await? {
+            None => (Observed::Absent, None),
+            Some(etag) => {
+                let policy = arm.etag_of(&policy_path).await?;
+                (Observed::Etags { api: etag.clone(), policy }, Some(etag))
+            }
+        }
     } else {
         match arm.get_api(id).await? {
             None => (Observed::Absent, None),
@@ -199,33 +206,45 @@ async fn converge(
         }
     };
     let uid = api.uid().unwrap_or_default();
-    let record = |etag: Option<String>| ApimStatus {
+    let record = |etag: Option<String>, policy_etag: Option<String>| ApimStatus {
         api_id: id.clone(),
         etag,
         fingerprint: Some(desired.fingerprint.clone()),
         policy_fingerprint: Some(desired.policy_fingerprint.clone()),
+        policy_etag,
         service_url: desired.api.properties.service_url.clone(),
     };
+    let observed_policy = match &observed {
+        Observed::Etags { policy, .. } => policy.clone(),
+        _ => None,
+    };
     match sync::plan(desired, recorded, &observed, &uid) {
-        Step::UpToDate => Ok(Converged::Record(record(recorded.map(|r| r.etag.clone())))),
+        Step::UpToDate => {
+            // A status from before the policy's ETag was kept takes the one seen now.
+            let policy_etag = recorded.and_then(|r| r.policy_etag.clone()).or(observed_policy);
+            Ok(Converged::Record(record(recorded.map(|r| r.etag.clone()), policy_etag)))
+        }
         Step::NotOwned(message) => Ok(Converged::NotOwned(message)),
         Step::Send { api: send_api, policy: send_policy } => {
             if !has_finalizer(api) {
                 super::apply::add_finalizer(ctx, api, FINALIZER).await.map_err(Failed::Kube)?;
             }
             let encode = |e: serde_json::Error| AzureError::Config(e.to_string());
+            let mut written_policy = observed_policy;
             if send_api {
                 arm.put_api(id, &serde_json::to_value(&desired.api).map_err(encode)?, current.as_deref()).await?;
                 ctx.telemetry.metrics.wrote("ApimApi");
             }
             if send_policy {
-                // An existing policy is updated with its own ETag (one HEAD, only when writing).
-                let policy_etag = match observed {
+                // An existing policy is updated with its own ETag (read by the drift check, else
+                // one HEAD, only when writing).
+                let policy_etag = match &observed {
                     Observed::Absent => None,
-                    _ => arm.etag_of(&format!("/apis/{id}/policies/policy")).await?,
+                    Observed::Etags { policy, .. } => policy.clone(),
+                    Observed::Existing { .. } => arm.etag_of(&policy_path).await?,
                 };
                 let body = serde_json::to_value(&desired.policy).map_err(encode)?;
-                arm.put_policy(id, &body, policy_etag.as_deref()).await?;
+                written_policy = arm.put_policy(id, &body, policy_etag.as_deref()).await?.etag;
                 ctx.telemetry.metrics.wrote("ApimPolicy");
             }
             // A policy write may change the API's ETag: read it after both.
@@ -243,7 +262,7 @@ async fn converge(
                 arm.delete_api(&old.api_id, "*").await?;
                 journal.note(format!("Deleted APIM API {}: its id is now {id}", old.api_id));
             }
-            Ok(Converged::Record(record(etag)))
+            Ok(Converged::Record(record(etag, written_policy)))
         }
     }
 }

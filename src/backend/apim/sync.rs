@@ -14,14 +14,19 @@ pub struct ApimRecord {
     pub etag: String,
     pub fingerprint: String,
     pub policy_fingerprint: String,
+    /// The policy's ETag after the last write (`None` in a status written before it was kept).
+    pub policy_etag: Option<String>,
 }
 
 /// What APIM shows of the API id now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Observed {
     Absent,
-    /// The ETag (a HEAD: enough when the id is recorded as ours).
-    Etag(String),
+    /// The API's and its policy's ETags (HEADs: enough when the id is recorded as ours).
+    Etags {
+        api: String,
+        policy: Option<String>,
+    },
     /// The API as read (a GET: for an id not recorded, to see whose it is).
     Existing {
         description: String,
@@ -48,9 +53,13 @@ pub fn plan(desired: &ApimDesired, recorded: Option<&ApimRecord>, observed: &Obs
     let ours = recorded.filter(|r| r.api_id == desired.api_id);
     const BOTH: Step = Step::Send { api: true, policy: true };
     match (ours, observed) {
-        (Some(r), Observed::Etag(etag)) if *etag == r.etag => {
-            let (api, policy) =
-                (r.fingerprint != desired.fingerprint, r.policy_fingerprint != desired.policy_fingerprint);
+        (Some(r), Observed::Etags { api: etag, policy: policy_etag }) if *etag == r.etag => {
+            // A policy edited in the portal moves the policy's ETag only.
+            let policy_drifted = r.policy_etag.as_ref().is_some_and(|recorded| policy_etag.as_ref() != Some(recorded));
+            let (api, policy) = (
+                r.fingerprint != desired.fingerprint,
+                r.policy_fingerprint != desired.policy_fingerprint || policy_drifted,
+            );
             if api || policy { Step::Send { api, policy } } else { Step::UpToDate }
         }
         (Some(_), _) | (None, Observed::Absent) => BOTH,
@@ -87,26 +96,38 @@ mod tests {
             etag: "\"e1\"".into(),
             fingerprint: d.fingerprint.clone(),
             policy_fingerprint: d.policy_fingerprint.clone(),
+            policy_etag: Some("\"p1\"".into()),
         }
+    }
+
+    fn etags(api: &str, policy: &str) -> Observed {
+        Observed::Etags { api: api.into(), policy: Some(policy.into()) }
     }
 
     #[test]
     fn nothing_is_sent_when_nothing_changed() {
         let d = desired();
-        assert_eq!(plan(&d, Some(&record(&d)), &Observed::Etag("\"e1\"".into()), "u"), Step::UpToDate);
+        assert_eq!(plan(&d, Some(&record(&d)), &etags("\"e1\"", "\"p1\""), "u"), Step::UpToDate);
     }
 
     #[test]
     fn only_what_changed_is_sent_and_drift_or_deletion_sends_both() {
         let d = desired();
-        let same = Observed::Etag("\"e1\"".into());
+        let same = etags("\"e1\"", "\"p1\"");
         let api_changed = ApimRecord { fingerprint: "old".into(), ..record(&d) };
         assert_eq!(plan(&d, Some(&api_changed), &same, "u"), Step::Send { api: true, policy: false });
         let policy_changed = ApimRecord { policy_fingerprint: "old".into(), ..record(&d) };
         assert_eq!(plan(&d, Some(&policy_changed), &same, "u"), Step::Send { api: false, policy: true });
         let both = Step::Send { api: true, policy: true };
-        assert_eq!(plan(&d, Some(&record(&d)), &Observed::Etag("\"edited\"".into()), "u"), both);
+        assert_eq!(plan(&d, Some(&record(&d)), &etags("\"edited\"", "\"p1\""), "u"), both);
         assert_eq!(plan(&d, Some(&record(&d)), &Observed::Absent, "u"), both);
+        // The policy edited in the portal: its ETag moved, the API's did not.
+        let policy_only = Step::Send { api: false, policy: true };
+        assert_eq!(plan(&d, Some(&record(&d)), &etags("\"e1\"", "\"portal\""), "u"), policy_only);
+        let deleted = Observed::Etags { api: "\"e1\"".into(), policy: None };
+        assert_eq!(plan(&d, Some(&record(&d)), &deleted, "u"), policy_only);
+        let unrecorded = ApimRecord { policy_etag: None, ..record(&d) };
+        assert_eq!(plan(&d, Some(&unrecorded), &etags("\"e1\"", "\"any\""), "u"), Step::UpToDate);
         assert_eq!(plan(&d, None, &Observed::Absent, "u"), both);
     }
 

@@ -151,6 +151,12 @@ impl StandIn {
     }
 
     /// Someone else creates an API of this id.
+    /// Someone edits the API's policy in the portal.
+    pub async fn edit_policy(&self, id: &str, value: &str) {
+        let (status, _) = self.call("PUT", &format!("/control/apis/{id}/policy"), Some(json!(value))).await;
+        assert_eq!(status, 204);
+    }
+
     pub async fn insert_foreign(&self, id: &str, path: &str) {
         assert_eq!(self.call("PUT", &format!("/control/apis/{id}"), Some(json!({"path": path}))).await.0, 204);
     }
