@@ -121,6 +121,8 @@ impl Default for Metrics {
         let (events_pending, events_dropped) = (Gauge::default(), Counter::default());
         registry.register("events_pending", "Events queued, not yet published", events_pending.clone());
         registry.register("events_dropped", "Events dropped because the queue was full", events_dropped.clone());
+        let arm = crate::azure::metrics::ARM_REQUESTS.clone();
+        registry.register("arm_requests", "Requests to Azure Resource Manager, by method and resource", arm);
         // Known label values start at zero, so dashboards and alerts see the series before it moves.
         for kind in WRITE_KINDS {
             let _ = writes.get_or_create(&KindLabel { kind: kind.to_owned() });

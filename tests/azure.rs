@@ -113,6 +113,15 @@ async fn an_api_is_created_through_its_long_running_operation_then_its_policy() 
     assert!(policy_etag.is_some());
     arm.put_policy("oda-c-p", &policy_body(), policy_etag.as_deref()).await.unwrap();
 
+    // Every request counted by kind in /metrics (the number ARM's limits count).
+    let metrics = oda_api_operator::telemetry::Metrics::default().encode();
+    for kind in ["PUT api", "GET operation", "HEAD api", "PUT policy", "HEAD policy"] {
+        assert!(
+            metrics.contains(&format!("oda_api_operator_arm_requests_total{{kind=\"{kind}\"}}")),
+            "{kind}: {metrics}"
+        );
+    }
+
     // Gone behind our back: absent, and created again by the next PUT.
     control.delete_api(&service(), "oda-c-p").await;
     assert_eq!(arm.get_api("oda-c-p").await.unwrap(), None);

@@ -89,6 +89,7 @@ impl ArmClient {
                 None => Bytes::new(),
             };
             let request = request.body(Full::new(payload)).map_err(|e| AzureError::Config(format!("{url}: {e}")))?;
+            super::metrics::count(method.as_str(), url);
             let answer = self.http.send(request).await?;
             if matches!(answer.status, 429 | 503) {
                 let wait = retry_after(&answer).unwrap_or(DEFAULT_RETRY_AFTER);

@@ -5,6 +5,7 @@
 pub mod arm;
 pub mod document;
 mod http;
+pub mod metrics;
 pub mod token;
 pub mod vault;
 
