@@ -14,25 +14,13 @@ use serde_json::{Value, json};
 use crate::operator::{Operator, wait_for_reason};
 use crate::support::dataplane::{DataPlane, served_implementation};
 use crate::support::envoy_gateway::{EG_GATEWAY, EnvoyGateway, EnvoyGatewayPlane, eg_resource};
+use crate::support::gateway_status::supported_features;
 use crate::support::http::{self, Answer, Backend};
 use crate::support::*;
 
 /// How long a change may take to reach Envoy (Envoy Gateway's watch, translation and xDS push).
 const PROPAGATION: Duration = Duration::from_secs(30);
 const ALLOWED: &str = "https://shop.example.org";
-
-/// The names in a GatewayClass' `status.supportedFeatures` (objects `{name}` since v1.2).
-fn supported_features(class: &DynamicObject) -> Vec<String> {
-    class
-        .data
-        .pointer("/status/supportedFeatures")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f.get("name").and_then(Value::as_str).or_else(|| f.as_str()))
-        .map(String::from)
-        .collect()
-}
 
 /// Sends `method url` until `check` holds; panics after [`PROPAGATION`] with the last answer and
 /// Envoy Gateway's log.

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::operator::{Operator, condition, exposed_apis, wait_for_reason};
 use crate::support::dataplane::{DataPlane, served_implementation};
+use crate::support::gateway_status::supported_features;
 use crate::support::http::{self, Answer, Backend};
 use crate::support::traefik::{TRAEFIK_CONTROLLER, TRAEFIK_GATEWAY, Traefik, TraefikPlane};
 use crate::support::*;
@@ -107,19 +108,6 @@ impl TraefikWorld {
             Err(e) => format!("(listing HTTPRoutes: {e})"),
         }
     }
-}
-
-/// The names in a GatewayClass' `status.supportedFeatures` (objects `{name}` since v1.2).
-fn supported_features(class: &kube::core::DynamicObject) -> Vec<String> {
-    class
-        .data
-        .pointer("/status/supportedFeatures")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f.get("name").and_then(Value::as_str).or_else(|| f.as_str()))
-        .map(String::from)
-        .collect()
 }
 
 /// An API published with `--route-backend=HTTPRoute` on a Traefik Gateway answers at its URL:

@@ -37,10 +37,10 @@ use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::dataplane::free_port;
-use super::traefik::gateway_class_resource;
+use super::gateway_status::{gateway_class_resource, programmed_at};
 use super::*;
 
 /// Envoy Gateway's controller name (its default).
@@ -300,25 +300,6 @@ impl Drop for EnvoyGateway {
 unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
-}
-
-/// `Programmed=True` (for the current generation) and `addr` among `status.addresses`.
-fn programmed_at(gateway: &DynamicObject, addr: &str) -> bool {
-    let generation = gateway.metadata.generation;
-    let programmed =
-        gateway.data.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten().any(|c| {
-            c["type"] == "Programmed"
-                && c["status"] == "True"
-                && (generation.is_none() || c["observedGeneration"].as_i64() == generation)
-        });
-    let addressed = gateway
-        .data
-        .pointer("/status/addresses")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .any(|a| a["value"] == addr);
-    programmed && addressed
 }
 
 /// `x.y.z` of `envoy --version`.

@@ -261,6 +261,7 @@ pub mod azure;
 pub mod dataplane;
 pub mod envoy_gateway;
 mod fixtures;
+pub mod gateway_status;
 pub mod http;
 mod istioctl;
 pub mod jwt;

@@ -18,10 +18,11 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
 use kube::api::{Api, DynamicObject};
-use kube::core::ApiResource;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::dataplane::free_port;
+use super::gateway_status::gateway_class_resource;
+use super::gateway_status::programmed_at;
 use super::*;
 
 /// Traefik's Gateway API controller name.
@@ -32,11 +33,6 @@ pub const TRAEFIK_GATEWAY: &str = "traefik-gw";
 pub const TRAEFIK_LISTENER: &str = "http";
 /// The label that selects a test's GatewayClass for its Traefik alone.
 const CLASS_LABEL: &str = "oda-e2e/traefik";
-
-/// `gateway.networking.k8s.io/v1` GatewayClass (cluster-scoped).
-pub fn gateway_class_resource() -> ApiResource {
-    api_resource("gateway.networking.k8s.io", "v1", "GatewayClass", "gatewayclasses")
-}
 
 /// What `scripts/testenv up` provides to run a Traefik.
 #[derive(Clone, Debug)]
@@ -175,25 +171,6 @@ impl Traefik {
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
-}
-
-/// `Programmed=True` (for the current generation) and `addr` among `status.addresses`.
-fn programmed_at(gateway: &DynamicObject, addr: &str) -> bool {
-    let generation = gateway.metadata.generation;
-    let programmed =
-        gateway.data.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten().any(|c| {
-            c["type"] == "Programmed"
-                && c["status"] == "True"
-                && (generation.is_none() || c["observedGeneration"].as_i64() == generation)
-        });
-    let addressed = gateway
-        .data
-        .pointer("/status/addresses")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .any(|a| a["value"] == addr);
-    programmed && addressed
 }
 
 /// The GatewayClass `class` (owned by the test namespace, labelled for its Traefik) and the Gateway
