@@ -282,24 +282,27 @@ impl Drop for EnvoyGateway {
     fn drop(&mut self) {
         let Some(mut child) = self.child.take() else { return };
         if let Some(pid) = child.id() {
-            let pgid = pid as i32;
-            // SAFETY: signals to the process group we started (process_group(0): pgid = pid).
-            unsafe { libc_kill(-pgid, 15) };
+            // The process group we started (process_group(0): pgid = pid): Envoy Gateway and the
+            // Envoy it runs.
+            signal_group(pid, "TERM");
             for _ in 0..50 {
                 if matches!(child.try_wait(), Ok(Some(_))) {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            unsafe { libc_kill(-pgid, 9) };
+            signal_group(pid, "KILL");
         }
         let _ = child.start_kill();
     }
 }
 
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
+/// Sends `signal` to process group `pgid` with kill(1): no unsafe FFI for a test's clean-up.
+fn signal_group(pgid: u32, signal: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([format!("-{signal}"), "--".into(), format!("-{pgid}")])
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// `x.y.z` of `envoy --version`.
