@@ -33,14 +33,14 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use serde_json::json;
 
 use super::dataplane::free_port;
-use super::gateway_status::{gateway_class_resource, programmed_at};
+use super::gateway_status::{create_test_gateway_class, gateway_class_resource, programmed_at};
 use super::*;
 
 /// Envoy Gateway's controller name (its default).
@@ -371,28 +371,14 @@ async fn create_objects(ns: &TestNamespace, class: &str, port: u16, host_ip: &st
     );
     create_strict(&dynamic_api(client.clone(), ns.name(), &eg_resource("EnvoyProxy", "envoyproxies")), &proxy).await;
 
-    let namespace = Api::<Namespace>::all(client.clone())
-        .get(ns.name())
-        .await
-        .unwrap_or_else(|e| panic!("reading namespace {}: {e}", ns.name()));
-    let mut gateway_class = DynamicObject::new(class, &gateway_class_resource()).data(json!({
-        "spec": {
-            "controllerName": EG_CONTROLLER,
-            "description": "Envoy Gateway of one e2e test",
-            "parametersRef": {
-                "group": "gateway.envoyproxy.io", "kind": "EnvoyProxy", "name": "host-envoy", "namespace": ns.name(),
-            },
+    let spec = json!({
+        "controllerName": EG_CONTROLLER,
+        "description": "Envoy Gateway of one e2e test",
+        "parametersRef": {
+            "group": "gateway.envoyproxy.io", "kind": "EnvoyProxy", "name": "host-envoy", "namespace": ns.name(),
         },
-    }));
-    gateway_class.metadata.owner_references =
-        Some(vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
-            api_version: "v1".into(),
-            kind: "Namespace".into(),
-            name: ns.name().to_owned(),
-            uid: namespace.metadata.uid.clone().expect("the namespace's uid"),
-            ..Default::default()
-        }]);
-    create_strict(&Api::<DynamicObject>::all_with(client.clone(), &gateway_class_resource()), &gateway_class).await;
+    });
+    create_test_gateway_class(ns, class, spec, &[]).await;
 
     let gateway = dynamic_object(
         &gateway_api_gateway_resource(),

@@ -1,11 +1,13 @@
 //! What Gateway API implementations report, read the same way for each of the test plane's
 //! (istiod, Traefik, Envoy Gateway).
 
-use kube::api::DynamicObject;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::api_resource;
+use super::{TestNamespace, api_resource, create_strict, labels};
 
 /// `gateway.networking.k8s.io/v1` GatewayClass (cluster-scoped).
 pub fn gateway_class_resource() -> ApiResource {
@@ -42,4 +44,25 @@ pub fn supported_features(class: &DynamicObject) -> Vec<String> {
         .filter_map(|f| f.get("name").and_then(Value::as_str).or_else(|| f.as_str()))
         .map(String::from)
         .collect()
+}
+
+/// Creates the cluster-scoped GatewayClass `class` with `spec`, owned by the test's namespace so
+/// that garbage collection removes it with the namespace.
+pub async fn create_test_gateway_class(ns: &TestNamespace, class: &str, spec: Value, labels_: &[(&str, &str)]) {
+    let namespace = Api::<Namespace>::all(ns.client())
+        .get(ns.name())
+        .await
+        .unwrap_or_else(|e| panic!("reading namespace {}: {e}", ns.name()));
+    let mut gateway_class = DynamicObject::new(class, &gateway_class_resource()).data(json!({ "spec": spec }));
+    if !labels_.is_empty() {
+        gateway_class.metadata.labels = Some(labels(labels_));
+    }
+    gateway_class.metadata.owner_references = Some(vec![OwnerReference {
+        api_version: "v1".into(),
+        kind: "Namespace".into(),
+        name: ns.name().to_owned(),
+        uid: namespace.metadata.uid.clone().expect("the namespace's uid"),
+        ..Default::default()
+    }]);
+    create_strict(&Api::<DynamicObject>::all_with(ns.client(), &gateway_class_resource()), &gateway_class).await;
 }

@@ -15,14 +15,13 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
 use kube::api::{Api, DynamicObject};
 use serde_json::json;
 
 use super::dataplane::free_port;
-use super::gateway_status::gateway_class_resource;
 use super::gateway_status::programmed_at;
+use super::gateway_status::{create_test_gateway_class, gateway_class_resource};
 use super::*;
 
 /// Traefik's Gateway API controller name.
@@ -176,23 +175,8 @@ impl Traefik {
 /// The GatewayClass `class` (owned by the test namespace, labelled for its Traefik) and the Gateway
 /// [`TRAEFIK_GATEWAY`] of that class with one HTTP listener on `port`.
 async fn create_class_and_gateway(ns: &TestNamespace, class: &str, port: u16) {
-    let namespace = Api::<Namespace>::all(ns.client())
-        .get(ns.name())
-        .await
-        .unwrap_or_else(|e| panic!("reading namespace {}: {e}", ns.name()));
-    let mut gateway_class = DynamicObject::new(class, &gateway_class_resource()).data(json!({
-        "spec": {"controllerName": TRAEFIK_CONTROLLER, "description": "Traefik of one e2e test"},
-    }));
-    gateway_class.metadata.labels = Some(labels(&[(CLASS_LABEL, class)]));
-    gateway_class.metadata.owner_references =
-        Some(vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
-            api_version: "v1".into(),
-            kind: "Namespace".into(),
-            name: ns.name().to_owned(),
-            uid: namespace.metadata.uid.clone().expect("the namespace's uid"),
-            ..Default::default()
-        }]);
-    create_strict(&Api::<DynamicObject>::all_with(ns.client(), &gateway_class_resource()), &gateway_class).await;
+    let spec = json!({"controllerName": TRAEFIK_CONTROLLER, "description": "Traefik of one e2e test"});
+    create_test_gateway_class(ns, class, spec, &[(CLASS_LABEL, class)]).await;
 
     let gateway = dynamic_object(
         &gateway_api_gateway_resource(),
