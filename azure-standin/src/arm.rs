@@ -221,7 +221,7 @@ impl Call<'_> {
                 let n = self.state.serial();
                 self.state.operations.insert(
                     n,
-                    Operation { polls_left: polls, status: status.as_u16(), body: Some(final_body), api: Some(key) },
+                    Operation::new(polls, status.as_u16(), Some(final_body), Some(key)),
                 );
                 let location = format!(
                     "{}{}?api-version=2024-05-01&asyncId={n}&asyncCode={}",
@@ -255,7 +255,7 @@ impl Call<'_> {
     fn poll(self, id: &str) -> Response {
         let Some(n) = self.query.get("asyncId").and_then(|n| n.parse::<u64>().ok()) else { return Self::not_found(id) };
         let Some(op) = self.state.operations.get_mut(&n) else { return Self::not_found(id) };
-        if op.polls_left > 0 {
+        if op.running() {
             op.polls_left -= 1;
             let mut response = StatusCode::ACCEPTED.into_response();
             crate::set_header(&mut response, "retry-after", "0");
@@ -280,7 +280,7 @@ impl Call<'_> {
             LroMode::Immediate => StatusCode::NO_CONTENT.into_response(),
             LroMode::Location { polls } | LroMode::Accepted { polls } => {
                 let n = self.state.serial();
-                self.state.operations.insert(n, Operation { polls_left: polls, status: 204, body: None, api: None });
+                self.state.operations.insert(n, Operation::new(polls, 204, None, None));
                 let mut response = StatusCode::ACCEPTED.into_response();
                 let location = format!("{}{}?api-version=2024-05-01&asyncId={n}&asyncCode=204", self.base, self.path);
                 self.operation_headers(&mut response, &location, n);
@@ -294,7 +294,7 @@ impl Call<'_> {
         if !self.state.apis.contains_key(&key) {
             return Self::not_found(id);
         }
-        if self.state.operations.values().any(|op| op.api.as_ref() == Some(&key)) {
+        if self.state.operations.values().any(|op| op.running() && op.api.as_ref() == Some(&key)) {
             return arm_error(StatusCode::CONFLICT, "Conflict", "An operation on the API is still in progress.");
         }
         let properties = body.as_ref().and_then(|b| b.get("properties")).cloned().unwrap_or_default();

@@ -50,10 +50,26 @@ pub enum LroMode {
 #[derive(Clone, Debug)]
 pub struct Operation {
     pub polls_left: u32,
+    /// As in Azure, an operation also finishes on its own, polled or not (a client that lost its
+    /// answer, or gave up polling, must not block the API forever).
+    pub due: std::time::Instant,
     pub status: u16,
     pub body: Option<Value>,
     /// The API a pending PUT is for (its policy cannot be written until it is done).
     pub api: Option<(ServiceKey, String)>,
+}
+
+impl Operation {
+    /// How long an operation runs when nobody polls it.
+    const RUNS_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+
+    pub fn new(polls: u32, status: u16, body: Option<Value>, api: Option<(ServiceKey, String)>) -> Self {
+        Self { polls_left: polls, due: std::time::Instant::now() + Self::RUNS_FOR, status, body, api }
+    }
+
+    pub fn running(&self) -> bool {
+        self.polls_left > 0 && std::time::Instant::now() < self.due
+    }
 }
 
 /// A forced answer to the next `remaining` requests whose `METHOD path` contains `route`.

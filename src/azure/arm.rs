@@ -266,7 +266,8 @@ fn classify(answer: &Answer) -> AzureError {
         401 => AzureError::Auth(format!("{code}: {message}")),
         412 => AzureError::Precondition,
         429 | 503 => AzureError::RetryAfter(retry_after(answer).unwrap_or(DEFAULT_RETRY_AFTER), answer.status),
-        500..=599 => AzureError::Transient(format!("{} {code}: {message}", answer.status)),
+        // 409: another operation on the object is still running (§2.8): back off and retry.
+        409 | 500..=599 => AzureError::Transient(format!("{} {code}: {message}", answer.status)),
         status => AzureError::Rejected { status, code, message },
     }
 }

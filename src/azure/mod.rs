@@ -19,7 +19,7 @@ use std::time::Duration;
 /// What went wrong talking to Azure, by what the caller should do about it (§2.8).
 #[derive(Debug, thiserror::Error)]
 pub enum AzureError {
-    /// 400, 403, 404 on a write, 409: a condition, and no fast retry; the message is Azure's.
+    /// 400, 403, 404 on a write: a condition, and no fast retry; the message is Azure's.
     #[error("Azure refused the request ({status} {code}): {message}")]
     Rejected { status: u16, code: String, message: String },
     /// 412: the object changed since it was read (read it again).
@@ -28,7 +28,8 @@ pub enum AzureError {
     /// 429 or 503: retry after the time Azure asked for.
     #[error("Azure asked to retry after {0:?} ({1})")]
     RetryAfter(Duration, u16),
-    /// Other 5xx, timeouts, connection errors: retry with backoff.
+    /// 409 (an operation still in progress), other 5xx, timeouts, connection errors: retry with
+    /// backoff.
     #[error("transient failure talking to Azure: {0}")]
     Transient(String),
     /// No token could be had, or a fresh token was refused too.
