@@ -12,6 +12,7 @@ pub mod gateway_api_status;
 pub mod gateway_policy;
 pub mod ingress;
 pub mod istio;
+pub mod policy_engine;
 pub mod route;
 pub mod scrape;
 
