@@ -44,9 +44,18 @@ pub struct Observed<'a> {
 pub struct Verdict {
     /// The condition of every requested policy, in a stable order.
     pub conditions: Vec<ConditionSpec>,
-    /// Why the API is not `Ready` yet although its route is (a policy not yet accepted by the
-    /// implementation, or one that failed); `None` when every policy is in force.
-    pub pending: Option<String>,
+    /// Why the API is not `Ready` although its route is; `None` when every requested policy is
+    /// in force.
+    pub not_in_force: Option<NotInForce>,
+}
+
+/// A requested policy that is not in force, and whether it comes by itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotInForce {
+    /// Written, not yet reported on by the implementation (or its write is being retried).
+    Pending(String),
+    /// Refused by the implementation (`Accepted=False`), or not the API's to write: a person acts.
+    Refused(String),
 }
 
 /// One gateway implementation's way of enforcing the ExposedAPI policies.
