@@ -60,7 +60,10 @@ pub async fn arm(
     }
     let query: BTreeMap<String, String> = uri
         .query()
-        .map(|q| q.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+        .map(|q| {
+            let pairs = q.split('&').filter_map(|p| p.split_once('='));
+            pairs.map(|(k, v)| (crate::list::decode(k), crate::list::decode(v))).collect()
+        })
         .unwrap_or_default();
     // Microsoft's published contract first: what it refuses never reaches the handlers.
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(String::from);
@@ -103,6 +106,7 @@ pub async fn arm(
                 "properties": {"gatewayUrl": format!("https://{name}.azure-api.net")}}))
             .into_response()
         }
+        (Method::GET, ["apis"]) => crate::list::list_apis(ctx.state, &ctx.service, (&ctx.base, &ctx.path), &ctx.query),
         (Method::GET | Method::HEAD, ["apis", id]) if ctx.query.contains_key("asyncId") => ctx.poll(id),
         (Method::GET | Method::HEAD, ["apis", id]) => ctx.get_api(id),
         (Method::PUT, ["apis", id]) => ctx.put_api(id, body),
@@ -219,10 +223,7 @@ impl Call<'_> {
             LroMode::Location { polls } | LroMode::Accepted { polls } => {
                 let final_body = self.api_body(id, &api, "Succeeded");
                 let n = self.state.serial();
-                self.state.operations.insert(
-                    n,
-                    Operation::new(polls, status.as_u16(), Some(final_body), Some(key)),
-                );
+                self.state.operations.insert(n, Operation::new(polls, status.as_u16(), Some(final_body), Some(key)));
                 let location = format!(
                     "{}{}?api-version=2024-05-01&asyncId={n}&asyncCode={}",
                     self.base,

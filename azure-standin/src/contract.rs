@@ -9,11 +9,15 @@
 //! object lists all it accepts, so an unknown property is refused (`unevaluatedProperties`, so that
 //! `allOf` compositions still see each other's properties). `format` (e.g. uuid) is not checked.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use jsonschema::{Registry, Validator};
 use serde_json::{Value, json};
+
+#[path = "contract_schema.rs"]
+mod schema;
+use schema::{allof_targets, for_requests, rebase, resolve};
 
 /// The spec files, under the upstream paths their `$ref`s are relative to.
 const FILES: &[(&str, &str)] = &[
@@ -91,6 +95,8 @@ struct Param {
     name: String,
     location: Location,
     required: bool,
+    /// The declared `type`: query and path values arrive as text and are read as this.
+    kind: String,
     schema: Validator,
 }
 
@@ -156,7 +162,8 @@ impl Contract {
                             other => return Err(format!("{file} {template}: parameter location {other:?}")),
                         };
                         let schema = build(registry, &parameter_schema(&param))?;
-                        params.push(Param { name, location, required, schema });
+                        let kind = param["type"].as_str().unwrap_or("string").to_owned();
+                        params.push(Param { name, location, required, kind, schema });
                     }
                     operations.push(Operation {
                         method: method.to_ascii_uppercase(),
@@ -229,7 +236,7 @@ impl Contract {
                 }
                 continue;
             };
-            let instance = typed(&value);
+            let instance = typed(&value, &param.kind);
             if let Some(error) = param.schema.iter_errors(&instance).next() {
                 return Err(Violation::invalid(&param.name, format!("'{value}': {error}")));
             }
@@ -278,11 +285,13 @@ fn target(pointer: &str) -> String {
     if path.is_empty() { "parameters".into() } else { path }
 }
 
-/// A parameter's value as the type its schema declares (query and path values arrive as text).
-fn typed(value: &str) -> Value {
-    match value {
-        "true" => json!(true),
-        "false" => json!(false),
+/// A parameter's value as the type its schema declares (query and path values arrive as text); a
+/// text that is not of that type stays text, for the schema to refuse.
+fn typed(value: &str, kind: &str) -> Value {
+    match (kind, value) {
+        ("boolean", "true") => json!(true),
+        ("boolean", "false") => json!(false),
+        ("integer", _) => value.parse::<i64>().map_or_else(|_| json!(value), |n| json!(n)),
         _ => json!(value),
     }
 }
@@ -302,44 +311,6 @@ fn parameter_schema(param: &Value) -> Value {
     Value::Object(schema)
 }
 
-/// A parameter, following its `$ref` into the file it names; with the file it was found in.
-fn resolve(documents: &BTreeMap<String, Value>, file: &str, raw: &Value) -> Result<(Value, String), String> {
-    let Some(reference) = raw.get("$ref").and_then(Value::as_str) else { return Ok((raw.clone(), file.to_owned())) };
-    let (relative, pointer) = reference.split_once('#').unwrap_or((reference, ""));
-    let target = if relative.is_empty() { file.to_owned() } else { join(file, relative) };
-    let doc = documents.get(&target).ok_or_else(|| format!("{file}: $ref to {target}, not in spec/"))?;
-    let found = doc.pointer(pointer).ok_or_else(|| format!("{target}#{pointer} is not in spec/"))?;
-    Ok((found.clone(), target))
-}
-
-/// `relative` resolved against the directory of `file` (both under `specification/`).
-fn join(file: &str, relative: &str) -> String {
-    let mut parts: Vec<&str> = file.split('/').collect();
-    parts.pop();
-    for part in relative.split('/') {
-        match part {
-            "." | "" => {}
-            ".." => {
-                parts.pop();
-            }
-            other => parts.push(other),
-        }
-    }
-    parts.join("/")
-}
-
-/// A body schema from `origin` with its `$ref`s made absolute (the registry's URIs).
-fn rebase(schema: &Value, origin: &str) -> Value {
-    match schema.get("$ref").and_then(Value::as_str) {
-        Some(reference) => {
-            let (relative, pointer) = reference.split_once('#').unwrap_or((reference, ""));
-            let file = if relative.is_empty() { origin.to_owned() } else { join(origin, relative) };
-            json!({"$ref": format!("{BASE}{file}#{pointer}")})
-        }
-        None => schema.clone(),
-    }
-}
-
 fn build(registry: &'static Registry<'static>, schema: &Value) -> Result<Validator, String> {
     jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
@@ -347,61 +318,6 @@ fn build(registry: &'static Registry<'static>, schema: &Value) -> Result<Validat
         .with_base_uri(format!("{BASE}{APIS}"))
         .build(schema)
         .map_err(|e| format!("spec schema {schema}: {e}"))
-}
-
-/// Names of the definitions used as `allOf` parts: they must not refuse their composite's
-/// properties, so only the composite gets `unevaluatedProperties: false`.
-fn allof_targets(documents: &BTreeMap<String, Value>) -> BTreeSet<String> {
-    fn walk(value: &Value, found: &mut BTreeSet<String>) {
-        match value {
-            Value::Object(map) => {
-                for part in map.get("allOf").and_then(Value::as_array).into_iter().flatten() {
-                    if let Some(r) = part.get("$ref").and_then(Value::as_str) {
-                        found.extend(r.rsplit('/').next().map(String::from));
-                    }
-                }
-                map.values().for_each(|v| walk(v, found));
-            }
-            Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
-            _ => {}
-        }
-    }
-    let mut found = BTreeSet::new();
-    documents.values().for_each(|d| walk(d, &mut found));
-    found
-}
-
-/// A spec file as a request must satisfy it: readOnly properties refused, unknown ones refused.
-fn for_requests(mut doc: Value, composed: &BTreeSet<String>) -> Value {
-    if let Some(definitions) = doc.get_mut("definitions").and_then(Value::as_object_mut) {
-        for (name, schema) in definitions.iter_mut() {
-            tighten(schema, !composed.contains(name));
-        }
-    }
-    doc
-}
-
-fn tighten(schema: &mut Value, closed: bool) {
-    let Some(map) = schema.as_object_mut() else { return };
-    if let Some(properties) = map.get_mut("properties").and_then(Value::as_object_mut) {
-        for property in properties.values_mut() {
-            if property.get("readOnly") == Some(&json!(true)) {
-                // Set by the service: a request carrying it is refused.
-                *property = json!({"not": {}, "description": "readOnly: set by the service"});
-            } else {
-                tighten(property, true);
-            }
-        }
-        if closed && !map.contains_key("additionalProperties") {
-            map.insert("unevaluatedProperties".into(), json!(false));
-        }
-    }
-    if let Some(items) = map.get_mut("items") {
-        tighten(items, true);
-    }
-    if let Some(parts) = map.get_mut("allOf").and_then(Value::as_array_mut) {
-        parts.iter_mut().for_each(|p| tighten(p, false));
-    }
 }
 
 #[cfg(test)]

@@ -85,3 +85,22 @@ fn the_api_version_is_the_specs() {
     let v = contract().unwrap().check("GET", SERVICE, &BTreeMap::new(), &none, b"").unwrap_err();
     assert_eq!(v.code, "MissingApiVersionParameter");
 }
+
+#[test]
+fn the_list_of_apis_takes_the_specs_query_parameters() {
+    let list = |pairs: &[(&str, &str)]| {
+        let mut query = BTreeMap::from([("api-version".to_owned(), "2024-05-01".to_owned())]);
+        query.extend(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let none = |_: &str| None;
+        contract().unwrap().check("GET", &format!("{SERVICE}/apis"), &query, &none, b"")
+    };
+    assert_eq!(list(&[]), Ok(true));
+    let paged = [("$top", "100"), ("$skip", "200"), ("$filter", "startswith(name,'oda-')")];
+    assert_eq!(list(&paged), Ok(true));
+    assert_eq!(list(&[("expandApiVersionSet", "false")]), Ok(true));
+    for (name, value) in [("$top", "0"), ("$top", "ten"), ("$skip", "-1"), ("expandApiVersionSet", "maybe")] {
+        let v = list(&[(name, value)]).expect_err("the spec refuses it");
+        assert_eq!(v.target, name, "{v:?}");
+    }
+    assert_eq!(check("POST", "/apis", None, None).map_err(|v| v.status), Err(405));
+}

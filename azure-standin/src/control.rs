@@ -75,6 +75,25 @@ impl Control {
         true
     }
 
+    /// Someone edits the API in the portal: `properties` merged into it, and its ETag moves.
+    pub async fn edit_api(&self, id: &str, properties: &serde_json::Value) -> bool {
+        let mut state = self.0.lock().await;
+        let etag = state.etag();
+        let Some(api) = state.apis.iter_mut().find(|((_, other), _)| other == id).map(|(_, api)| api) else {
+            return false;
+        };
+        for (key, value) in properties.as_object().into_iter().flatten() {
+            api.properties[key] = value.clone();
+        }
+        api.etag = etag;
+        true
+    }
+
+    /// Pages of the API list hold at most `cap` APIs (at least one).
+    pub async fn set_page_cap(&self, cap: usize) {
+        self.0.lock().await.page_cap = cap.max(1);
+    }
+
     /// Hosts `content` at `/documents/{name}` on the control listener.
     pub async fn put_document(&self, name: &str, content: &str) {
         self.0.lock().await.documents.insert(name.to_owned(), content.to_owned());
@@ -111,7 +130,8 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/control/expire-tokens", post(expire))
         .route("/control/requests", get(requests))
         .route("/control/apis", get(apis))
-        .route("/control/apis/{id}", axum::routing::put(foreign).delete(delete))
+        .route("/control/apis/{id}", axum::routing::put(foreign).delete(delete).patch(edit_api))
+        .route("/control/page-cap", post(page_cap))
         .route("/control/apis/{id}/policy", axum::routing::put(edit_policy))
         .route("/documents/{name}", get(document).put(put_document))
 }
@@ -126,6 +146,28 @@ async fn edit_policy(
         true => axum::http::StatusCode::NO_CONTENT.into_response(),
         false => axum::http::StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// Someone edits an API in the portal (a JSON object of properties to merge).
+async fn edit_api(
+    Extract(shared): Extract<Shared>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::Json(properties): axum::Json<serde_json::Value>,
+) -> Response {
+    match Control(shared).edit_api(&id, &properties).await {
+        true => axum::http::StatusCode::NO_CONTENT.into_response(),
+        false => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct PageCapRequest {
+    cap: usize,
+}
+
+async fn page_cap(Extract(shared): Extract<Shared>, axum::Json(p): axum::Json<PageCapRequest>) -> Response {
+    Control(shared).set_page_cap(p.cap).await;
+    axum::http::StatusCode::NO_CONTENT.into_response()
 }
 
 /// A hosted API document (what an ExposedAPI's `specification.url` points at in tests).

@@ -10,8 +10,10 @@
 mod arm;
 mod contract;
 mod control;
+mod filter;
 mod identity;
 mod import_check;
+mod list;
 mod policy_check;
 pub mod state;
 mod vault;

@@ -114,6 +114,8 @@ pub struct State {
     pub requests: Vec<Recorded>,
     /// Documents hosted at `/documents/{name}` (the API documents tests import).
     pub documents: BTreeMap<String, String>,
+    /// The most APIs one page of the list holds (`$top` beyond it is cut, the rest linked).
+    pub page_cap: usize,
     counter: u64,
 }
 
@@ -136,6 +138,7 @@ impl State {
             faults: Vec::new(),
             requests: Vec::new(),
             documents: crate::import_check::builtin(),
+            page_cap: crate::list::PAGE_CAP,
             counter: 0,
         }
     }
