@@ -275,6 +275,10 @@ pub struct ApimStatus {
     /// The policy's ETag after the last write: a policy edited in the portal changes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_etag: Option<String>,
+    /// sha256 of the properties the operator owns as APIM shows them after the last write: the
+    /// drift sweep compares each page of APIM's list of APIs with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listed: Option<String>,
     /// The backend URL APIM forwards to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_url: Option<String>,

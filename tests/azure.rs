@@ -352,3 +352,41 @@ async fn the_import_format_is_the_documents_own() {
     let page = documents.import(&format!("http://{}/documents/page.json", standin.control)).await.unwrap_err();
     assert!(page.contains("<html>"), "{page}");
 }
+
+#[tokio::test]
+async fn the_list_of_apis_is_paged_filtered_and_refuses_what_it_cannot_filter() {
+    let standin = standin().await;
+    let control = standin.control();
+    control.set_lro(LroMode::Immediate).await;
+    let arm = client(&standin, secret_tokens(&standin));
+    for i in 0..5 {
+        arm.put_api(&format!("oda-c-{i}"), &api_body(&format!("p{i}")), None).await.unwrap();
+    }
+    control.insert_api(&service(), "someone-else", "/theirs").await;
+    control.set_page_cap(2).await;
+    let (mut ids, mut next, mut pages) = (Vec::new(), None, 0);
+    loop {
+        let page = arm.list_apis(next.as_deref(), Some("startswith(name,'oda-')"), 100).await.unwrap();
+        pages += 1;
+        ids.extend(page.items.iter().filter_map(|i| i["name"].as_str().map(String::from)));
+        match page.next {
+            Some(link) => next = Some(link),
+            None => break,
+        }
+    }
+    assert_eq!(ids, ["oda-c-0", "oda-c-1", "oda-c-2", "oda-c-3", "oda-c-4"], "the filter holds, every page is read");
+    assert_eq!(pages, 3, "pages of two, the cap beats $top");
+    let first = arm.list_apis(None, None, 100).await.unwrap();
+    assert_eq!(first.items[0]["properties"]["path"], "p0", "items are ApiContracts with their properties");
+    // An OData expression the stand-in does not evaluate is refused, never ignored.
+    let refused = arm.list_apis(None, Some("startswith(name,'a') or startswith(name,'b')"), 100).await;
+    assert!(matches!(&refused, Err(AzureError::Rejected { status: 400, message, .. }) if message.contains("$filter")));
+    assert!(matches!(arm.list_apis(None, None, 0).await, Err(AzureError::Rejected { status: 400, .. })), "$top ≥ 1");
+    // A link off ARM is not followed with the token.
+    assert!(matches!(
+        arm.list_apis(Some("https://elsewhere.example/apis"), None, 100).await,
+        Err(AzureError::Config(_))
+    ));
+    let metrics = oda_api_operator::telemetry::Metrics::default().encode();
+    assert!(metrics.contains("oda_api_operator_arm_requests_total{kind=\"GET apis\"}"), "{metrics}");
+}

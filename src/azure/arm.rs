@@ -46,6 +46,13 @@ pub struct Versioned {
     pub etag: Option<String>,
 }
 
+/// One page of `GET P/apis` (Api_ListByService): its `ApiContract` items and the next page's link.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiPage {
+    pub items: Vec<Value>,
+    pub next: Option<String>,
+}
+
 impl ArmClient {
     pub fn new(config: ArmConfig, tokens: Arc<dyn TokenSource>) -> Result<Self, AzureError> {
         Ok(Self { http: Http::new()?, config, tokens, throttled_until: std::sync::Mutex::new(None) })
@@ -113,6 +120,35 @@ impl ArmClient {
             404 => Ok(None),
             _ => Err(classify(&answer)),
         }
+    }
+
+    /// A page of the service's APIs: the first (`next` `None`), with `$filter` and `$top`, or the
+    /// one `next` links to. A link to another host than ARM's is not followed: the bearer token
+    /// would go with it.
+    pub async fn list_apis(&self, next: Option<&str>, filter: Option<&str>, top: u32) -> Result<ApiPage, AzureError> {
+        let url = match next {
+            Some(link) => {
+                let endpoint = self.config.endpoint.trim_end_matches('/');
+                if !link.starts_with(&format!("{endpoint}/")) {
+                    return Err(AzureError::Config(format!(
+                        "ARM's nextLink {link} is not on {endpoint}: not followed (the token would leave ARM)"
+                    )));
+                }
+                link.to_owned()
+            }
+            None => {
+                let filter = filter.map(|f| format!("&$filter={}", encode(f))).unwrap_or_default();
+                self.url("/apis", &format!("{filter}&$top={top}"))
+            }
+        };
+        let answer = self.call(Method::GET, &url, None, None).await?;
+        if answer.status != 200 {
+            return Err(classify(&answer));
+        }
+        let body = body_of(&answer);
+        let items = body.get("value").and_then(Value::as_array).cloned().unwrap_or_default();
+        let next = body.get("nextLink").and_then(Value::as_str).filter(|l| !l.is_empty()).map(String::from);
+        Ok(ApiPage { items, next })
     }
 
     /// `GET P`: the service's public gateway URL (`properties.gatewayUrl`).
@@ -232,6 +268,16 @@ impl ArmClient {
             }
         }
     }
+}
+
+/// Percent-encodes a query value (all but unreserved characters).
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 fn body_of(answer: &Answer) -> Value {

@@ -11,8 +11,8 @@ use crate::telemetry::KindLabel;
 
 pub static ARM_REQUESTS: LazyLock<Family<KindLabel, Counter>> = LazyLock::new(Family::default);
 
-/// `METHOD resource` of an ARM URL: `service`, `api`, `policy`, `openidConnectProvider`, or
-/// `operation` for the poll of a long-running operation.
+/// `METHOD resource` of an ARM URL: `service`, `apis` (a page of the list), `api`, `policy`,
+/// `openidConnectProvider`, or `operation` for the poll of a long-running operation.
 pub fn kind(method: &str, url: &str) -> String {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     if query.contains("asyncId=") || path.contains("/operationResults/") {
@@ -21,6 +21,7 @@ pub fn kind(method: &str, url: &str) -> String {
     let after_service = path.split("/providers/Microsoft.ApiManagement/service/").nth(1).unwrap_or_default();
     let resource = match after_service.split('/').collect::<Vec<_>>().as_slice() {
         [_] => "service",
+        [_, "apis"] => "apis",
         [_, "apis", _] => "api",
         [_, "apis", _, "policies", _] => "policy",
         [_, "openidConnectProviders", _] => "openidConnectProvider",
@@ -44,6 +45,7 @@ mod tests {
         assert_eq!(kind("HEAD", &format!("{service}/apis/a?api-version=2024-05-01")), "HEAD api");
         assert_eq!(kind("PUT", &format!("{service}/apis/a/policies/policy?api-version=1")), "PUT policy");
         assert_eq!(kind("GET", &format!("{service}?api-version=1")), "GET service");
+        assert_eq!(kind("GET", &format!("{service}/apis?api-version=1&$top=100&$skip=100")), "GET apis");
         assert_eq!(kind("GET", &format!("{service}/apis/a?api-version=1&asyncId=3")), "GET operation");
         assert_eq!(
             kind("PUT", &format!("{service}/openidConnectProviders/o?api-version=1")),

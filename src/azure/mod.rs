@@ -9,7 +9,7 @@ pub mod metrics;
 pub mod token;
 pub mod vault;
 
-pub use arm::{ArmClient, ArmConfig};
+pub use arm::{ApiPage, ArmClient, ArmConfig};
 pub use document::Documents;
 pub use token::{ClientSecret, ManagedIdentity, Secret, TokenSource};
 pub use vault::{KeyVault, VaultSettings};

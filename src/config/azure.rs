@@ -87,9 +87,15 @@ pub struct AzureConfig {
     #[arg(long, env = "APIM_LRO_POLL_SECS", default_value_t = 5)]
     pub apim_lro_poll_secs: u64,
 
-    /// How often an API in sync is checked for drift in APIM (one HEAD), in seconds.
-    #[arg(long, env = "APIM_RESYNC_SECS", default_value_t = 600)]
+    /// How often the drift sweep lists the operator's APIs in APIM (one request per page of 100),
+    /// in seconds; also how long an API's document is kept before it is read again.
+    #[arg(long, env = "APIM_RESYNC_SECS", default_value_t = 1800)]
     pub apim_resync_secs: u64,
+
+    /// The period in which each API's policy ETag is checked once (one HEAD, spread evenly over the
+    /// period), in seconds: a policy edited in the portal is found within it.
+    #[arg(long, env = "APIM_POLICY_RESYNC_SECS", default_value_t = 172_800)]
+    pub apim_policy_resync_secs: u64,
 
     /// Allow `http://` Azure endpoints (tests and the local stand-in only).
     #[arg(long, env = "AZURE_ALLOW_INSECURE_ENDPOINTS", default_value_t = false, action = clap::ArgAction::Set)]
@@ -107,6 +113,11 @@ impl AzureConfig {
 
     pub fn resync(&self) -> Duration {
         Duration::from_secs(self.apim_resync_secs.max(10))
+    }
+
+    /// At least the sweep's period: a policy is checked at a sweep.
+    pub fn policy_resync(&self) -> Duration {
+        Duration::from_secs(self.apim_policy_resync_secs).max(self.resync())
     }
 
     /// `Err` naming the setting when an endpoint is not `https` and insecure ones are not allowed.

@@ -5,6 +5,7 @@
 //! `oda.tmforum.org/azure-apim`, removes the API by the id recorded in status and only then lets
 //! the ExposedAPI go.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::ResourceExt;
@@ -13,12 +14,14 @@ use kube::runtime::events::EventType;
 use serde_json::Value;
 use tracing::{info, warn};
 
+use super::apim_sweep::{Suspect, Sweeper};
 use super::children::observed;
 use super::context::Context;
 use super::error::ReconcileError;
 use super::events::{Journal, publish};
 use crate::azure::{ArmClient, AzureError, Documents};
 use crate::backend::apim::conditions::{self as c, synced};
+use crate::backend::apim::drift::listed_digest;
 use crate::backend::apim::sync::{self, ApimRecord, Observed, Step};
 use crate::backend::apim::{ApimBackend, ApimDesired, ApimSpecError, specification_url};
 use crate::backend::ingress::{IngressRoute, ingress_resource};
@@ -33,11 +36,13 @@ pub const FINALIZER: &str = "oda.tmforum.org/azure-apim";
 /// The APIM backend at run time: its pure half and the ARM client.
 pub struct Apim {
     pub backend: ApimBackend,
-    pub arm: ArmClient,
+    pub arm: Arc<ArmClient>,
     /// Reads each API's document to declare its import format.
     pub documents: Documents,
-    /// How often an API in sync is checked for drift.
+    /// How often an API in sync is reconciled again (its document read again).
     pub resync: Duration,
+    /// The drift sweep: which APIs it found changed in APIM (only those are read again).
+    pub sweeper: Arc<Sweeper>,
 }
 
 /// What the step found and did, for the status.
@@ -132,10 +137,16 @@ pub(super) async fn sync(
         policy_fingerprint: r.policy_fingerprint.clone().unwrap_or_default(),
         policy_etag: r.policy_etag.clone(),
     });
-    let mut outcome = converge(ctx, apim, api, &desired, recorded.as_ref(), journal).await;
+    let key = (api.namespace().unwrap_or_default(), api.name_any());
+    let listed = previous.and_then(|p| p.apim.as_ref()).and_then(|r| r.listed.clone());
+    let sweep = (listed, apim.sweeper.suspect(&key));
+    let mut outcome = converge(ctx, apim, api, &desired, recorded.as_ref(), &sweep, journal).await;
     if matches!(outcome, Err(Failed::Azure(AzureError::Precondition))) {
         // Changed between our read and our write: read again and plan again, once, now.
-        outcome = converge(ctx, apim, api, &desired, recorded.as_ref(), journal).await;
+        outcome = converge(ctx, apim, api, &desired, recorded.as_ref(), &sweep, journal).await;
+    }
+    if outcome.is_ok() {
+        apim.sweeper.settled(&key);
     }
     match outcome {
         Ok(Converged::Record(record)) => Synced {
@@ -175,17 +186,39 @@ impl From<AzureError> for Failed {
     }
 }
 
-/// Reads what APIM has and sends what the plan asks for.
+/// Reads what APIM has and sends what the plan asks for; `(listed, suspect)` is the recorded list
+/// digest and what the drift sweep found, if anything.
 async fn converge(
     ctx: &Context,
     apim: &Apim,
     api: &ExposedAPI,
     desired: &ApimDesired,
     recorded: Option<&ApimRecord>,
+    (listed, suspect): &(Option<String>, Option<Suspect>),
     journal: &Journal,
 ) -> Result<Converged, Failed> {
     let arm = &apim.arm;
     let id = &desired.api_id;
+    let record = |etag: Option<String>, policy_etag: Option<String>, listed: Option<String>| ApimStatus {
+        api_id: id.clone(),
+        etag,
+        fingerprint: Some(desired.fingerprint.clone()),
+        policy_fingerprint: Some(desired.policy_fingerprint.clone()),
+        policy_etag,
+        service_url: desired.api.properties.service_url.clone(),
+        listed,
+    };
+    // The record says this very content was written and the sweep found no drift since: it is
+    // trusted, nothing is read (so a converged restart reads no API).
+    let unchanged = |r: &&ApimRecord| {
+        r.api_id == *id
+            && !r.etag.is_empty()
+            && r.fingerprint == desired.fingerprint
+            && r.policy_fingerprint == desired.policy_fingerprint
+    };
+    if let (None, Some(r)) = (suspect, recorded.filter(unchanged)) {
+        return Ok(Converged::Record(record(Some(r.etag.clone()), r.policy_etag.clone(), listed.clone())));
+    }
     // The ETag seen is the If-Match of an update: a change made after this read is never
     // overwritten unseen (412, then read again).
     let policy_path = format!("/apis/{id}/policies/policy");
@@ -206,14 +239,6 @@ async fn converge(
         }
     };
     let uid = api.uid().unwrap_or_default();
-    let record = |etag: Option<String>, policy_etag: Option<String>| ApimStatus {
-        api_id: id.clone(),
-        etag,
-        fingerprint: Some(desired.fingerprint.clone()),
-        policy_fingerprint: Some(desired.policy_fingerprint.clone()),
-        policy_etag,
-        service_url: desired.api.properties.service_url.clone(),
-    };
     let observed_policy = match &observed {
         Observed::Etags { policy, .. } => policy.clone(),
         _ => None,
@@ -222,7 +247,10 @@ async fn converge(
         Step::UpToDate => {
             // A status from before the policy's ETag was kept takes the one seen now.
             let policy_etag = recorded.and_then(|r| r.policy_etag.clone()).or(observed_policy);
-            Ok(Converged::Record(record(recorded.map(|r| r.etag.clone()), policy_etag)))
+            // APIM is as written: what the sweep listed is how APIM shows it (a record without a
+            // digest, or a list that shows an API differently from a GET, stops being found).
+            let listed = suspect.as_ref().and_then(|s| s.seen.clone()).or_else(|| listed.clone());
+            Ok(Converged::Record(record(recorded.map(|r| r.etag.clone()), policy_etag, listed)))
         }
         Step::NotOwned(message) => Ok(Converged::NotOwned(message)),
         Step::Send { api: send_api, policy: send_policy } => {
@@ -247,8 +275,12 @@ async fn converge(
                 written_policy = arm.put_policy(id, &body, policy_etag.as_deref()).await?.etag;
                 ctx.telemetry.metrics.wrote("ApimPolicy");
             }
-            // A policy write may change the API's ETag: read it after both.
-            let etag = arm.api_etag(id).await?;
+            // A policy write may change the API's ETag: read it after both, with the properties the
+            // drift sweep compares its list with.
+            let (etag, listed) = match arm.get_api(id).await? {
+                Some(read) => (read.etag, read.body.get("properties").map(listed_digest)),
+                None => (None, None),
+            };
             let note = match (send_api, matches!(observed, Observed::Absent)) {
                 (true, true) => format!("Imported APIM API {id} with its policy"),
                 (true, false) if send_policy => format!("Updated APIM API {id} and its policy"),
@@ -262,7 +294,7 @@ async fn converge(
                 arm.delete_api(&old.api_id, "*").await?;
                 journal.note(format!("Deleted APIM API {}: its id is now {id}", old.api_id));
             }
-            Ok(Converged::Record(record(etag, written_policy)))
+            Ok(Converged::Record(record(etag, written_policy, listed)))
         }
     }
 }

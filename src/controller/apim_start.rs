@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::apim::Apim;
+use super::apim_sweep::Sweeper;
 use crate::Error;
 use crate::azure::token::Credential;
 use crate::azure::{
@@ -87,9 +88,13 @@ pub(super) async fn start(config: &RunConfig) -> Result<Apim, StartError> {
     if let Some(id) = azure.apim_oidc_provider_id.as_deref().map(str::trim).filter(|id| !id.is_empty()) {
         upsert_openid_provider(&arm, azure, id, (oidc_client, oidc_tenant)).await?;
     }
-    // The document is read again at each drift check: a new version may change its format.
+    // The document is read again at each resync: a new version may change its format.
     let documents = Documents::new(apim_config.apim_import_mode, azure.resync())?;
-    Ok(Apim { backend: ApimBackend::new(&apim_config), arm, documents, resync: azure.resync() })
+    let arm = Arc::new(arm);
+    let prefix = &apim_config.apim_api_id_prefix;
+    let sweeper = Sweeper::new(arm.clone(), prefix, azure.resync(), azure.policy_resync());
+    super::apim_sweep::hand_over(sweeper.clone());
+    Ok(Apim { backend: ApimBackend::new(&apim_config), arm, documents, resync: azure.resync(), sweeper })
 }
 
 /// Workload identity when its token file is there (the AKS default), else a client secret, else

@@ -7,6 +7,7 @@
 
 mod apim;
 mod apim_start;
+mod apim_sweep;
 mod apply;
 mod cached;
 mod children;
@@ -115,6 +116,7 @@ pub async fn run_until(
     let state = Arc::new(State::default());
     let tasks = watch_task::Tasks::default();
     let (trigger, triggers) = mpsc::unbounded();
+    let apim_requeue = trigger.clone();
     let (all_trigger, all_triggers) = mpsc::unbounded();
     let (gateway_objects, gateway_changes) = mpsc::unbounded();
     let (reader, writer) = reflector::store::<ExposedAPI>();
@@ -155,6 +157,7 @@ pub async fn run_until(
     info!("caches synced; reconciling");
     telemetry.health.set_synced(true);
     tasks.track(tokio::spawn(gateway_objects::sweep_forever(ctx.clone(), gateway_changes)));
+    apim_sweep::spawn(&tasks, &ctx, apim_requeue);
 
     let apis = exposed_api_stream(&client, &namespaces, (writer, reader.clone()), state, telemetry.clone());
     Controller::for_stream(apis, reader)

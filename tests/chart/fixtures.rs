@@ -63,6 +63,7 @@ pub const OPTIONAL_ENV: &[&str] = &[
     "APIM_LRO_TIMEOUT_SECS",
     "APIM_LRO_POLL_SECS",
     "APIM_RESYNC_SECS",
+    "APIM_POLICY_RESYNC_SECS",
 ];
 
 /// Chart defaults that differ from the binary's, on purpose.

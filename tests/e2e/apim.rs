@@ -162,22 +162,35 @@ async fn a_converged_restart_sends_nothing_drift_is_repaired_and_a_foreign_api_i
 
     operator.stop().await;
     let before = standin.writes("/apis/").await;
-    let heads = || async { standin.requests().await.iter().filter(|r| r["method"] == "HEAD").count() };
-    let heads_before = heads().await;
+    let at_restart = standin.requests().await.len();
     let operator = OperatorProcess::start(&env);
-    // The HEADs of each API of ours and its policy show the same ETags: nothing is sent.
-    wait_for(Duration::from_secs(60), || async { (heads().await >= heads_before + 2).then_some(()) }).await;
+    // Each status records what was written: no API of ours is read, the drift sweep's list (one
+    // page here) finds nothing changed, and nothing is sent.
+    let lists = || async {
+        let requests = standin.requests().await;
+        requests[at_restart..].iter().filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with("/apis"))).count()
+    };
+    wait_for(Duration::from_secs(60), || async { (lists().await >= 1).then_some(()) }).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(standin.writes("/apis/").await, before, "a converged restart sends nothing");
+    let ours = [api_id(ns.name(), "b1"), api_id(ns.name(), "b2")];
+    let requests = standin.requests().await;
+    let read: Vec<String> = requests[at_restart..]
+        .iter()
+        .filter(|r| r["listener"] == "arm")
+        .filter_map(|r| r["path"].as_str().map(|p| format!("{} {p}", r["method"].as_str().unwrap_or_default())))
+        .filter(|r| ours.iter().any(|id| r.ends_with(&format!("/apis/{id}"))))
+        .collect();
+    assert!(read.is_empty(), "a converged restart reads no API of ours: {read:?}");
 
-    // Deleted in the portal: imported again at the next drift check (APIM_RESYNC_SECS=10).
+    // Deleted in the portal: missing from the next sweep's list (APIM_RESYNC_SECS=10), imported again.
     let b1 = api_id(ns.name(), "b1");
     standin.delete_api(&b1).await;
     wait_for(Duration::from_secs(60), || async { standin.api(&b1).await }).await;
     wait_for_reason(ns.name(), "b1", "Exposed").await;
 
-    // The policy edited in the portal (only its own ETag moves): written again at the next drift
-    // check, with the edited policy's ETag as If-Match.
+    // The policy edited in the portal (only its own ETag moves): found by the sweep's policy check
+    // (APIM_POLICY_RESYNC_SECS=20) and written again, with the edited policy's ETag as If-Match.
     let b2 = api_id(ns.name(), "b2");
     let portal = "<policies><inbound><base /></inbound></policies>";
     standin.edit_policy(&b2, portal).await;
@@ -191,6 +204,45 @@ async fn a_converged_restart_sends_nothing_drift_is_repaired_and_a_foreign_api_i
         r["method"] == "PUT" && r["path"].as_str().is_some_and(|p| p.ends_with(&format!("{b2}/policies/policy")))
     });
     assert!(rewrite.is_some_and(|r| r["ifMatch"].as_str().is_some_and(|m| m != "*")), "{rewrite:?}");
+    operator.stop().await;
+}
+
+#[tokio::test]
+async fn the_sweep_finds_an_api_changed_behind_the_operators_back_and_puts_it_back() {
+    let ns = TestNamespace::new("apim-sweep").await;
+    implementation(&ns, "impl", &[], true).await;
+    let standin = StandIn::start(&[]).await;
+    // Two APIs a page: the sweep must follow nextLink to see the third.
+    standin.page_cap(2).await;
+    let operator = OperatorProcess::start(&with_base_url(standin.operator_env(ns.name())));
+    for name in ["e1", "e2", "e3"] {
+        create_exposed_api(ns.client(), ns.name(), name, &[], spec(&standin, &format!("/{name}"))).await;
+    }
+    for name in ["e1", "e2", "e3"] {
+        wait_for_reason(ns.name(), name, "Exposed").await;
+    }
+    let before = standin.writes("/apis/").await;
+    let e2 = api_id(ns.name(), "e2");
+    // Someone points the API elsewhere in the portal: the list shows it, the operator puts it back.
+    standin.edit_api(&e2, json!({"serviceUrl": "https://elsewhere.example/e2"})).await;
+    wait_for(Duration::from_secs(60), || async {
+        let url = standin.api(&e2).await?["properties"]["serviceUrl"].as_str()?.to_owned();
+        (url == "https://mesh.internal/e2").then_some(())
+    })
+    .await;
+    let written: Vec<String> = standin.writes("/apis/").await[before.len()..].to_vec();
+    assert!(
+        !written.is_empty() && written.iter().all(|w| w.contains(&e2)),
+        "only the changed API is written: {written:?}"
+    );
+    let requests = standin.requests().await;
+    let lists: Vec<&str> = requests
+        .iter()
+        .filter(|r| r["method"] == "GET" && r["path"].as_str().is_some_and(|p| p.ends_with("/apis")))
+        .filter_map(|r| r["query"].as_str())
+        .collect();
+    assert!(lists.iter().any(|q| q.contains("$filter=") && q.contains("startswith")), "{lists:?}");
+    assert!(lists.iter().any(|q| q.contains("$skip=2")), "the next page is followed: {lists:?}");
     operator.stop().await;
 }
 

@@ -5,6 +5,7 @@
 //! observed ETag say nothing changed.
 
 pub mod conditions;
+pub mod drift;
 pub mod import;
 mod policy_xml;
 pub mod rules;

@@ -157,6 +157,16 @@ impl StandIn {
         assert_eq!(status, 204);
     }
 
+    /// Someone edits the API in the portal: `properties` merged into it (its ETag moves).
+    pub async fn edit_api(&self, id: &str, properties: Value) {
+        assert_eq!(self.call("PATCH", &format!("/control/apis/{id}"), Some(properties)).await.0, 204);
+    }
+
+    /// Pages of the API list hold at most `cap` APIs.
+    pub async fn page_cap(&self, cap: usize) {
+        assert_eq!(self.call("POST", "/control/page-cap", Some(json!({"cap": cap}))).await.0, 204);
+    }
+
     pub async fn insert_foreign(&self, id: &str, path: &str) {
         assert_eq!(self.call("PUT", &format!("/control/apis/{id}"), Some(json!({"path": path}))).await.0, 204);
     }
@@ -178,6 +188,7 @@ impl StandIn {
             ("APIM_SERVICE_NAME", SERVICE.into()),
             ("APIM_LRO_POLL_SECS", "0".into()),
             ("APIM_RESYNC_SECS", "10".into()),
+            ("APIM_POLICY_RESYNC_SECS", "20".into()),
         ];
         pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
     }
