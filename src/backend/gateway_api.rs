@@ -109,22 +109,39 @@ pub struct HttpRouteFilter {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpCorsFilter {
+    #[serde(flatten)]
+    pub lists: CorsLists,
+    pub allow_credentials: bool,
+    pub max_age: u32,
+}
+
+/// The lists of a CORS policy, named alike by the Gateway API's filter and by Envoy Gateway's
+/// SecurityPolicy.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CorsLists {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_origins: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_methods: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_headers: Vec<String>,
-    pub allow_credentials: bool,
-    pub max_age: u32,
+}
+
+impl From<&Cors> for CorsLists {
+    fn from(cors: &Cors) -> Self {
+        Self {
+            allow_origins: cors.origins.clone(),
+            allow_methods: cors.methods.clone(),
+            allow_headers: cors.headers.clone(),
+        }
+    }
 }
 
 impl From<&Cors> for HttpRouteFilter {
     fn from(cors: &Cors) -> Self {
         let filter = HttpCorsFilter {
-            allow_origins: cors.origins.clone(),
-            allow_methods: cors.methods.clone(),
-            allow_headers: cors.headers.clone(),
+            lists: CorsLists::from(cors),
             allow_credentials: cors.allow_credentials,
             // The CRD's minimum is 1: "not cached" is the shortest it allows.
             max_age: cors.max_age.unwrap_or(1),

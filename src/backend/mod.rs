@@ -7,6 +7,7 @@
 //! what differs and removes what a backend no longer wants.
 
 pub mod apim;
+pub mod envoy_gateway;
 pub mod gateway_api;
 pub mod gateway_api_status;
 pub mod gateway_policy;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use clap::{Args, ValueEnum};
 
-use crate::core::gateway_class::ISTIO_GATEWAY_CONTROLLER;
+use crate::core::gateway_class::{ENVOY_GATEWAY_CONTROLLER, ISTIO_GATEWAY_CONTROLLER};
 
 /// What happens to an API that asks for `apiKeyVerification` the operator cannot enforce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -60,6 +60,12 @@ pub struct PolicyConfig {
     #[arg(long, env = "ISTIO_GATEWAY_CONTROLLERS", default_value = ISTIO_GATEWAY_CONTROLLER)]
     pub istio_gateway_controllers: String,
 
+    /// `controllerName`s of the GatewayClasses served by Envoy Gateway (comma-separated): with
+    /// HTTPRoutes on their Gateways, the policies become Envoy Gateway's own SecurityPolicy and
+    /// BackendTrafficPolicy.
+    #[arg(long, env = "ENVOY_GATEWAY_CONTROLLERS", default_value = ENVOY_GATEWAY_CONTROLLER)]
+    pub envoy_gateway_controllers: String,
+
     /// Route timeout in seconds for streaming APIs (`apiType: mcp`); 0 disables the timeout.
     #[arg(long, env = "STREAMING_TIMEOUT_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(0..=99_999))]
     pub streaming_timeout_seconds: u32,
@@ -82,8 +88,12 @@ impl PolicyConfig {
 
     /// The controllers that enforce Istio's policy objects.
     pub fn istio_gateway_controllers(&self) -> Vec<String> {
-        let list = self.istio_gateway_controllers.split(',').map(str::trim);
-        list.filter(|c| !c.is_empty()).map(String::from).collect()
+        controllers(&self.istio_gateway_controllers)
+    }
+
+    /// The controllers that are Envoy Gateway.
+    pub fn envoy_gateway_controllers(&self) -> Vec<String> {
+        controllers(&self.envoy_gateway_controllers)
     }
 
     /// The gateway pod labels; malformed entries are skipped (they could select nothing).
@@ -112,9 +122,15 @@ impl Default for PolicyConfig {
             api_key_unenforceable: Unenforceable::FailClosed,
             rate_limit_per_client: true,
             istio_gateway_controllers: ISTIO_GATEWAY_CONTROLLER.into(),
+            envoy_gateway_controllers: ENVOY_GATEWAY_CONTROLLER.into(),
             streaming_timeout_seconds: 3600,
         }
     }
+}
+
+/// A comma-separated list of `controllerName`s, blanks dropped.
+fn controllers(list: &str) -> Vec<String> {
+    list.split(',').map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect()
 }
 
 fn non_empty(value: Option<&str>) -> Option<&str> {
@@ -142,5 +158,21 @@ mod tests {
         assert_eq!(config.streaming_timeout(), "3600s");
         assert_eq!(config.istio_gateway_controllers(), ["istio.io/gateway-controller", "example.com/istio-fork"]);
         assert_eq!(PolicyConfig::default().istio_gateway_controllers(), ["istio.io/gateway-controller"]);
+    }
+
+    #[test]
+    fn envoy_gateway_controllers() {
+        let default = PolicyConfig::default();
+        assert_eq!(default.envoy_gateway_controllers(), ["gateway.envoyproxy.io/gatewayclass-controller"]);
+        let config = PolicyConfig {
+            envoy_gateway_controllers: " gateway.envoyproxy.io/gatewayclass-controller,, example.com/eg-2 ".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            config.envoy_gateway_controllers(),
+            ["gateway.envoyproxy.io/gatewayclass-controller", "example.com/eg-2"]
+        );
+        let blank = PolicyConfig { envoy_gateway_controllers: " ".into(), ..default };
+        assert_eq!(blank.envoy_gateway_controllers(), Vec::<String>::new());
     }
 }

@@ -28,6 +28,16 @@ pub enum Plan {
     Unenforceable { why: String, closed: bool },
 }
 
+/// Where the keys of an API that asks for verification are expected; `None` unless
+/// `apiKeyVerification.enabled`.
+pub fn requested(spec: &ExposedApiSpec) -> Option<Location> {
+    let keys = spec.api_key_verification.as_ref().filter(|k| k.enabled == Some(true))?;
+    Some(match keys.location.as_deref().map(str::trim).unwrap_or_default() {
+        "" | "header" | "query" => Location::Default,
+        other => Location::Other(other.into()),
+    })
+}
+
 /// The plan for an API, `None` unless `apiKeyVerification.enabled`. `gateway`: who serves the
 /// route's Gateway (a Gateway of another implementation ignores Istio's token rule).
 pub fn plan(
@@ -36,7 +46,7 @@ pub fn plan(
     policy_kinds_installed: bool,
     gateway: &Enforcer,
 ) -> Option<Plan> {
-    let keys = spec.api_key_verification.as_ref().filter(|k| k.enabled == Some(true))?;
+    let location = requested(spec)?;
     let closed = config.api_key_unenforceable == Unenforceable::FailClosed;
     if let Some(why) = gateway.ignores("RequestAuthentication and AuthorizationPolicy") {
         return Some(Plan::Unenforceable { why, closed });
@@ -48,10 +58,6 @@ pub fn plan(
     let Some(issuer) = config.jwt_issuer() else {
         let why = "no token issuer is configured (JWT_ISSUER)";
         return Some(Plan::Unenforceable { why: why.into(), closed });
-    };
-    let location = match keys.location.as_deref().map(str::trim).unwrap_or_default() {
-        "" | "header" | "query" => Location::Default,
-        other => Location::Other(other.into()),
     };
     Some(Plan::Jwt { issuer: issuer.into(), location })
 }

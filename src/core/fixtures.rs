@@ -19,6 +19,7 @@ pub fn core_api() -> ValidApi {
         basic_auth: None,
         cors: None,
         rate_limit: None,
+        api_keys: None,
     }
 }
 

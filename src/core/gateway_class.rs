@@ -73,6 +73,9 @@ pub fn unsupported(implementation: Option<&ClassFeatures>, feature: &'static str
 
 /// Istio's own Gateway API controller: the default of `ISTIO_GATEWAY_CONTROLLERS`.
 pub const ISTIO_GATEWAY_CONTROLLER: &str = "istio.io/gateway-controller";
+/// Envoy Gateway's controller (its default `controllerName`): the default of
+/// `ENVOY_GATEWAY_CONTROLLERS`.
+pub const ENVOY_GATEWAY_CONTROLLER: &str = "gateway.envoyproxy.io/gatewayclass-controller";
 
 /// Who serves a route's Gateway, as far as Istio's policy objects (EnvoyFilter,
 /// RequestAuthentication, AuthorizationPolicy attached by `targetRefs`) go.

@@ -42,6 +42,12 @@ pub const APPLIED_AS_JWT: &str = "AppliedAsJWT";
 pub const NOT_OWNED: &str = "NotOwned";
 /// Writing the policy's object failed (the message says why; it is retried).
 pub const APPLY_FAILED: &str = "ApplyFailed";
+/// The policy's object is written and its implementation has not reported on its current
+/// generation (yet): the policy is not in force, and the API waits for it.
+pub const PENDING: &str = "Pending";
+/// The implementation refused the policy's object (`Accepted=False`) with a reason of its own that
+/// the Gateway API does not name; the message quotes it.
+pub const NOT_ACCEPTED: &str = "NotAccepted";
 
 /// Whether the gateway object of a policy is in place.
 #[derive(Clone, Debug, PartialEq, Eq)]

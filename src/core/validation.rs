@@ -58,6 +58,9 @@ pub struct ValidApi {
     pub cors: Option<crate::core::cors::Cors>,
     /// The rate limit, when requested and valid (an invalid one is reported on its condition).
     pub rate_limit: Option<crate::core::rate_limit::RateLimit>,
+    /// `apiKeyVerification` is requested, with keys expected there (whether and how it can be
+    /// enforced is the gateway's matter).
+    pub api_keys: Option<crate::core::api_keys::Location>,
 }
 
 /// Validates an ExposedAPI; `default_namespace` applies when the object carries none.
@@ -151,6 +154,7 @@ pub fn validate(api: &ExposedAPI, default_namespace: &str) -> Result<ValidApi, I
             basic_auth: spec.basic_auth.clone(),
             cors: crate::core::cors::requested(spec).and_then(Result::ok),
             rate_limit: crate::core::rate_limit::requested(spec).and_then(Result::ok),
+            api_keys: crate::core::api_keys::requested(spec),
         }),
         _ => Err(InvalidSpec(errors)),
     }
