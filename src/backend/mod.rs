@@ -24,12 +24,13 @@ use kube::core::{ApiResource, DynamicObject};
 
 use crate::config::{OperatorConfig, RouteBackend};
 use crate::core::api_keys::Plan;
-use crate::core::gateway_class::Enforcer;
+use crate::core::gateway_class::{ClassFeatures, Enforcer};
 use crate::core::validation::ValidApi;
 use gateway_api::HttpRouteBackend;
 use gateway_policy::{GatewayPolicies, PerApi, PolicyTarget, RouteRef};
 use ingress::IngressRoute;
 use istio::VirtualServiceRoute;
+use policy_engine::PolicyEngine;
 use route::Route;
 use scrape::Scraper;
 use scrape::service_monitor::service_monitor_resource;
@@ -83,6 +84,22 @@ pub struct Backends {
     /// The gateway-wide policy objects: their builder, and the installed kinds to cache.
     pub gateway: GatewayPolicies,
     pub installed: Installed,
+    /// The policy engines of the Gateway API implementations that have their own policy kinds,
+    /// whose CRDs are served (see [`Backends::with_engines`]).
+    pub engines: Vec<Engine>,
+}
+
+/// A policy engine and the GatewayClass `controllerName`s whose Gateways it serves.
+#[derive(Clone)]
+pub struct Engine {
+    pub controllers: Vec<String>,
+    pub engine: Arc<dyn PolicyEngine>,
+}
+
+/// Every policy engine the configuration names; a new gateway family registers its engine here.
+fn engines(config: &OperatorConfig) -> Vec<Engine> {
+    let _ = config;
+    Vec::new()
 }
 
 impl Backends {
@@ -110,7 +127,27 @@ impl Backends {
         let monitors = ChildKind { resource: service_monitor_resource(), cluster_wide: false };
         kinds.extend(installed.service_monitor.then_some(monitors));
         let gateway = GatewayPolicies::new(&config.policy);
-        Self { route, former_routes, scraper, kinds, gateway, installed }
+        let engines = if config.route_backend == RouteBackend::HttpRoute { engines(config) } else { Vec::new() };
+        Self { route, former_routes, scraper, kinds, gateway, installed, engines }
+    }
+
+    /// The kinds every configured policy engine writes (for discovery to check).
+    pub fn engine_kinds(&self) -> Vec<ApiResource> {
+        self.engines.iter().flat_map(|e| e.engine.kinds()).collect()
+    }
+
+    /// Keeps the engines whose kinds are all `served`, and watches their kinds.
+    pub fn with_engines(mut self, served: impl Fn(&ApiResource) -> bool) -> Self {
+        self.engines.retain(|e| e.engine.kinds().iter().all(&served));
+        let kinds = self.engine_kinds();
+        self.kinds.extend(kinds.into_iter().map(|resource| ChildKind { resource, cluster_wide: false }));
+        self
+    }
+
+    /// The engine of the implementation behind the route's Gateway, when it has one.
+    pub fn engine_for(&self, implementation: Option<&ClassFeatures>) -> Option<&Arc<dyn PolicyEngine>> {
+        let controller = &implementation?.controller;
+        self.engines.iter().find(|e| e.controllers.iter().any(|c| c == controller)).map(|e| &e.engine)
     }
 
     /// The API's own objects in the gateway namespace, for its valid rate limit and enforceable

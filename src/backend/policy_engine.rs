@@ -14,6 +14,7 @@ use kube::core::{ApiResource, DynamicObject};
 use super::BuildError;
 use crate::config::PolicyConfig;
 use crate::core::status::ConditionSpec;
+pub use crate::core::status::NotInForce;
 use crate::core::validation::ValidApi;
 use crate::exposed_api::ExposedApiSpec;
 
@@ -49,15 +50,6 @@ pub struct Verdict {
     pub not_in_force: Option<NotInForce>,
 }
 
-/// A requested policy that is not in force, and whether it comes by itself.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NotInForce {
-    /// Written, not yet reported on by the implementation (or its write is being retried).
-    Pending(String),
-    /// Refused by the implementation (`Accepted=False`), or not the API's to write: a person acts.
-    Refused(String),
-}
-
 /// One gateway implementation's way of enforcing the ExposedAPI policies.
 pub trait PolicyEngine: Send + Sync {
     /// The implementation, as conditions and Events name it (e.g. "Envoy Gateway").
@@ -73,7 +65,8 @@ pub trait PolicyEngine: Send + Sync {
     }
 
     /// The desired objects of a valid API whose route is `target`; none when it requests no
-    /// policy this engine enforces.
+    /// policy this engine enforces. At most one object per kind, named as the route (so the
+    /// controller knows, without listing, which object of a kind no longer wanted to remove).
     fn desired(
         &self,
         api: &ValidApi,

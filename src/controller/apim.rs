@@ -1,9 +1,8 @@
 //! The APIM step of `ROUTE_BACKEND=AzureAPIM`, after the Ingress is applied: the backend URL (the
 //! Ingress's load-balancer address, or `APIM_BACKEND_BASE_URL`), what APIM shows of the API id,
 //! [`sync::plan`], and the writes it asks for: the API with its long-running operation, then its
-//! policy, then a HEAD for the ETag recorded in status. Deletion, behind the finalizer
-//! `oda.tmforum.org/azure-apim`, removes the API by the id recorded in status and only then lets
-//! the ExposedAPI go.
+//! policy, their answers kept in status (`apim_sweep` finds drift). Deletion removes the API by the id recorded
+//! in status, and only then does the ExposedAPI's finalizer go (`finalizer`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,9 +28,6 @@ use crate::core::status::{ConditionSpec, ReadyReason};
 use crate::core::url::PublishedUrl;
 use crate::core::validation::ValidApi;
 use crate::exposed_api::{ApiType, ApimStatus, ExposedAPI, ExposedApiStatus};
-
-/// Keeps an ExposedAPI until APIM has confirmed the deletion of its API.
-pub const FINALIZER: &str = "oda.tmforum.org/azure-apim";
 
 /// The APIM backend at run time: its pure half and the ARM client.
 pub struct Apim {
@@ -136,6 +132,7 @@ pub(super) async fn sync(
         fingerprint: r.fingerprint.clone().unwrap_or_default(),
         policy_fingerprint: r.policy_fingerprint.clone().unwrap_or_default(),
         policy_etag: r.policy_etag.clone(),
+        listed: r.listed.clone(),
     });
     let key = (api.namespace().unwrap_or_default(), api.name_any());
     let listed = previous.and_then(|p| p.apim.as_ref()).and_then(|r| r.listed.clone());
@@ -223,11 +220,14 @@ async fn converge(
     // overwritten unseen (412, then read again).
     let policy_path = format!("/apis/{id}/policies/policy");
     let (observed, current) = if recorded.is_some_and(|r| r.api_id == *id) {
-        match arm.api_etag(id).await? {
+        // A GET, not a HEAD: the owned properties tell a change from an ETag that moved alone.
+        match arm.get_api(id).await? {
             None => (Observed::Absent, None),
-            Some(etag) => {
+            Some(found) => {
                 let policy = arm.etag_of(&policy_path).await?;
-                (Observed::Etags { api: etag.clone(), policy }, Some(etag))
+                let listed = found.body.get("properties").map(listed_digest);
+                let etag = found.etag.clone().unwrap_or_default();
+                (Observed::Etags { api: etag, listed, policy }, found.etag)
             }
         }
     } else {
@@ -239,28 +239,32 @@ async fn converge(
         }
     };
     let uid = api.uid().unwrap_or_default();
-    let observed_policy = match &observed {
-        Observed::Etags { policy, .. } => policy.clone(),
-        _ => None,
+    let (observed_policy, observed_listed) = match &observed {
+        Observed::Etags { policy, listed, .. } => (policy.clone(), listed.clone()),
+        _ => (None, None),
     };
     match sync::plan(desired, recorded, &observed, &uid) {
         Step::UpToDate => {
             // A status from before the policy's ETag was kept takes the one seen now.
             let policy_etag = recorded.and_then(|r| r.policy_etag.clone()).or(observed_policy);
-            // APIM is as written: what the sweep listed is how APIM shows it (a record without a
-            // digest, or a list that shows an API differently from a GET, stops being found).
-            let listed = suspect.as_ref().and_then(|s| s.seen.clone()).or_else(|| listed.clone());
-            Ok(Converged::Record(record(recorded.map(|r| r.etag.clone()), policy_etag, listed)))
+            // APIM is as written: the ETag and properties just read are how APIM shows it now (a
+            // record without a digest, or a list that shows an API unlike a GET, stops being found).
+            let seen = suspect.as_ref().and_then(|s| s.seen.clone());
+            let listed = seen.or(observed_listed).or_else(|| listed.clone());
+            let etag = current.clone().or_else(|| recorded.map(|r| r.etag.clone()));
+            Ok(Converged::Record(record(etag, policy_etag, listed)))
         }
         Step::NotOwned(message) => Ok(Converged::NotOwned(message)),
         Step::Send { api: send_api, policy: send_policy } => {
-            if !has_finalizer(api) {
-                super::apply::add_finalizer(ctx, api, FINALIZER).await.map_err(Failed::Kube)?;
-            }
+            super::finalizer::ensure(ctx, api).await.map_err(Failed::Kube)?;
             let encode = |e: serde_json::Error| AzureError::Config(e.to_string());
             let mut written_policy = observed_policy;
+            // What APIM shows of the API after the writes: the PUT's answer, else what was read.
+            let mut shown = (current.clone(), observed_listed);
             if send_api {
-                arm.put_api(id, &serde_json::to_value(&desired.api).map_err(encode)?, current.as_deref()).await?;
+                let body = serde_json::to_value(&desired.api).map_err(encode)?;
+                let written = arm.put_api(id, &body, current.as_deref()).await?;
+                shown = (written.etag, written.body.get("properties").map(listed_digest));
                 ctx.telemetry.metrics.wrote("ApimApi");
             }
             if send_policy {
@@ -275,11 +279,14 @@ async fn converge(
                 written_policy = arm.put_policy(id, &body, policy_etag.as_deref()).await?.etag;
                 ctx.telemetry.metrics.wrote("ApimPolicy");
             }
-            // A policy write may change the API's ETag: read it after both, with the properties the
-            // drift sweep compares its list with.
-            let (etag, listed) = match arm.get_api(id).await? {
-                Some(read) => (read.etag, read.body.get("properties").map(listed_digest)),
-                None => (None, None),
+            // Read back only when the answers did not show it: a policy write that moves the API's
+            // ETag is told from a change by the owned properties (`sync::plan`).
+            let (etag, listed) = match shown {
+                (Some(etag), Some(listed)) => (Some(etag), Some(listed)),
+                _ => match arm.get_api(id).await? {
+                    Some(read) => (read.etag, read.body.get("properties").map(listed_digest)),
+                    None => (None, None),
+                },
             };
             let note = match (send_api, matches!(observed, Observed::Absent)) {
                 (true, true) => format!("Imported APIM API {id} with its policy"),
@@ -325,10 +332,6 @@ fn text(body: &Value, pointer: &str) -> String {
     body.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_owned()
 }
 
-pub(super) fn has_finalizer(api: &ExposedAPI) -> bool {
-    api.finalizers().iter().any(|f| f == FINALIZER)
-}
-
 /// Deletion: `DELETE` the API recorded in status (`If-Match: *`, revisions too); the finalizer goes
 /// once APIM confirms. Until then a `DeletionBlocked` condition says why, and it is retried with
 /// backoff for as long as it takes (an administrator may remove the finalizer by hand).
@@ -352,7 +355,7 @@ pub(super) async fn release(ctx: &Context, apim: &Apim, api: &ExposedAPI) -> Res
         ctx.telemetry.metrics.wrote("ApimApi");
         info!(api_id = %id, "deleted the APIM API");
     }
-    super::apply::remove_finalizer(ctx, api, FINALIZER).await
+    Ok(())
 }
 
 fn synced_deletion(message: String) -> ConditionSpec {

@@ -73,8 +73,9 @@ pub struct Context {
     pub gateways: Option<Store<Gateway>>,
     pub apis: Store<ExposedAPI>,
     pub telemetry: Telemetry,
-    /// The Azure side of `ROUTE_BACKEND=AzureAPIM`.
-    pub apim: Option<Arc<super::apim::Apim>>,
+    /// The system outside the cluster that publishes each API after its route (Azure API
+    /// Management with `ROUTE_BACKEND=AzureAPIM`).
+    pub external: Option<Arc<dyn super::external::ExternalSystem>>,
 }
 
 /// The watch caches of the child kinds (and the kind their keys share), by group and plural.

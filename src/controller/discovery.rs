@@ -33,6 +33,8 @@ pub struct Discovered {
     pub envoy_filter: bool,
     /// Istio's `AuthorizationPolicy` and `RequestAuthentication` (both `v1`), for API keys.
     pub istio_security: bool,
+    /// The policy-engine kinds (`plural.group/version`) whose CRD serves that version.
+    pub engine_kinds: Vec<String>,
 }
 
 impl Discovered {
@@ -50,7 +52,16 @@ impl Discovered {
 }
 
 /// Reads the CRDs the operator depends on.
-pub async fn discover(client: &Client, vs_version: VirtualServiceVersion) -> Result<Discovered, Error> {
+/// `plural.group/version` of a kind, as [`Discovered::engine_kinds`] lists it.
+pub fn kind_key(resource: &kube::core::ApiResource) -> String {
+    format!("{}.{}/{}", resource.plural, resource.group, resource.version)
+}
+
+pub async fn discover(
+    client: &Client,
+    vs_version: VirtualServiceVersion,
+    engine_kinds: &[kube::core::ApiResource],
+) -> Result<Discovered, Error> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let exposed_api = crds.get_opt("exposedapis.oda.tmforum.org").await?.ok_or_else(|| {
         Error::Setup(
@@ -70,7 +81,14 @@ pub async fn discover(client: &Client, vs_version: VirtualServiceVersion) -> Res
     let gateway_class = served("gatewayclasses.gateway.networking.k8s.io", "v1").await?;
     let istio_security = served("authorizationpolicies.security.istio.io", "v1").await?
         && served("requestauthentications.security.istio.io", "v1").await?;
+    let mut served_engine_kinds = Vec::new();
+    for kind in engine_kinds {
+        if served(&format!("{}.{}", kind.plural, kind.group), &kind.version).await? {
+            served_engine_kinds.push(kind_key(kind));
+        }
+    }
     Ok(Discovered {
+        engine_kinds: served_engine_kinds,
         exposed_api_status_subresource: status_subresource(&exposed_api, "v1"),
         component: component.as_ref().map(|c| status_subresource(c, "v1")),
         virtual_service: virtual_service.as_ref().is_some_and(|c| serves(c, vs_version.as_str())),

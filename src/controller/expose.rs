@@ -20,7 +20,7 @@ use crate::exposed_api::ExposedAPI;
 pub(super) async fn expose<'a>(
     ctx: &Context,
     api: &ExposedAPI,
-    (valid, implementation): (&'a ValidApi, Option<&ClassFeatures>),
+    (valid, implementation, cors_elsewhere): (&'a ValidApi, Option<&ClassFeatures>, bool),
     journal: &Journal,
 ) -> Result<Outcome<'a>, ReconcileError> {
     let route = ctx.backends.route.as_ref();
@@ -28,7 +28,12 @@ pub(super) async fn expose<'a>(
     let uid = api.uid().unwrap_or_default();
     let name = route.object_name(&valid.name);
     let key = (valid.namespace.clone(), name.clone());
-    let desired = route.desired_on(valid, implementation)?;
+    // A policy engine that carries CORS itself: the route leaves it out.
+    let desired = if cors_elsewhere {
+        route.desired_on(&ValidApi { cors: None, ..valid.clone() }, implementation)?
+    } else {
+        route.desired_on(valid, implementation)?
+    };
     let existing = observed(ctx, &resource, &valid.namespace, &name);
     if let Some(existing) = &existing
         && !is_controlled_by(&existing.metadata, &uid)

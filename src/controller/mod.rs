@@ -14,9 +14,12 @@ mod children;
 mod context;
 mod dereference;
 mod discovery;
+mod engine;
 mod error;
 mod events;
 mod expose;
+mod external;
+mod finalizer;
 mod gateway_facts;
 mod gateway_objects;
 mod gateway_watch;
@@ -30,6 +33,7 @@ mod propagate;
 mod recent;
 mod recorder;
 mod scraping;
+mod steps;
 mod watch_task;
 mod watches;
 
@@ -99,7 +103,8 @@ pub async fn run_until(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<()> {
     let mut shutdown = Box::pin(shutdown);
-    let apim = if config.output.route_backend == RouteBackend::AzureApim {
+    let external: Option<Arc<dyn external::ExternalSystem>> = if config.output.route_backend == RouteBackend::AzureApim
+    {
         match start_apim(&config, &mut shutdown).await? {
             Some(apim) => Some(Arc::new(apim)),
             None => return Ok(()),
@@ -108,10 +113,15 @@ pub async fn run_until(
         None
     };
     let namespaces = config.namespaces();
-    let Some(discovered) = discover_when_up(&client, &config, &mut shutdown).await? else { return Ok(()) };
+    // Engines are configured before discovery: it checks that their kinds are served.
+    let configured = Backends::new(&config.output, crate::backend::Installed::ALL).engine_kinds();
+    let Some(discovered) = discover_when_up(&client, &config, &configured, &mut shutdown).await? else {
+        return Ok(());
+    };
     info!(?namespaces, ?discovered, "starting");
     warn_missing_crds(&config, &discovered);
-    let backends = Backends::new(&config.output, discovered.installed());
+    let backends = Backends::new(&config.output, discovered.installed())
+        .with_engines(|kind| discovered.engine_kinds.contains(&discovery::kind_key(kind)));
 
     let state = Arc::new(State::default());
     let tasks = watch_task::Tasks::default();
@@ -149,7 +159,7 @@ pub async fn run_until(
         components: synced.components.clone(),
         apis: reader.clone(),
         telemetry: telemetry.clone(),
-        apim,
+        external,
     });
 
     info!("waiting for caches to sync");
@@ -222,11 +232,12 @@ where
 async fn discover_when_up(
     client: &Client,
     config: &RunConfig,
+    engine_kinds: &[kube::core::ApiResource],
     shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
 ) -> Result<Option<discovery::Discovered>> {
     let backoff = (std::time::Duration::from_millis(500), std::time::Duration::from_secs(30));
     until_done(shutdown, backoff, "the API server", || async {
-        match discovery::discover(client, config.output.virtual_service_version).await {
+        match discovery::discover(client, config.output.virtual_service_version, engine_kinds).await {
             Ok(discovered) => Attempt::Done(discovered),
             Err(crate::Error::Kube(e)) if is_transient(&e) => Attempt::Retry(e.to_string()),
             Err(e) => Attempt::Fail(e),

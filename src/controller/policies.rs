@@ -20,20 +20,19 @@ use crate::core::policy::Enforcement;
 use crate::core::validation::ValidApi;
 use crate::exposed_api::ExposedAPI;
 
-/// Keeps an API with objects in a gateway namespace until they are removed.
-pub const FINALIZER: &str = "oda.tmforum.org/gateway-policies";
-
 /// What became of the API's gateway objects.
 pub(super) struct Enforced {
     pub rate_limit: Enforcement,
     pub api_keys: Enforcement,
     /// A failed write, returned after the status is written (so it is retried with backoff).
     pub failure: Option<ReconcileError>,
+    /// The API wants objects in a gateway namespace (which need the finalizer).
+    pub placed: bool,
 }
 
 impl Default for Enforced {
     fn default() -> Self {
-        Self { rate_limit: Enforcement::Enforced, api_keys: Enforcement::Enforced, failure: None }
+        Self { rate_limit: Enforcement::Enforced, api_keys: Enforcement::Enforced, failure: None, placed: false }
     }
 }
 
@@ -52,10 +51,10 @@ pub(super) async fn enforce(
     };
     let installed = ctx.backends.installed;
     let wanted: Vec<(PerApi, DynamicObject)> = wanted.into_iter().filter(|(kind, _)| installed.has(*kind)).collect();
-    if !wanted.is_empty() && !has_finalizer(api) {
-        super::apply::add_finalizer(ctx, api, FINALIZER).await?;
+    if !wanted.is_empty() {
+        super::finalizer::ensure(ctx, api).await?;
     }
-    let mut enforced = Enforced::default();
+    let mut enforced = Enforced { placed: !wanted.is_empty(), ..Enforced::default() };
     // Not Istio: nothing is asked of it (the plan is unenforceable, the rate limit reported so).
     let ignored = matches!(gateway, Enforcer::Other(_));
     let requested = [
@@ -160,13 +159,11 @@ pub(super) async fn remove_named(
     super::children::delete_observed(ctx, &resource, &stale, journal, why).await
 }
 
-/// Deletion: the API's gateway objects go, then the finalizer. After repeated failures the
-/// finalizer goes anyway (the orphan sweep removes what is left), with a Warning.
+/// Deletion: the API's gateway objects go. After repeated failures they are left to the orphan
+/// sweep, with a Warning, so that the finalizer can go.
 pub(super) async fn release(ctx: &Context, api: &ExposedAPI, attempts: u32) -> Result<(), ReconcileError> {
     let (namespace, name, uid) = (api.namespace().unwrap_or_default(), api.name_any(), api.uid().unwrap_or_default());
-    let Some(target) = ctx.backends.policy_target(&namespace) else {
-        return super::apply::remove_finalizer(ctx, api, FINALIZER).await;
-    };
+    let Some(target) = ctx.backends.policy_target(&namespace) else { return Ok(()) };
     let journal = Journal::default();
     for kind in PerApi::ALL.into_iter().filter(|k| ctx.backends.installed.has(*k)) {
         let object = kind.object_name(&namespace, &name);
@@ -180,9 +177,5 @@ pub(super) async fn release(ctx: &Context, api: &ExposedAPI, attempts: u32) -> R
             publish(ctx, api, EventType::Warning, "CleanupFailed", &note);
         }
     }
-    super::apply::remove_finalizer(ctx, api, FINALIZER).await
-}
-
-pub(super) fn has_finalizer(api: &ExposedAPI) -> bool {
-    api.finalizers().iter().any(|f| f == FINALIZER)
+    Ok(())
 }

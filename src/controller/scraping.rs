@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::apply::annotations_manager;
 use super::children::{apply_if_changed, observed, remove_controlled};
@@ -23,10 +24,10 @@ use crate::core::status::{ConditionSpec, MetricsReason};
 use crate::core::validation::ValidApi;
 use crate::exposed_api::{ApiType, ExposedAPI};
 
-/// Finalizer that lets the operator remove its pod annotations before the ExposedAPI goes.
-pub const FINALIZER: &str = "oda.tmforum.org/metrics-annotations";
+/// The finalizer name earlier releases set for the pod annotations alone (see `finalizer`).
+const FINALIZER: &str = "oda.tmforum.org/metrics-annotations";
 
-/// Whether the API carries the finalizer: its scraper says it leaves something behind.
+/// Whether the API needs the finalizer for its scraping: its scraper says it leaves something behind.
 pub(super) fn needs_finalizer(ctx: &Context, api: &ExposedAPI) -> bool {
     ctx.backends.scraper.needs_cleanup(api.spec.api_type.as_deref().and_then(ApiType::parse))
 }
@@ -41,9 +42,9 @@ pub(super) async fn configure(
 ) -> Result<Option<ConditionSpec>, ReconcileError> {
     let scraper = if valid.api_type.is_metrics() { Some(ctx.backends.scraper) } else { None };
     let annotate_error = |source| ReconcileError::Annotate { service: valid.implementation.clone(), source };
-    if !matches!(scraper, Some(Scraper::Annotations(_))) && has_finalizer(api) {
+    if !matches!(scraper, Some(Scraper::Annotations(_))) && may_have_annotated(ctx, api, valid) {
         remove_annotations(ctx, api).await.map_err(annotate_error)?;
-        // The API no longer needs it (its type or the mode changed).
+        // The API no longer needs the finalizer of earlier releases (its type or the mode changed).
         super::apply::remove_finalizer(ctx, api, FINALIZER).await?;
     }
     if !matches!(scraper, Some(Scraper::ServiceMonitor(_))) {
@@ -215,6 +216,37 @@ async fn apply_annotations(
     pods.patch(name, &PatchParams::apply(manager).force(), &Patch::Apply(body)).await.map(|_| ())
 }
 
-pub(super) fn has_finalizer(api: &ExposedAPI) -> bool {
-    api.finalizers().iter().any(|f| f == FINALIZER)
+/// Whether pods of the API's Service may still carry annotations it wrote: it holds the finalizer
+/// of earlier releases, or it holds the finalizer and the pod cache shows such annotations.
+fn may_have_annotated(ctx: &Context, api: &ExposedAPI, valid: &ValidApi) -> bool {
+    if api.finalizers().iter().any(|f| f == FINALIZER) {
+        return true;
+    }
+    if !super::finalizer::held(api) {
+        return false;
+    }
+    let selector = ctx.state.selectors.read().get().selector(&valid.namespace, &valid.implementation).cloned();
+    let Some(selector) = selector.filter(|s| !s.is_empty()) else { return false };
+    let pods = ctx.state.pods.read().get().selected(&valid.namespace, &selector);
+    pods.iter().any(|(_, facts)| !facts.annotations.is_empty())
+}
+
+/// Deletion: our pod annotations go, if the API may have written any. After repeated failures they
+/// are left, with a Warning, so that the finalizer can go.
+pub(super) async fn release(ctx: &Context, api: &ExposedAPI, attempts: u32) -> Result<(), ReconcileError> {
+    let legacy = api.finalizers().iter().any(|f| f == FINALIZER);
+    if !legacy && !needs_finalizer(ctx, api) {
+        return Ok(());
+    }
+    if let Err(e) = remove_annotations(ctx, api).await {
+        if attempts < super::pipeline::CLEANUP_ATTEMPTS {
+            return Err(ReconcileError::Cleanup(e));
+        }
+        let note = format!(
+            "could not remove metrics annotations after {attempts} attempts ({e}); removing the finalizer anyway"
+        );
+        warn!("{note}");
+        super::events::publish(ctx, api, EventType::Warning, "CleanupFailed", &note);
+    }
+    Ok(())
 }

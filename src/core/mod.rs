@@ -5,6 +5,7 @@
 pub mod api_keys;
 pub mod component;
 pub mod cors;
+pub mod decision;
 pub mod few;
 #[cfg(test)]
 pub(crate) mod fixtures;

@@ -241,8 +241,9 @@ fn cors(spec: &ExposedApiSpec, route: &PolicyFacts<'_>) -> Option<ConditionSpec>
     })
 }
 
-/// The conditions of the requested policies that no backend can enforce, in a stable order.
-fn unsupported(spec: &ExposedApiSpec) -> Vec<ConditionSpec> {
+/// The conditions of the requested policies that no backend can enforce, in a stable order
+/// (every policy engine reports them the same way).
+pub fn unsupported(spec: &ExposedApiSpec) -> Vec<ConditionSpec> {
     let not_supported =
         |type_: &'static str, message: String| ConditionSpec { type_, status: false, reason: NOT_SUPPORTED, message };
     let mut conditions = Vec::new();

@@ -39,10 +39,16 @@ pub enum ReadyReason {
     SecurityPolicyNotEnforceable,
     /// The HTTPRoute is accepted, but its Gateway reports `Programmed=False`; quoted.
     GatewayNotProgrammed,
+    /// The route is in place, but a requested policy is not in force yet (its object is not yet
+    /// accepted by the gateway implementation, or its write is retried); the message names it.
+    PolicyPending,
+    /// The gateway implementation refused a requested policy (`Accepted=False`), or its object
+    /// is not the API's to write; quoted.
+    PolicyNotAccepted,
 }
 
 impl ReadyReason {
-    pub const ALL: [ReadyReason; 12] = [
+    pub const ALL: [ReadyReason; 14] = [
         Self::Exposed,
         Self::ImplementationNotReady,
         Self::AddressPending,
@@ -55,6 +61,8 @@ impl ReadyReason {
         Self::RouteRefsUnresolved,
         Self::SecurityPolicyNotEnforceable,
         Self::GatewayNotProgrammed,
+        Self::PolicyPending,
+        Self::PolicyNotAccepted,
     ];
 
     /// Whether someone must act (kstatus' `Stalled`); otherwise the API waits for something that
@@ -65,6 +73,7 @@ impl ReadyReason {
             | Self::ImplementationNotReady
             | Self::AddressPending
             | Self::RoutePending
+            | Self::PolicyPending
             | Self::ApplyFailed => false,
             Self::InvalidSpec
             | Self::RouteConflict
@@ -72,6 +81,7 @@ impl ReadyReason {
             | Self::RouteNotAccepted
             | Self::RouteRefsUnresolved
             | Self::GatewayNotProgrammed
+            | Self::PolicyNotAccepted
             | Self::SecurityPolicyNotEnforceable => true,
         }
     }
@@ -90,6 +100,8 @@ impl ReadyReason {
             Self::RouteRefsUnresolved => "RouteRefsUnresolved",
             Self::SecurityPolicyNotEnforceable => "SecurityPolicyNotEnforceable",
             Self::GatewayNotProgrammed => "GatewayNotProgrammed",
+            Self::PolicyPending => "PolicyPending",
+            Self::PolicyNotAccepted => "PolicyNotAccepted",
         }
     }
 }
@@ -155,6 +167,15 @@ impl MetricsReason {
     }
 }
 
+/// A requested policy that is not in force, and whether it comes by itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotInForce {
+    /// Written, not yet reported on by the implementation (or its write is being retried).
+    Pending(String),
+    /// Refused by the implementation (`Accepted=False`), or not the API's to write: a person acts.
+    Refused(String),
+}
+
 /// What a route's status says about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RouteState {
@@ -187,6 +208,24 @@ impl Outcome<'_> {
                 Outcome::Applied { api, route_uid, route: route.and(gateway) }
             }
             (outcome, _) => outcome,
+        }
+    }
+
+    /// The outcome with what the gateway implementation says of the API's policy objects: a route
+    /// in place does not make the API ready while a policy it asks for is not in force.
+    pub fn and_policies(self, not_in_force: Option<&NotInForce>) -> Self {
+        let state = match not_in_force {
+            None => return self,
+            Some(NotInForce::Pending(message)) => {
+                RouteState::Rejected { reason: ReadyReason::PolicyPending, message: message.clone() }
+            }
+            Some(NotInForce::Refused(message)) => {
+                RouteState::Rejected { reason: ReadyReason::PolicyNotAccepted, message: message.clone() }
+            }
+        };
+        match self {
+            Outcome::Applied { api, route_uid, route } => Outcome::Applied { api, route_uid, route: route.and(state) },
+            blocked => blocked,
         }
     }
 }

@@ -115,3 +115,22 @@ fn an_accepted_route_on_a_gateway_not_programmed_is_not_ready() {
     let both = Outcome::Applied { api: &api, route_uid: None, route: refused }.and_gateway(Some(not_programmed));
     assert_eq!(ready(&both).reason, ReadyReason::RouteNotAccepted);
 }
+
+#[test]
+fn a_policy_not_in_force_keeps_an_applied_route_from_ready() {
+    use crate::core::status::NotInForce;
+    let api = api();
+    let accepted = Outcome::Applied { api: &api, route_uid: None, route: RouteState::Accepted };
+    let ready = |outcome: &Outcome<'_>| desired_status(outcome, Some(&url()), true, None).2;
+    assert_eq!(ready(&accepted.clone().and_policies(None)).reason, ReadyReason::Exposed);
+    let pending = accepted.clone().and_policies(Some(&NotInForce::Pending("SecurityPolicy api not yet".into())));
+    let condition = ready(&pending);
+    assert_eq!((condition.status, condition.reason), (false, ReadyReason::PolicyPending));
+    assert_eq!(progress_condition(&condition).map(|c| c.type_), Some(RECONCILING));
+    let refused = accepted.clone().and_policies(Some(&NotInForce::Refused("Invalid".into())));
+    assert_eq!(ready(&refused).reason, ReadyReason::PolicyNotAccepted);
+    assert_eq!(progress_condition(&ready(&refused)).map(|c| c.type_), Some(STALLED));
+    // Blocked stays blocked: nothing is in place to be ready.
+    let blocked = Outcome::Blocked { reason: ReadyReason::NotOwned, message: "foreign".into() };
+    assert_eq!(blocked.clone().and_policies(Some(&NotInForce::Refused("x".into()))), blocked);
+}

@@ -84,7 +84,7 @@ async fn an_api_is_imported_behind_its_ingress_and_only_changed_calls_follow() {
     let id = api_id(ns.name(), "a1");
     assert_eq!(api.data["status"]["apiStatus"]["url"], format!("{GATEWAY}/a1"), "the gateway URL is read from APIM");
     assert_eq!(api.data["status"]["apim"]["apiId"], id);
-    assert!(api.finalizers().iter().any(|f| f == "oda.tmforum.org/azure-apim"));
+    assert!(api.finalizers().iter().any(|f| f == "oda.tmforum.org/exposedapi-cleanup"));
     assert_eq!(condition(&api, "CORS").map(|c| c.1), Some("Applied".into()));
     let stored = standin.api(&id).await.expect("the API is in APIM");
     assert_eq!(stored["properties"]["serviceUrl"], "http://10.0.0.9/a1");

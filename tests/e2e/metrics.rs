@@ -101,7 +101,7 @@ async fn switching_to_annotations_removes_the_service_monitor() {
     })
     .await;
     assert!(
-        api.finalizers().iter().any(|f| f == "oda.tmforum.org/metrics-annotations"),
+        api.finalizers().iter().any(|f| f == "oda.tmforum.org/exposedapi-cleanup"),
         "annotating needs the finalizer"
     );
 }
@@ -185,7 +185,7 @@ async fn switching_away_from_metrics_cleans_up_and_missing_pods_are_reported() {
     create_pod(ns.client(), ns.name(), "p1", &[("app", "c1-metrics"), ("tier", "api")]).await;
     wait_for_annotation(&ns, "p1", "prometheus.io/scrape", "true").await;
     let api = exposed_apis(ns.name()).await.get("c1-metrics").await.unwrap();
-    assert!(api.finalizers().contains(&"oda.tmforum.org/metrics-annotations".to_owned()));
+    assert!(api.finalizers().contains(&"oda.tmforum.org/exposedapi-cleanup".to_owned()));
 
     let patch = json!({"spec": {"apiType": "openapi"}});
     exposed_apis(ns.name()).await.patch("c1-metrics", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();

@@ -1,0 +1,269 @@
+//! The named steps of one reconcile of a live ExposedAPI, in order: scrape (metrics backend) →
+//! guard (policy objects, before the route) → publish (route backend, or withheld) → external
+//! (a system outside the cluster) → status (pure). Each returns what it found, the conditions it
+//! contributes and the failure to retry with backoff; a failed step does not stop the later ones,
+//! so the status always says what happened.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::Resource;
+
+use super::context::Context;
+use super::dereference::{self, Facts};
+use super::engine::{self, Engaged};
+use super::error::ReconcileError;
+use super::events::Journal;
+use super::expose::{expose, withhold};
+use super::external::Synced;
+use super::policies::{self, Enforced};
+use super::scraping;
+use crate::backend::policy_engine::{PolicyEngine, Verdict};
+use crate::config::Unenforceable;
+use crate::core::api_keys::{self, Plan};
+use crate::core::decision::{self, External};
+use crate::core::gateway_class::{ClassFeatures, Enforcer};
+use crate::core::policy::{self, Enforcement};
+use crate::core::status::{
+    ConditionSpec, MetricsReason, Outcome, ReadyCondition, ReadyReason, assemble, desired_status, progress_condition,
+    spec_hash,
+};
+use crate::core::url::published_url;
+use crate::core::validation::{InvalidSpec, ValidApi, validate};
+use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
+
+/// What a step found, and the failure to report once the status is written.
+pub(super) struct Step<T> {
+    pub value: T,
+    pub failure: Option<ReconcileError>,
+}
+
+impl<T> Step<T> {
+    fn ok(value: T) -> Self {
+        Self { value, failure: None }
+    }
+}
+
+/// Folds the steps' failures: the first one is returned after the status is written.
+#[derive(Default)]
+pub(super) struct Fold(Option<ReconcileError>);
+
+impl Fold {
+    pub(super) fn take<T>(&mut self, step: Step<T>) -> T {
+        if self.0.is_none() {
+            self.0 = step.failure;
+        }
+        step.value
+    }
+
+    /// Whether a step failed (what it should have cleaned up may still be there).
+    pub(super) fn failed(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The first failure, to return once the status is written.
+    pub(super) fn into_failure(self) -> Option<ReconcileError> {
+        self.0
+    }
+}
+
+/// What every step of one reconcile reads: the API, its validation, and who serves its Gateway.
+pub(super) struct Run<'a> {
+    pub ctx: &'a Context,
+    pub api: &'a ExposedAPI,
+    pub validated: Result<ValidApi, InvalidSpec>,
+    /// The implementation behind the HTTPRoute's Gateway, as its GatewayClass reports it.
+    pub class: Option<ClassFeatures>,
+    /// Who enforces Istio's policy objects on that Gateway.
+    pub gateway: Enforcer,
+    /// The implementation's own policy engine, when it has one.
+    pub engine: Option<Arc<dyn PolicyEngine>>,
+    /// What is done for `apiKeyVerification` (`None`: not requested, or APIM verifies keys).
+    pub api_keys: Option<Plan>,
+    pub journal: Journal,
+}
+
+impl<'a> Run<'a> {
+    pub(super) fn new(ctx: &'a Context, api: &'a ExposedAPI, namespace: &str) -> Self {
+        let validated = validate(api, namespace);
+        let config = &ctx.config.policy;
+        let class = dereference::implementation(ctx, namespace);
+        let gateway = Enforcer::of(class.as_ref(), &config.istio_gateway_controllers());
+        let engine = ctx.backends.engine_for(class.as_ref()).cloned();
+        // An engine verifies tokens itself: only the issuer setting decides, as on Istio.
+        let verifier = if engine.is_some() { &Enforcer::Istio } else { &gateway };
+        let installed = engine.is_some() || ctx.backends.installed.istio_security;
+        let api_keys = (validated.is_ok() && ctx.external.is_none())
+            .then(|| api_keys::plan(&api.spec, config, installed, verifier))
+            .flatten();
+        Self { ctx, api, validated, class, gateway, engine, api_keys, journal: Journal::default() }
+    }
+
+    fn fail_closed(&self) -> bool {
+        self.ctx.config.policy.api_key_unenforceable == Unenforceable::FailClosed
+    }
+}
+
+/// Metrics scraping first, in the reference's order; its failure does not keep the route back.
+pub(super) async fn scrape(run: &Run<'_>) -> Step<Option<ConditionSpec>> {
+    let Ok(valid) = &run.validated else { return Step::ok(None) };
+    match scraping::configure(run.ctx, run.api, valid, &run.journal).await {
+        Ok(condition) => Step::ok(condition),
+        Err(e) => Step { value: Some(MetricsReason::Failed.condition(e.to_string())), failure: Some(e) },
+    }
+}
+
+/// The policy objects, before the route, so that a required token is in force before it is live:
+/// Istio's in the gateway namespace, and those of the implementation's own engine.
+pub(super) struct Guard {
+    pub enforced: Enforced,
+    pub verdict: Option<Verdict>,
+}
+
+pub(super) async fn guard(run: &Run<'_>) -> Result<Step<Guard>, ReconcileError> {
+    let Ok(valid) = &run.validated else {
+        return Ok(Step::ok(Guard { enforced: Enforced::default(), verdict: None }));
+    };
+    let mut enforced =
+        policies::enforce(run.ctx, run.api, valid, (run.api_keys.as_ref(), &run.gateway), &run.journal).await?;
+    let failure = enforced.failure.take();
+    let Some(engine) = &run.engine else { return Ok(Step { value: Guard { enforced, verdict: None }, failure }) };
+    let Engaged { verdict, failure: engine_failure } =
+        engine::engage(run.ctx, run.api, valid, engine.as_ref(), &run.journal).await?;
+    if let Some(e) = &engine_failure {
+        enforced.api_keys = Enforcement::Failed(e.to_string());
+    }
+    Ok(Step { value: Guard { enforced, verdict: Some(verdict) }, failure: failure.or(engine_failure) })
+}
+
+/// The route: withheld while a required token cannot be enforced (fail closed), else applied; then
+/// what the Gateway and the policy engine say of it.
+pub(super) async fn publish<'v>(run: &'v Run<'_>, guard: &Guard) -> Step<Outcome<'v>> {
+    let applied = |e: ReconcileError| Step {
+        value: Outcome::Blocked { reason: ReadyReason::ApplyFailed, message: e.to_string() },
+        failure: Some(e),
+    };
+    let valid = match &run.validated {
+        Err(invalid) => {
+            return Step::ok(Outcome::Blocked { reason: ReadyReason::InvalidSpec, message: invalid.to_string() });
+        }
+        Ok(valid) => valid,
+    };
+    if let Some(why) = decision::withheld(run.api_keys.as_ref(), &guard.enforced.api_keys, run.fail_closed()) {
+        return match withhold(run.ctx, run.api, valid, &run.journal).await {
+            Ok(()) => Step::ok(Outcome::Blocked {
+                reason: ReadyReason::SecurityPolicyNotEnforceable,
+                message: decision::withheld_message(&why),
+            }),
+            Err(e) => applied(e),
+        };
+    }
+    let cors_elsewhere = run.engine.as_ref().is_some_and(|e| !e.route_carries_cors());
+    match expose(run.ctx, run.api, (valid, run.class.as_ref(), cors_elsewhere), &run.journal).await {
+        Ok(outcome) => {
+            let namespace = valid.namespace.as_str();
+            let not_in_force = guard.verdict.as_ref().and_then(|v| v.not_in_force.as_ref());
+            let gateway = dereference::gateway_state(run.ctx, namespace);
+            Step::ok(outcome.and_gateway(gateway).and_policies(not_in_force))
+        }
+        Err(e) => applied(e),
+    }
+}
+
+/// The external system, once the route is in place.
+pub(super) async fn external(
+    run: &Run<'_>,
+    outcome: &Outcome<'_>,
+    previous: Option<&ExposedApiStatus>,
+) -> Option<Step<Synced>> {
+    let (Some(system), Ok(valid), Outcome::Applied { .. }) = (&run.ctx.external, &run.validated, outcome) else {
+        return None;
+    };
+    let mut synced = system.sync(run.ctx, run.api, valid, previous, &run.journal).await;
+    let failure = synced.failure.take();
+    Some(Step { value: synced, failure })
+}
+
+/// The status the API should have, and what its Event tells.
+pub(super) struct Decided {
+    pub status: ExposedApiStatus,
+    pub ready: ReadyCondition,
+    pub policies: Vec<ConditionSpec>,
+    /// The external system's own cadence.
+    pub requeue: Option<Duration>,
+}
+
+/// The status, from the outcome and the facts (pure but for the clock, read once).
+pub(super) fn status(
+    run: &Run<'_>,
+    (outcome, guard, synced): (Outcome<'_>, &Guard, Option<Synced>),
+    facts: &Facts,
+    scraping: Option<&ConditionSpec>,
+    previous: Option<&ExposedApiStatus>,
+) -> Decided {
+    let external = synced.as_ref().map(|s| External {
+        blocked: s.blocked.as_ref().map(|(reason, message)| (*reason, message.as_str())),
+        url: s.url.as_ref(),
+    });
+    let gateway_url = || run.validated.as_ref().ok().and_then(|v| published_url(v, facts.gateway.as_ref()));
+    let (outcome, url) = decision::published(outcome, external, gateway_url);
+    let (api_status, implementation, ready) =
+        desired_status(&outcome, url.as_ref(), facts.implementation_ready, previous);
+    let policies = policy_conditions(run, guard, synced.as_ref());
+    let conditions: Vec<ConditionSpec> = std::iter::once(ConditionSpec::from(&ready))
+        .chain(progress_condition(&ready))
+        .chain(synced.as_ref().map(|s| s.condition.clone()))
+        .chain(scraping.cloned())
+        .chain(policies.iter().cloned())
+        .collect();
+    let main_resource = !run.ctx.discovered.exposed_api_status_subresource;
+    // Without a status subresource every status write bumps the generation, so no
+    // observedGeneration could ever equal it (kstatus tools would wait forever): the status names
+    // the spec it describes by its hash instead.
+    let generation = if main_resource { None } else { run.api.meta().generation };
+    let mut status = assemble(api_status, implementation, &conditions, generation, previous, Time(Timestamp::now()));
+    status.observed_spec_hash = main_resource.then(|| spec_hash(&run.api.spec));
+    let requeue = synced.as_ref().map(|s| s.requeue);
+    if let Some(record) = synced.and_then(|s| s.record) {
+        status.apim = Some(record);
+    }
+    Decided { status, ready, policies, requeue }
+}
+
+/// Whether the API has something garbage collection cannot remove: pods it annotates, objects in
+/// a gateway namespace, an API in an external system.
+pub(super) fn needs_finalizer(run: &Run<'_>, guard: &Guard, decided: &Decided) -> bool {
+    scraping::needs_finalizer(run.ctx, run.api) || guard.enforced.placed || decided.status.apim.is_some()
+}
+
+/// Every requested policy is reported, enforced or not, by the one that enforces it: the external
+/// system, the implementation's engine, or the route and Istio's objects.
+fn policy_conditions(run: &Run<'_>, guard: &Guard, synced: Option<&Synced>) -> Vec<ConditionSpec> {
+    let spec = &run.api.spec;
+    if run.validated.is_err() {
+        return Vec::new();
+    }
+    if let (Some(system), Some(synced)) = (&run.ctx.external, synced) {
+        return system.policy_conditions(spec, synced);
+    }
+    if let Some(verdict) = &guard.verdict {
+        return verdict.conditions.iter().cloned().chain(policy::unsupported(spec)).collect();
+    }
+    let config = &run.ctx.config.policy;
+    let route = &run.ctx.backends.route;
+    let facts = policy::PolicyFacts {
+        kind: &route.resource().kind,
+        cors_supported: route.cors_supported(),
+        implementation: run.class.as_ref(),
+        gateway: &run.gateway,
+        streaming: run.validated.as_ref().is_ok_and(|v| v.api_type.is_streaming()),
+        per_client: config.rate_limit_per_client,
+        rate_limit: &guard.enforced.rate_limit,
+        api_keys: run.api_keys.as_ref(),
+        api_key_policy: &guard.enforced.api_keys,
+        fail_closed: run.fail_closed(),
+    };
+    policy::conditions(spec, &facts)
+}
