@@ -98,8 +98,11 @@ pub struct Engine {
 
 /// Every policy engine the configuration names; a new gateway family registers its engine here.
 fn engines(config: &OperatorConfig) -> Vec<Engine> {
-    let _ = config;
-    Vec::new()
+    let envoy_gateway = Engine {
+        controllers: config.policy.envoy_gateway_controllers(),
+        engine: Arc::new(envoy_gateway::EnvoyGatewayEngine),
+    };
+    vec![envoy_gateway]
 }
 
 impl Backends {
