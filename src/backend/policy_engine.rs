@@ -13,6 +13,7 @@ use kube::core::{ApiResource, DynamicObject};
 
 use super::BuildError;
 use crate::config::PolicyConfig;
+use crate::core::api_keys::Plan;
 use crate::core::status::ConditionSpec;
 pub use crate::core::status::NotInForce;
 use crate::core::validation::ValidApi;
@@ -63,6 +64,10 @@ pub trait PolicyEngine: Send + Sync {
     fn route_carries_cors(&self) -> bool {
         true
     }
+
+    /// What is done for the API's `apiKeyVerification` on this implementation (`None` unless
+    /// requested): the token it requires, or why it cannot be enforced.
+    fn api_keys(&self, spec: &ExposedApiSpec, config: &PolicyConfig) -> Option<Plan>;
 
     /// The desired objects of a valid API whose route is `target`; none when it requests no
     /// policy this engine enforces. At most one object per kind, named as the route (so the

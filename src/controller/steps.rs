@@ -92,12 +92,12 @@ impl<'a> Run<'a> {
         let class = dereference::implementation(ctx, namespace);
         let gateway = Enforcer::of(class.as_ref(), &config.istio_gateway_controllers());
         let engine = ctx.backends.engine_for(class.as_ref()).cloned();
-        // An engine verifies tokens itself: only the issuer setting decides, as on Istio.
-        let verifier = if engine.is_some() { &Enforcer::Istio } else { &gateway };
-        let installed = engine.is_some() || ctx.backends.installed.istio_security;
-        let api_keys = (validated.is_ok() && ctx.external.is_none())
-            .then(|| api_keys::plan(&api.spec, config, installed, verifier))
-            .flatten();
+        let installed = ctx.backends.installed.istio_security;
+        let api_keys = match &engine {
+            _ if validated.is_err() || ctx.external.is_some() => None,
+            Some(engine) => engine.api_keys(&api.spec, config),
+            None => api_keys::plan(&api.spec, config, installed, &gateway),
+        };
         Self { ctx, api, validated, class, gateway, engine, api_keys, journal: Journal::default() }
     }
 

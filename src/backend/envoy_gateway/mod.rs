@@ -122,6 +122,10 @@ impl PolicyEngine for EnvoyGatewayEngine {
         false
     }
 
+    fn api_keys(&self, spec: &ExposedApiSpec, config: &PolicyConfig) -> Option<Plan> {
+        api_keys_plan(spec, config)
+    }
+
     fn desired(
         &self,
         api: &ValidApi,
