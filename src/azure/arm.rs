@@ -170,15 +170,18 @@ impl ArmClient {
         }
     }
 
-    /// `PUT P/apis/{id}` and its long-running operation: the final API with its ETag.
+    /// `PUT P/apis/{id}` and its long-running operation: the final API, with its ETag (the first
+    /// answer's when the final one names none).
     pub async fn put_api(&self, id: &str, body: &Value, if_match: Option<&str>) -> Result<Versioned, AzureError> {
         let url = self.url(&format!("/apis/{id}"), "");
         let answer = self.call(Method::PUT, &url, Some(body), if_match).await?;
         if !matches!(answer.status, 200..=202) {
             return Err(classify(&answer));
         }
-        let done = self.finish(answer).await?;
-        Ok(done.unwrap_or(Versioned { body: Value::Null, etag: None }))
+        let first = answer.header("etag");
+        let mut done = self.finish(answer).await?.unwrap_or(Versioned { body: Value::Null, etag: None });
+        done.etag = done.etag.or(first);
+        Ok(done)
     }
 
     /// `HEAD P{path}`: the ETag of any entity, `None` when absent.

@@ -16,15 +16,20 @@ pub struct ApimRecord {
     pub policy_fingerprint: String,
     /// The policy's ETag after the last write (`None` in a status written before it was kept).
     pub policy_etag: Option<String>,
+    /// The digest of the API's owned properties as APIM showed them after the last write
+    /// (`drift::listed_digest`; `None` in a status written before it was kept).
+    pub listed: Option<String>,
 }
 
 /// What APIM shows of the API id now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Observed {
     Absent,
-    /// The API's and its policy's ETags (HEADs: enough when the id is recorded as ours).
+    /// The API's ETag and owned properties' digest, and its policy's ETag (enough when the id is
+    /// recorded as ours).
     Etags {
         api: String,
+        listed: Option<String>,
         policy: Option<String>,
     },
     /// The API as read (a GET: for an id not recorded, to see whose it is).
@@ -49,11 +54,19 @@ pub fn ownership_marker(uid: &str) -> String {
     format!("(ExposedAPI uid {uid})")
 }
 
+/// Whether the API is as the record says: the same ETag, or the same owned properties (an ETag
+/// can move without a change of them, e.g. when its policy is written).
+fn as_recorded(r: &ApimRecord, etag: &str, listed: Option<&String>) -> bool {
+    etag == r.etag || listed.is_some_and(|l| r.listed.as_ref() == Some(l))
+}
+
 pub fn plan(desired: &ApimDesired, recorded: Option<&ApimRecord>, observed: &Observed, uid: &str) -> Step {
     let ours = recorded.filter(|r| r.api_id == desired.api_id);
     const BOTH: Step = Step::Send { api: true, policy: true };
     match (ours, observed) {
-        (Some(r), Observed::Etags { api: etag, policy: policy_etag }) if *etag == r.etag => {
+        (Some(r), Observed::Etags { api: etag, listed, policy: policy_etag })
+            if as_recorded(r, etag, listed.as_ref()) =>
+        {
             // A policy edited in the portal moves the policy's ETag only.
             let policy_drifted = r.policy_etag.as_ref().is_some_and(|recorded| policy_etag.as_ref() != Some(recorded));
             let (api, policy) = (
@@ -97,11 +110,12 @@ mod tests {
             fingerprint: d.fingerprint.clone(),
             policy_fingerprint: d.policy_fingerprint.clone(),
             policy_etag: Some("\"p1\"".into()),
+            listed: Some("l1".into()),
         }
     }
 
     fn etags(api: &str, policy: &str) -> Observed {
-        Observed::Etags { api: api.into(), policy: Some(policy.into()) }
+        Observed::Etags { api: api.into(), listed: None, policy: Some(policy.into()) }
     }
 
     #[test]
@@ -124,11 +138,25 @@ mod tests {
         // The policy edited in the portal: its ETag moved, the API's did not.
         let policy_only = Step::Send { api: false, policy: true };
         assert_eq!(plan(&d, Some(&record(&d)), &etags("\"e1\"", "\"portal\""), "u"), policy_only);
-        let deleted = Observed::Etags { api: "\"e1\"".into(), policy: None };
+        let deleted = Observed::Etags { api: "\"e1\"".into(), listed: None, policy: None };
         assert_eq!(plan(&d, Some(&record(&d)), &deleted, "u"), policy_only);
         let unrecorded = ApimRecord { policy_etag: None, ..record(&d) };
         assert_eq!(plan(&d, Some(&unrecorded), &etags("\"e1\"", "\"any\""), "u"), Step::UpToDate);
         assert_eq!(plan(&d, None, &Observed::Absent, "u"), both);
+    }
+
+    #[test]
+    fn an_etag_moved_with_the_owned_properties_as_written_is_no_drift() {
+        let d = desired();
+        let read = |listed: &str| Observed::Etags {
+            api: "\"moved\"".into(),
+            listed: Some(listed.into()),
+            policy: Some("\"p1\"".into()),
+        };
+        assert_eq!(plan(&d, Some(&record(&d)), &read("l1"), "u"), Step::UpToDate);
+        assert_eq!(plan(&d, Some(&record(&d)), &read("edited"), "u"), Step::Send { api: true, policy: true });
+        let unrecorded = ApimRecord { listed: None, ..record(&d) };
+        assert_eq!(plan(&d, Some(&unrecorded), &read("l1"), "u"), Step::Send { api: true, policy: true });
     }
 
     #[test]
