@@ -65,6 +65,32 @@ impl RouteBackend {
     }
 }
 
+/// A test's API path: under the namespace's name, so that no two tests share a prefix.
+pub(crate) fn api_path(ns: &TestNamespace, api: &str) -> String {
+    format!("/{}/{api}/tmf-api/x/v4", ns.name())
+}
+
+/// Creates ExposedAPI `name` for the implementation `impl` (Service port 8080) at [`api_path`],
+/// with `extra` fields merged into its spec.
+pub(crate) async fn expose_impl(ns: &TestNamespace, name: &str, extra: Value) {
+    let mut spec = exposed_api_spec("impl", &api_path(ns, name), 8080);
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    create_exposed_api(ns.client(), ns.name(), name, &[], spec).await;
+}
+
+/// An operator publishing HTTPRoutes on Gateway `gateway` of the test namespace, with `extra`
+/// flags. It may write Istio's policy objects in the namespace (the Gateway's), so that only the
+/// Gateway's class keeps them out.
+pub(crate) async fn http_route_operator(ns: &TestNamespace, gateway: &str, extra: &[&str]) -> Operator {
+    crate::gateway_policies::grant_gateway_policies(ns).await;
+    let gateway = format!("--component-gateway={}/{gateway}", ns.name());
+    let mut flags = vec!["--route-backend=HTTPRoute", &gateway];
+    flags.extend(extra);
+    Operator::start(ns.name(), &flags).await
+}
+
 /// One test's world: its namespace, a gateway, the implementation `impl` (a [`Backend`] behind
 /// Service port 8080) and an operator publishing on the chosen backend.
 pub(crate) struct World {
@@ -98,18 +124,14 @@ impl World {
         self.operator = Some(Operator::start(self.ns.name(), &flags).await);
     }
 
-    /// This test's API path: under the namespace's name, so that no two tests share a prefix.
+    /// This test's API path ([`api_path`]).
     pub fn path(&self, api: &str) -> String {
-        format!("/{}/{api}/tmf-api/x/v4", self.ns.name())
+        api_path(&self.ns, api)
     }
 
-    /// Creates ExposedAPI `name` for `impl` at [`World::path`], with `extra` fields merged into its spec.
+    /// Creates ExposedAPI `name` for `impl` ([`expose_impl`]).
     pub async fn expose(&self, name: &str, extra: Value) {
-        let mut spec = exposed_api_spec("impl", &self.path(name), 8080);
-        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
-            spec.extend(extra.clone());
-        }
-        create_exposed_api(self.ns.client(), self.ns.name(), name, &[], spec).await;
+        expose_impl(&self.ns, name, extra).await;
     }
 
     /// Waits until ExposedAPI `name` is `Ready` with `reason`, and returns it.

@@ -76,7 +76,8 @@ async fn rate_limits(route: RouteBackend) {
     assert_eq!(w.gateway.deprecations(), Vec::<String>::new(), "{route:?}");
 }
 
-async fn statuses(url: &str, headers: &[(&str, &str)], n: usize) -> Vec<u16> {
+/// The statuses of `n` requests in a row.
+pub(super) async fn statuses(url: &str, headers: &[(&str, &str)], n: usize) -> Vec<u16> {
     let mut out = Vec::new();
     for _ in 0..n {
         out.push(http::send("GET", url, headers).await.expect("an answer").status);
@@ -86,7 +87,26 @@ async fn statuses(url: &str, headers: &[(&str, &str)], n: usize) -> Vec<u16> {
 
 on_both_backends!(rate_limits => virtual_service_rate_limits, http_route_rate_limits);
 
-const AUDIENCE: &str = "oda-e2e";
+pub(super) const AUDIENCE: &str = "oda-e2e";
+
+/// Through a gateway whose Envoy verifies the tokens of `issuer` for [`AUDIENCE`]: a forged or
+/// expired token 401, one for another audience 403, a valid one 200, also as `access_token`.
+pub(super) async fn token_cases(issuer: &Issuer, url: &str, gateway: &str) {
+    let bearer = |token: String| format!("Bearer {token}");
+    let cases = [
+        ("forged", bearer(issuer.forged(AUDIENCE)), 401),
+        ("expired", bearer(issuer.expired(AUDIENCE)), 401),
+        // Envoy's jwt_authn answers an audience it does not allow with 403, not 401.
+        ("wrong audience", bearer(issuer.token("somebody-else")), 403),
+        ("valid", bearer(issuer.token(AUDIENCE)), 200),
+    ];
+    for (what, header, expected) in cases {
+        let answer = http::send("GET", url, &[("authorization", &header)]).await.expect("an answer");
+        assert_eq!(answer.status, expected, "{gateway}: {what} token: {answer:?}");
+    }
+    let by_query = http::get(&format!("{url}?access_token={}", issuer.token(AUDIENCE))).await.expect("an answer");
+    assert_eq!(by_query.status, 200, "{gateway}: token as access_token");
+}
 
 /// `apiKeyVerification` as a required token of the issuer: none, forged, expired or for another
 /// audience refused (401, 401, 403); valid accepted, by header or query; the preflight passes.
@@ -107,23 +127,10 @@ async fn token_verification(route: RouteBackend) {
     let (status, reason, _) = condition_of(&w, "api", "APIKeyVerification").await.expect("a condition");
     assert_eq!((status.as_str(), reason.as_str()), ("True", "AppliedAsJWT"), "{route:?}");
 
-    let bearer = |token: String| format!("Bearer {token}");
-    let valid = bearer(issuer.token(AUDIENCE));
+    let valid = format!("Bearer {}", issuer.token(AUDIENCE));
     w.until("GET", &url, &[], "403 without a token", |a| a.status == 403).await;
     w.until("GET", &url, &[("authorization", &valid)], "200 with a valid token", |a| a.status == 200).await;
-    let cases = [
-        ("forged", bearer(issuer.forged(AUDIENCE)), 401),
-        ("expired", bearer(issuer.expired(AUDIENCE)), 401),
-        // Envoy's jwt_authn answers an audience it does not allow with 403, not 401.
-        ("wrong audience", bearer(issuer.token("somebody-else")), 403),
-        ("valid", valid.clone(), 200),
-    ];
-    for (what, header, expected) in cases {
-        let answer = http::send("GET", &url, &[("authorization", &header)]).await.expect("an answer");
-        assert_eq!(answer.status, expected, "{route:?}: {what} token: {answer:?}");
-    }
-    let by_query = http::get(&format!("{url}?access_token={}", issuer.token(AUDIENCE))).await.expect("an answer");
-    assert_eq!(by_query.status, 200, "{route:?}: token as access_token");
+    token_cases(&issuer, &url, &format!("{route:?}")).await;
     let preflight = [("origin", ALLOWED), ("access-control-request-method", "GET")];
     let answer = http::send("OPTIONS", &url, &preflight).await.expect("an answer");
     assert!(![401, 403].contains(&answer.status), "{route:?}: the preflight passes: {answer:?}");

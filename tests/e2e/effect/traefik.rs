@@ -14,6 +14,7 @@ use oda_api_operator::backend::gateway_policy::{
 };
 use serde_json::{Value, json};
 
+use super::{api_path, expose_impl, http_route_operator};
 use crate::operator::{Operator, condition, exposed_apis, wait_for_reason};
 use crate::support::dataplane::{DataPlane, served_implementation};
 use crate::support::gateway_status::supported_features;
@@ -50,24 +51,16 @@ impl TraefikWorld {
         let traefik = Traefik::start(&ns, &plane).await;
         let backend = Backend::start("impl", &plane.host_ip).await;
         served_implementation(&ns, &data_plane, "impl", 8080, &backend, true).await;
-        crate::gateway_policies::grant_gateway_policies(&ns).await;
-        let gateway = format!("--component-gateway={}/{TRAEFIK_GATEWAY}", ns.name());
-        let mut flags = vec!["--route-backend=HTTPRoute", &gateway];
-        flags.extend(extra);
-        let operator = Operator::start(ns.name(), &flags).await;
+        let operator = http_route_operator(&ns, TRAEFIK_GATEWAY, extra).await;
         Some(TraefikWorld { ns, traefik, backend, _operator: operator })
     }
 
     fn path(&self, api: &str) -> String {
-        format!("/{}/{api}/tmf-api/x/v4", self.ns.name())
+        api_path(&self.ns, api)
     }
 
     async fn expose(&self, name: &str, extra: Value) {
-        let mut spec = exposed_api_spec("impl", &self.path(name), 8080);
-        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
-            spec.extend(extra.clone());
-        }
-        create_exposed_api(self.ns.client(), self.ns.name(), name, &[], spec).await;
+        expose_impl(&self.ns, name, extra).await;
     }
 
     /// The published URL (`status.apiStatus.url`) once the API is `Exposed`.
