@@ -393,3 +393,44 @@ async fn envoy_gateway_streams_outlive_the_default_timeout() {
     until(&w.eg, "GET", &url, &[], "200 from the implementation", from_impl).await;
     a_long_stream_arrives_whole(&url, "Envoy Gateway").await;
 }
+
+/// Without `JWT_JWKS_URI` Envoy Gateway cannot verify tokens (it reads no OpenID discovery
+/// document): `apiKeyVerification` is `NotSupported`, saying so, and under `FailClosed` the API's
+/// route is withheld (`SecurityPolicyNotEnforceable`) while an API without verification answers.
+#[tokio::test]
+async fn envoy_gateway_fail_closed_without_a_jwks_url() {
+    let Some(w) = EgWorld::new("eg-op-closed", &["--jwt-issuer=https://idp.e2e.example/realms/oda"]).await else {
+        return;
+    };
+    let open = w.expose("open", json!({})).await;
+    until(&w.eg, "GET", &open, &[], "200 from the implementation", from_impl).await;
+    expose_impl(&w.ns, "api", json!({"apiKeyVerification": {"enabled": true}})).await;
+    wait_for_reason(w.ns.name(), "api", "SecurityPolicyNotEnforceable").await;
+    let (status, reason, message) = w.condition("api", "APIKeyVerification").await;
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "NotSupported"), "{message}");
+    assert!(message.contains("JWT_JWKS_URI"), "{message}");
+    let answer = http::get(&format!("{}{}", w.eg.base(), w.path("api"))).await.expect("an answer");
+    assert_eq!((answer.status, answer.backend()), (404, None), "withheld means no route: {answer:?}");
+}
+
+/// A SecurityPolicy Envoy Gateway refuses (an issuer that is no URI, which its CRD and Istio's
+/// RequestAuthentication let through): `APIKeyVerification` is `False` with Envoy Gateway's own
+/// reason and message, the API is not `Ready` (`PolicyNotAccepted`), and Envoy Gateway answers the
+/// route 500 itself.
+#[tokio::test]
+async fn envoy_gateway_refused_policy_is_reported() {
+    let flags = ["--jwt-issuer=https://idp e2e/realms/oda", "--jwt-jwks-uri=http://127.0.0.1:9/jwks"];
+    let Some(w) = EgWorld::new("eg-op-refused", &flags).await else { return };
+    expose_impl(&w.ns, "api", json!({"apiKeyVerification": {"enabled": true}})).await;
+    let api = wait_for_reason(w.ns.name(), "api", "PolicyNotAccepted").await;
+    let (_, _, ready) = ready_condition(&api).expect("a Ready condition");
+    let (status, reason, message) = w.condition("api", "APIKeyVerification").await;
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "Invalid"), "{message}");
+    assert!(message.contains("Accepted=False: Invalid") && message.contains("issuer"), "{message}");
+    assert!(ready.contains(&message), "Ready quotes it: {ready}");
+    // Envoy Gateway itself never serves a route whose SecurityPolicy it refused: it answers 500
+    // ("to avoid unauthorized access"), and the implementation sees nothing.
+    let url = format!("{}{}", w.eg.base(), w.path("api"));
+    until(&w.eg, "GET", &url, &[], "Envoy's own 500", |a| a.status == 500 && a.backend().is_none()).await;
+    assert_eq!(w.backend.hits(), 0, "the implementation was never reached");
+}
