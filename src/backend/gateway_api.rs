@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::gateway_api_status::parent_state;
 use super::gateway_policy::{Attach, PolicyTarget};
-use super::route::{GatewayAttachment, Route, RouteKey, RouteState};
+use super::route::{AddressSource, GatewayAttachment, Route, RouteKey, RouteState};
 use super::{BuildError, object_with_spec};
 use crate::config::OperatorConfig;
 use crate::core::cors::Cors;
@@ -253,6 +253,10 @@ impl HttpRouteBackend {
 }
 
 impl Route for HttpRouteBackend {
+    fn address_source(&self) -> AddressSource {
+        AddressSource::Gateway
+    }
+
     fn resource(&self) -> ApiResource {
         http_route_resource()
     }

@@ -8,7 +8,7 @@ use k8s_openapi::api::networking::v1::{
 };
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 
-use super::route::{Route, RouteKey, RouteState};
+use super::route::{AddressSource, Route, RouteKey, RouteState};
 use super::{BuildError, object_with_spec};
 use crate::config::ApimConfig;
 use crate::core::ownership::child_metadata;
@@ -53,6 +53,10 @@ impl IngressRoute {
 }
 
 impl Route for IngressRoute {
+    fn address_source(&self) -> AddressSource {
+        AddressSource::External
+    }
+
     fn resource(&self) -> ApiResource {
         ingress_resource()
     }

@@ -5,7 +5,7 @@ use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde::{Deserialize, Serialize};
 
 use super::gateway_policy::{Attach, PolicyTarget};
-use super::route::{GatewayAttachment, Route, RouteKey, RouteState};
+use super::route::{AddressSource, GatewayAttachment, Route, RouteKey, RouteState};
 use super::{BuildError, object_with_spec};
 use crate::config::{OperatorConfig, VirtualServiceVersion};
 use crate::core::cors::Cors;
@@ -167,6 +167,10 @@ impl VirtualServiceRoute {
 }
 
 impl Route for VirtualServiceRoute {
+    fn address_source(&self) -> AddressSource {
+        AddressSource::IstioIngress
+    }
+
     fn resource(&self) -> ApiResource {
         virtual_service_resource(self.version)
     }

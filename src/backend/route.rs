@@ -13,10 +13,25 @@ use crate::core::gateway_class::ClassFeatures;
 pub use crate::core::status::RouteState;
 use crate::core::validation::ValidApi;
 
-/// One way of publishing an API on the gateway.
+/// Where the URL of an API a publisher publishes comes from: what the controller watches for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddressSource {
+    /// The Istio ingress gateway Service (else its Gateway), through the Istio `Gateway` the route
+    /// binds to (TLS or plain HTTP).
+    IstioIngress,
+    /// The Gateway API `Gateway` the route attaches to: its addresses and listeners; its
+    /// GatewayClass says which implementation serves it (features, policy engine).
+    Gateway,
+    /// A system outside the cluster publishes the API and gives its URL.
+    External,
+}
+
+/// One way of publishing an API on the gateway (the publisher role of the contract).
 pub trait Route: Send + Sync {
     /// The kind and version written.
     fn resource(&self) -> ApiResource;
+    /// Where the URL of the API comes from.
+    fn address_source(&self) -> AddressSource;
     /// The desired route of a valid API: same name and namespace, controlled by the API.
     fn desired(&self, api: &ValidApi) -> Result<DynamicObject, BuildError>;
     /// The desired route on a Gateway API implementation that reports its features: what it does

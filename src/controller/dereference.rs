@@ -6,7 +6,7 @@ use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
 use super::context::Context;
-use crate::config::RouteBackend;
+use crate::backend::route::AddressSource;
 use crate::core::gateway_address::{Gateway, GatewayAddress, gateway_ref};
 use crate::core::gateway_class::ClassFeatures;
 use crate::core::status::RouteState;
@@ -34,15 +34,15 @@ pub(super) fn facts(ctx: &Context, api: &ExposedAPI, namespace: &str) -> Facts {
 /// in both.
 fn gateway(ctx: &Context, namespace: &str) -> Option<GatewayAddress> {
     let (gateway_ns, name) = gateway_ref(&ctx.config.component_gateway);
-    match ctx.config.route_backend {
-        // Not run yet (`run` refuses it): its URL will be the APIM gateway's.
-        RouteBackend::AzureApim => None,
-        RouteBackend::VirtualService => {
+    match ctx.backends.route.address_source() {
+        // The external system gives the URL.
+        AddressSource::External => None,
+        AddressSource::IstioIngress => {
             let address = ctx.state.gateway.read().clone()?;
             let listener = ctx.state.istio_gateways.read().get().get(gateway_ns.unwrap_or(namespace), name).copied();
             Some(address.behind_istio_gateway(listener))
         }
-        RouteBackend::HttpRoute => {
+        AddressSource::Gateway => {
             let key = ObjectRef::<Gateway>::new(name).within(gateway_ns.unwrap_or(namespace));
             let observed = ctx.gateways.as_ref().and_then(|store| store.get(&key));
             let address = observed.map(|gw| GatewayAddress::for_routes(&gw, ctx.config.gateway_section_name()));
@@ -57,7 +57,7 @@ fn gateway(ctx: &Context, namespace: &str) -> Option<GatewayAddress> {
 /// The implementation behind the Gateway the API's HTTPRoute attaches to, as its GatewayClass
 /// reports it; `None` with other backends, or while the Gateway or its class is not known.
 pub(super) fn implementation(ctx: &Context, namespace: &str) -> Option<ClassFeatures> {
-    if ctx.config.route_backend != RouteBackend::HttpRoute {
+    if ctx.backends.route.address_source() != AddressSource::Gateway {
         return None;
     }
     let (gateway_ns, name) = gateway_ref(&ctx.config.component_gateway);
@@ -69,7 +69,7 @@ pub(super) fn implementation(ctx: &Context, namespace: &str) -> Option<ClassFeat
 /// What the Gateway the API's HTTPRoute attaches to says of itself (`Programmed`); `None` with
 /// other backends, or while the Gateway is not in the cache (the route then waits on its own).
 pub(super) fn gateway_state(ctx: &Context, namespace: &str) -> Option<RouteState> {
-    if ctx.config.route_backend != RouteBackend::HttpRoute {
+    if ctx.backends.route.address_source() != AddressSource::Gateway {
         return None;
     }
     let (gateway_ns, name) = gateway_ref(&ctx.config.component_gateway);

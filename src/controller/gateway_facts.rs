@@ -16,7 +16,8 @@ use super::context::State;
 use super::discovery::Discovered;
 use super::indexes::{Index, Key, Relisting};
 use super::watches::SideWatches;
-use crate::config::{RouteBackend, RunConfig};
+use crate::backend::route::AddressSource;
+use crate::config::RunConfig;
 use crate::core::gateway_address::{Gateway, gateway_ref};
 use crate::core::gateway_class::ClassFeatures;
 use crate::core::istio_gateway::{IstioListener, istio_gateway_resource};
@@ -75,9 +76,13 @@ impl SideWatches {
     /// The Istio Gateway of `APIOPERATORISTIO_COMPONENTGATEWAY` (in each API's namespace for a bare
     /// name), with VirtualServices only. Optional: without the right to read it the URLs keep the
     /// reference's `https://`.
-    pub(super) fn istio_gateways(&self, config: &RunConfig, discovered: &Discovered) -> Option<oneshot::Receiver<()>> {
+    pub(super) fn istio_gateways(
+        &self,
+        (config, source): (&RunConfig, AddressSource),
+        discovered: &Discovered,
+    ) -> Option<oneshot::Receiver<()>> {
         let output = &config.output;
-        if output.route_backend != RouteBackend::VirtualService || !discovered.istio_gateway {
+        if source != AddressSource::IstioIngress || !discovered.istio_gateway {
             return None;
         }
         let resource = istio_gateway_resource(output.virtual_service_version.as_str());
@@ -97,11 +102,11 @@ impl SideWatches {
     /// the APIs when a component Gateway is of that class. Optional, as the Istio Gateway.
     pub(super) fn gateway_classes(
         &self,
-        config: &RunConfig,
+        source: AddressSource,
         discovered: &Discovered,
         gateways: Store<Gateway>,
     ) -> Option<oneshot::Receiver<()>> {
-        if config.output.route_backend != RouteBackend::HttpRoute || !discovered.gateway_class {
+        if source != AddressSource::Gateway || !discovered.gateway_class {
             return None;
         }
         let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "GatewayClass");

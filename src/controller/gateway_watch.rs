@@ -18,7 +18,8 @@ use super::context::State;
 use super::discovery::Discovered;
 use super::watch_task::Tasks;
 use crate::backend::gateway_api_status::gateway_state;
-use crate::config::{RouteBackend, RunConfig};
+use crate::backend::route::AddressSource;
+use crate::config::RunConfig;
 use crate::core::gateway_address::{self, Gateway, GatewayAddress};
 use crate::core::status::RouteState;
 
@@ -52,14 +53,14 @@ impl Listed {
 /// signal of the first complete list.
 pub(super) fn watch(
     client: &Client,
-    config: &RunConfig,
+    (config, source): (&RunConfig, AddressSource),
     discovered: &Discovered,
     state: Arc<State>,
     all_trigger: UnboundedSender<()>,
     tasks: &Tasks,
 ) -> (Store<Gateway>, oneshot::Receiver<()>) {
     // HTTPRoutes are reached through their Gateway only; the Istio ingress Service is not theirs.
-    let watch_services = config.output.route_backend == RouteBackend::VirtualService;
+    let watch_services = source == AddressSource::IstioIngress;
     let services: Api<Service> = match config.ingress_namespace() {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),

@@ -34,6 +34,10 @@ mod recent;
 mod recorder;
 mod scraping;
 mod steps;
+#[cfg(test)]
+mod expose_tests;
+#[cfg(test)]
+mod test_context;
 mod watch_task;
 mod watches;
 
@@ -119,9 +123,9 @@ pub async fn run_until(
         return Ok(());
     };
     info!(?namespaces, ?discovered, "starting");
-    warn_missing_crds(&config, &discovered);
     let backends = Backends::new(&config.output, discovered.installed())
         .with_engines(|kind| discovered.engine_kinds.contains(&discovery::kind_key(kind)));
+    warn_missing_crds(&config, &discovered, &backends);
 
     let state = Arc::new(State::default());
     let tasks = watch_task::Tasks::default();
@@ -272,20 +276,17 @@ async fn start_apim(
 }
 
 /// Says which configured kinds the cluster cannot take (their writes fail with a condition).
-fn warn_missing_crds(config: &RunConfig, discovered: &discovery::Discovered) {
-    let output = &config.output;
-    match output.route_backend {
-        RouteBackend::VirtualService if !discovered.virtual_service => warn!(
-            version = output.virtual_service_version.as_str(),
-            "the VirtualService CRD does not serve this version: every apply will fail until Istio is installed"
-        ),
-        RouteBackend::HttpRoute if !discovered.http_route => warn!(
-            "ROUTE_BACKEND=HTTPRoute but the HTTPRoute CRD (gateway.networking.k8s.io/v1) is not installed: every \
-             apply will fail until the Gateway API CRDs are installed"
-        ),
-        _ => {}
+fn warn_missing_crds(config: &RunConfig, discovered: &discovery::Discovered, backends: &Backends) {
+    let route = backends.route.resource();
+    if !backends.kinds.iter().any(|k| k.resource == route) {
+        warn!(
+            kind = %route.kind,
+            api_version = %route.api_version,
+            "ROUTE_BACKEND's kind is not served by the cluster (its CRD is missing, or not at this version): every \
+             apply will fail until it is installed"
+        );
     }
-    let wants_service_monitors = output.openmetrics_implementation == OpenMetricsImplementation::ServiceMonitor;
+    let wants_service_monitors = config.output.openmetrics_implementation == OpenMetricsImplementation::ServiceMonitor;
     if wants_service_monitors && !discovered.service_monitor {
         warn!(
             "OPENMETRICS_IMPLEMENTATION=ServiceMonitor but the ServiceMonitor CRD is not installed: no ServiceMonitors are written"

@@ -75,17 +75,18 @@ impl SideWatches {
     pub fn start(self, config: &RunConfig, discovered: &Discovered, backends: &Backends) -> Synced {
         let mut listed = Vec::new();
         listed.push(self.endpoint_slices());
+        let source = backends.route.address_source();
         let (gateways, gateway_listed) = super::gateway_watch::watch(
             &self.client,
-            config,
+            (config, source),
             discovered,
             self.state.clone(),
             self.all_trigger.clone(),
             &self.tasks,
         );
         listed.push(gateway_listed);
-        listed.extend(self.istio_gateways(config, discovered));
-        listed.extend(self.gateway_classes(config, discovered, gateways.clone()));
+        listed.extend(self.istio_gateways((config, source), discovered));
+        listed.extend(self.gateway_classes(source, discovered, gateways.clone()));
         let mut children = ChildStores::default();
         let route_resource = backends.route.resource();
         for kind in &backends.kinds {

@@ -15,9 +15,10 @@ use kube::core::{ApiResource, DynamicObject};
 use kube::{Client, ResourceExt};
 
 use crate::backend::gateway_policy::API_UID_LABEL;
+use crate::backend::route::AddressSource;
 use crate::backend::route::Route;
 use crate::backend::{Backends, Installed};
-use crate::config::{RouteBackend, RunConfig};
+use crate::config::RunConfig;
 use crate::core::ownership::{controller_of, is_controlled_by};
 use crate::core::readiness::SERVICE_NAME_LABEL;
 use crate::core::validation::{ValidApi, validate};
@@ -80,7 +81,7 @@ async fn report(client: &Client, config: &RunConfig, backends: &Backends, api: &
         conditions,
         invalid: valid.as_ref().err().map(|e| e.0.iter().map(ToString::to_string).collect()).unwrap_or_default(),
         route: Some(route_fact(client, route, api, namespace).await),
-        gateway: gateway(client, config).await,
+        gateway: gateway(client, config, route.address_source()).await,
         events: events(client, namespace, &api.name_any()).await,
         access: access(client, backends, namespace).await,
         ..Report::default()
@@ -112,11 +113,11 @@ async fn route_fact(client: &Client, route: &dyn Route, api: &ExposedAPI, namesp
 
 /// Where the URL's address comes from: the ingress gateway Services (VirtualService), the
 /// component Gateway (HTTPRoute) or the APIM gateway.
-async fn gateway(client: &Client, config: &RunConfig) -> Vec<String> {
+async fn gateway(client: &Client, config: &RunConfig, source: AddressSource) -> Vec<String> {
     let output = &config.output;
-    match output.route_backend {
-        RouteBackend::AzureApim => output.apim.apim_gateway_url.iter().map(|u| format!("APIM gateway {u}")).collect(),
-        RouteBackend::HttpRoute => {
+    match source {
+        AddressSource::External => output.apim.apim_gateway_url.iter().map(|u| format!("APIM gateway {u}")).collect(),
+        AddressSource::Gateway => {
             let (gateway_ns, name) = crate::core::gateway_address::gateway_ref(&output.component_gateway);
             let resource = ApiResource::from_gvk_with_plural(
                 &kube::core::GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "Gateway"),
@@ -135,7 +136,7 @@ async fn gateway(client: &Client, config: &RunConfig) -> Vec<String> {
                 Err(e) => vec![format!("Gateway {gateway_ns}/{name}: cannot read it ({e})")],
             }
         }
-        RouteBackend::VirtualService => {
+        AddressSource::IstioIngress => {
             let services: Api<Service> = match config.ingress_namespace() {
                 Some(ns) => Api::namespaced(client.clone(), ns),
                 None => Api::all(client.clone()),
