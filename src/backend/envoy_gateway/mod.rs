@@ -26,7 +26,6 @@ use super::policy_engine::{Observed, PolicyEngine, PolicyTarget, Verdict};
 use super::{BuildError, object_with_spec};
 use crate::config::{PolicyConfig, Unenforceable};
 use crate::core::api_keys::{self, Plan};
-use crate::core::gateway_class::ClassFeatures;
 use crate::core::ownership::child_metadata;
 use crate::core::validation::ValidApi;
 use crate::exposed_api::ExposedApiSpec;
@@ -97,11 +96,6 @@ pub fn api_keys_plan(spec: &ExposedApiSpec, config: &PolicyConfig) -> Option<Pla
         Ok(token) => Plan::Jwt { issuer: token.issuer.into(), location },
         Err(why) => Plan::Unenforceable { why, closed: config.api_key_unenforceable == Unenforceable::FailClosed },
     })
-}
-
-/// Whether a GatewayClass is Envoy Gateway's (`ENVOY_GATEWAY_CONTROLLERS`).
-pub fn serves(implementation: Option<&ClassFeatures>, config: &PolicyConfig) -> bool {
-    implementation.is_some_and(|class| config.envoy_gateway_controllers().contains(&class.controller))
 }
 
 /// Envoy Gateway's policy engine.

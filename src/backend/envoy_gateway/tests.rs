@@ -110,8 +110,9 @@ fn a_token_without_its_settings_is_not_written_and_says_why() {
     let open = PolicyConfig { api_key_unenforceable: Unenforceable::FailOpen, ..no_jwks };
     assert!(matches!(api_keys_plan(&spec(keys.clone()), &open), Some(Plan::Unenforceable { closed: false, .. })));
     assert_eq!(api_keys_plan(&spec(json!({})), &config()), None);
-    let Some(Plan::Jwt { issuer, .. }) = api_keys_plan(&spec(keys), &config()) else { panic!("enforceable") };
+    let Some(Plan::Jwt { issuer, .. }) = api_keys_plan(&spec(keys.clone()), &config()) else { panic!("enforceable") };
     assert_eq!(issuer, ISSUER);
+    assert_eq!(EnvoyGatewayEngine.api_keys(&spec(keys.clone()), &config()), api_keys_plan(&spec(keys), &config()));
 }
 
 fn rules(extra: Value, per_client: bool) -> Value {
@@ -169,10 +170,6 @@ fn the_engine_carries_cors_itself_and_names_its_kinds() {
     assert_eq!(engine.name(), "Envoy Gateway");
     let plurals: Vec<String> = engine.kinds().into_iter().map(|k| k.plural).collect();
     assert_eq!(plurals, ["securitypolicies", "backendtrafficpolicies"]);
-    let class = |controller: &str| ClassFeatures { controller: controller.into(), supported: None };
-    assert!(serves(Some(&class("gateway.envoyproxy.io/gatewayclass-controller")), &config()));
-    assert!(!serves(Some(&class("istio.io/gateway-controller")), &config()));
-    assert!(!serves(None, &config()));
 }
 
 // --- verdict ---------------------------------------------------------------------------------
