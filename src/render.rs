@@ -6,12 +6,12 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::backend::apim::{ApimBackend, import, specification_url};
+use crate::backend::plan::{Desired, GatewayFacts, plan};
 use crate::backend::route::RouteState;
 use crate::backend::scrape::Scraper;
 use crate::backend::scrape::annotations::desired_annotations;
 use crate::backend::{Backends, Installed};
 use crate::config::{OperatorConfig, RouteBackend};
-use crate::core::api_keys::{self, Plan};
 use crate::core::gateway_address::{GatewayAddress, IngressPort, Scheme};
 use crate::core::gateway_class::Enforcer;
 use crate::core::policy;
@@ -58,11 +58,12 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
         let valid = validate(&api, &options.namespace)
             .map_err(|e| RenderError::Document { document: describe(index, document), problem: e.to_string() })?;
         let apim = (config.route_backend == RouteBackend::AzureApim).then(|| ApimBackend::new(&config.apim));
-        // APIM verifies API keys itself (subscription keys); the Istio plan is for the mesh gateway.
-        // Offline no GatewayClass is read: objects and conditions as for an unknown class.
-        let api_keys =
-            if apim.is_some() { None } else { api_keys::plan(&api.spec, &config.policy, true, &Enforcer::Unknown) };
-        for object in children(&valid, &backends, api_keys.as_ref())? {
+        // The operator's own plan. Offline no GatewayClass is read: objects and conditions as for
+        // an unknown class; APIM verifies API keys itself (subscription keys).
+        let facts = GatewayFacts { class: None, enforcer: &Enforcer::Unknown, engine: None, external: apim.is_some() };
+        let desired = plan(&valid, &api.spec, (config, &backends), facts).map_err(defect)?;
+        let api_keys = desired.api_keys.as_ref();
+        for object in children(&valid, &backends, &desired)? {
             push_document(&mut out, &object)?;
         }
         if let Some(apim) = &apim {
@@ -89,7 +90,7 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
             // The policy conditions depend on the spec alone, so they are known offline (the APIM
             // backend's come with its Azure side).
             let kind = backends.route.resource().kind;
-            let facts = policy::PolicyFacts::offline(&kind, config.policy.rate_limit_per_client, api_keys.as_ref());
+            let facts = policy::PolicyFacts::offline(&kind, config.policy.rate_limit_per_client, api_keys);
             let policies: Vec<Value> = policy::conditions(&api.spec, &facts)
                 .iter()
                 .map(|c| {
@@ -107,38 +108,36 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
 }
 
 /// The objects the operator writes for one API, in the order it writes them: scraping, the
-/// gateway policies (each shared object with the first API needing it), the route; none when
+/// gateway policies (each shared object with the first API needing it), the route; no route when
 /// API keys are asked for and cannot be enforced with `FailClosed`.
-fn children(api: &ValidApi, backends: &Backends, api_keys: Option<&Plan>) -> Result<Vec<Value>, RenderError> {
+fn children(api: &ValidApi, backends: &Backends, desired: &Desired) -> Result<Vec<Value>, RenderError> {
     let mut objects = Vec::new();
-    if api.api_type.is_metrics() {
-        match backends.scraper {
-            Scraper::ServiceMonitor(monitor) => {
-                objects.extend(monitor.desired(api).map_err(defect)?.as_ref().map(encode).transpose()?)
+    objects.extend(desired.monitor.as_ref().map(encode).transpose()?);
+    // Pods are only known in a cluster: show the annotations every selected pod gets.
+    if let (true, Scraper::Annotations(mode)) = (api.api_type.is_metrics(), backends.scraper) {
+        objects.push(json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": format!("<each pod selected by Service {}>", api.implementation),
+                "namespace": api.namespace,
+                "annotations": desired_annotations(mode, api, "<first-container>"),
             }
-            // Pods are only known in a cluster: show the annotations every selected pod gets.
-            Scraper::Annotations(mode) => objects.push(json!({
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {
-                    "name": format!("<each pod selected by Service {}>", api.implementation),
-                    "namespace": api.namespace,
-                    "annotations": desired_annotations(mode, api, "<first-container>"),
-                }
-            })),
-            Scraper::ServiceMonitorMissing => {}
-        }
+        }));
     }
-    if let Some((target, policies)) = backends.policy_objects(api, api_keys, &Enforcer::Unknown).map_err(defect)? {
-        for (kind, object) in &policies {
-            if let Some(shared) = backends.gateway.shared(kind.shared(), &target).map_err(defect)? {
+    if let Some((target, policies)) = &desired.gateway {
+        for (kind, object) in policies {
+            if let Some(shared) = backends.gateway.shared(kind.shared(), target).map_err(defect)? {
                 objects.push(encode(&shared)?);
             }
             objects.push(encode(object)?);
         }
     }
-    if !matches!(api_keys, Some(Plan::Unenforceable { closed: true, .. })) {
-        objects.push(encode(&backends.route.desired(api).map_err(defect)?)?);
+    for object in &desired.engine {
+        objects.push(encode(object)?);
+    }
+    if desired.withheld.is_none() {
+        objects.push(encode(&desired.route)?);
     }
     Ok(objects)
 }

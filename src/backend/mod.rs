@@ -13,6 +13,7 @@ pub mod gateway_api_status;
 pub mod gateway_policy;
 pub mod ingress;
 pub mod istio;
+pub mod plan;
 pub mod policy_engine;
 pub mod route;
 pub mod scrape;
@@ -170,7 +171,8 @@ impl Backends {
         if let Some(limit) = api.rate_limit.as_ref().filter(|_| !matches!(gateway, Enforcer::Other(_))) {
             objects.push((PerApi::RateLimit, self.gateway.rate_limit(api, &target, &route, limit)?));
         }
-        if let Some(Plan::Jwt { issuer, .. }) = api_keys {
+        // A token another implementation's engine requires is not Istio's to enforce.
+        if let Some(Plan::Jwt { issuer, .. }) = api_keys.filter(|_| !matches!(gateway, Enforcer::Other(_))) {
             objects.push((PerApi::ApiKey, self.gateway.deny_without_token(api, &target, &route, issuer)?));
         }
         Ok(Some((target, objects)))

@@ -29,7 +29,7 @@ pub(super) async fn engage(
     ctx: &Context,
     api: &ExposedAPI,
     valid: &ValidApi,
-    engine: &dyn PolicyEngine,
+    (engine, desired): (&dyn PolicyEngine, &[DynamicObject]),
     journal: &Journal,
 ) -> Result<Engaged, ReconcileError> {
     let uid = api.uid().unwrap_or_default();
@@ -37,11 +37,10 @@ pub(super) async fn engage(
     let (kind, name) = (route.resource().kind, route.object_name(&valid.name));
     let (gateway_ns, gateway) = gateway_ref(&ctx.config.component_gateway);
     let target = PolicyTarget { kind: &kind, name: &name, gateway: (gateway_ns.unwrap_or(&valid.namespace), gateway) };
-    let desired = engine.desired(valid, &target, &ctx.config.policy)?;
     let mut failure = None;
     let mut states: Vec<(Option<Arc<DynamicObject>>, Option<String>)> = Vec::new();
     let kinds = engine.kinds();
-    for object in &desired {
+    for object in desired {
         let kind_of = |r: &&ApiResource| object.types.as_ref().is_some_and(|t| t.kind == r.kind);
         let Some(resource) = kinds.iter().find(kind_of) else {
             // A defect of the engine: an object of a kind it does not declare is never written.

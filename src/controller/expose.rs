@@ -1,4 +1,4 @@
-//! The route step: the same for every route backend. Build the desired route, refuse to touch a
+//! The route step: the same for every route backend. Take the planned route, refuse to touch a
 //! route the API does not control, refuse a route another one already claims, apply what differs,
 //! read the route's own status, and remove the route of the former backend once the new one is in
 //! place.
@@ -6,12 +6,12 @@
 use std::sync::Arc;
 
 use kube::ResourceExt;
+use kube::core::DynamicObject;
 
 use super::children::{apply_if_changed, observed, remove_controlled};
 use super::context::Context;
 use super::error::ReconcileError;
 use super::events::Journal;
-use crate::core::gateway_class::ClassFeatures;
 use crate::core::ownership::is_controlled_by;
 use crate::core::status::{Outcome, ReadyReason, RouteState};
 use crate::core::validation::ValidApi;
@@ -20,7 +20,7 @@ use crate::exposed_api::ExposedAPI;
 pub(super) async fn expose<'a>(
     ctx: &Context,
     api: &ExposedAPI,
-    (valid, implementation, cors_elsewhere): (&'a ValidApi, Option<&ClassFeatures>, bool),
+    (valid, desired): (&'a ValidApi, &DynamicObject),
     journal: &Journal,
 ) -> Result<Outcome<'a>, ReconcileError> {
     let route = ctx.backends.route.as_ref();
@@ -28,12 +28,6 @@ pub(super) async fn expose<'a>(
     let uid = api.uid().unwrap_or_default();
     let name = route.object_name(&valid.name);
     let key = (valid.namespace.clone(), name.clone());
-    // A policy engine that carries CORS itself: the route leaves it out.
-    let desired = if cors_elsewhere {
-        route.desired_on(&ValidApi { cors: None, ..valid.clone() }, implementation)?
-    } else {
-        route.desired_on(valid, implementation)?
-    };
     let existing = observed(ctx, &resource, &valid.namespace, &name);
     if let Some(existing) = &existing
         && !is_controlled_by(&existing.metadata, &uid)
@@ -60,7 +54,7 @@ pub(super) async fn expose<'a>(
         return Ok(Outcome::Blocked { reason: ReadyReason::RouteConflict, message });
     }
 
-    let applied = apply_if_changed(ctx, &resource, &desired, existing.as_deref(), journal).await?;
+    let applied = apply_if_changed(ctx, &resource, desired, existing.as_deref(), journal).await?;
     let current = applied.map(Arc::new).or(existing);
     let state = current.as_deref().map_or(RouteState::Accepted, |r| route.state(r));
     for former in &ctx.backends.former_routes {

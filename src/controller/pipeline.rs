@@ -87,7 +87,7 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
     let namespace = api.namespace().unwrap_or_default();
     let metrics = &ctx.telemetry.metrics;
     let _timer = metrics.reconcile_started(&key_of(&api));
-    let run = Run::new(&ctx, &api, &namespace);
+    let run = Run::new(&ctx, &api, &namespace)?;
     let mut fold = Fold::default();
     let scraping = fold.take(steps::scrape(&run).await);
     let guard = fold.take(steps::guard(&run).await?);

@@ -13,6 +13,7 @@ use super::children::{apply_if_changed, observed};
 use super::context::Context;
 use super::error::ReconcileError;
 use super::events::{Journal, publish};
+use crate::backend::PolicyObjects;
 use crate::backend::gateway_policy::{PerApi, PolicyTarget, Shared, is_shared, is_written_for};
 use crate::core::api_keys::Plan;
 use crate::core::gateway_class::Enforcer;
@@ -36,30 +37,28 @@ impl Default for Enforced {
     }
 }
 
-/// Applies the objects the API's policies want, removes those they no longer want (also those a
+/// Applies the objects the API's policies want (of the plan: those of installed kinds), removes
+/// those they no longer want (also those a
 /// Gateway of another implementation than Istio's would ignore: `gateway`).
 pub(super) async fn enforce(
     ctx: &Context,
     api: &ExposedAPI,
     valid: &ValidApi,
-    (plan, gateway): (Option<&Plan>, &Enforcer),
+    (objects, plan, gateway): (Option<&PolicyObjects>, Option<&Plan>, &Enforcer),
     journal: &Journal,
 ) -> Result<Enforced, ReconcileError> {
     let uid = api.uid().unwrap_or_default();
-    let Some((target, wanted)) = ctx.backends.policy_objects(valid, plan, gateway)? else {
-        return Ok(Enforced::default());
-    };
-    let installed = ctx.backends.installed;
-    let wanted: Vec<(PerApi, DynamicObject)> = wanted.into_iter().filter(|(kind, _)| installed.has(*kind)).collect();
+    let Some((target, wanted)) = objects else { return Ok(Enforced::default()) };
     if !wanted.is_empty() {
         super::finalizer::ensure(ctx, api).await?;
     }
     let mut enforced = Enforced { placed: !wanted.is_empty(), ..Enforced::default() };
-    // Not Istio: nothing is asked of it (the plan is unenforceable, the rate limit reported so).
+    // Not Istio: nothing is asked of it (its own engine, if any, enforces the policies; else the
+    // plan is unenforceable and the rate limit reported so).
     let ignored = matches!(gateway, Enforcer::Other(_));
     let requested = [
         (PerApi::RateLimit, valid.rate_limit.is_some() && !ignored),
-        (PerApi::ApiKey, matches!(plan, Some(Plan::Jwt { .. }))),
+        (PerApi::ApiKey, matches!(plan, Some(Plan::Jwt { .. })) && !ignored),
     ];
     for (kind, asked) in requested {
         let desired = wanted.iter().find(|(k, _)| *k == kind).map(|(_, o)| o);
@@ -72,7 +71,7 @@ pub(super) async fn enforce(
                 remove_named(ctx, &target.namespace, &name, kind, &uid, journal, why).await?;
                 Enforcement::Enforced
             }
-            Some(desired) => match place(ctx, &target, kind, desired, &uid, journal).await {
+            Some(desired) => match place(ctx, target, kind, desired, &uid, journal).await {
                 Ok(state) => state,
                 Err(e) => {
                     let state = Enforcement::Failed(e.to_string());

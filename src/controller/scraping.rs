@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::core::DynamicObject;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
@@ -32,12 +33,12 @@ pub(super) fn needs_finalizer(ctx: &Context, api: &ExposedAPI) -> bool {
     ctx.backends.scraper.needs_cleanup(api.spec.api_type.as_deref().and_then(ApiType::parse))
 }
 
-/// Configures scraping for a valid API; `None` for APIs that are not metrics APIs. Leftovers of a
+/// Configures scraping for a valid API (`monitor`: the plan's ServiceMonitor); `None` for APIs that are not metrics APIs. Leftovers of a
 /// previous type or mode (annotations, a ServiceMonitor) are removed first.
 pub(super) async fn configure(
     ctx: &Context,
     api: &ExposedAPI,
-    valid: &ValidApi,
+    (valid, monitor): (&ValidApi, Option<&DynamicObject>),
     journal: &Journal,
 ) -> Result<Option<ConditionSpec>, ReconcileError> {
     let scraper = if valid.api_type.is_metrics() { Some(ctx.backends.scraper) } else { None };
@@ -54,7 +55,9 @@ pub(super) async fn configure(
     }
     match scraper {
         None => Ok(None),
-        Some(Scraper::ServiceMonitor(backend)) => service_monitor(ctx, api, valid, backend, journal).await.map(Some),
+        Some(Scraper::ServiceMonitor(backend)) => {
+            service_monitor(ctx, api, (valid, monitor), backend, journal).await.map(Some)
+        }
         Some(Scraper::ServiceMonitorMissing) => Ok(Some(MetricsReason::ServiceMonitorCRDMissing.condition(
             "OPENMETRICS_IMPLEMENTATION=ServiceMonitor but the ServiceMonitor CRD (monitoring.coreos.com/v1) is not \
              installed: install the Prometheus operator, or use PrometheusAnnotation",
@@ -66,7 +69,7 @@ pub(super) async fn configure(
 async fn service_monitor(
     ctx: &Context,
     api: &ExposedAPI,
-    valid: &ValidApi,
+    (valid, desired): (&ValidApi, Option<&DynamicObject>),
     backend: ServiceMonitorBackend,
     journal: &Journal,
 ) -> Result<ConditionSpec, ReconcileError> {
@@ -80,8 +83,8 @@ async fn service_monitor(
             valid.namespace, valid.name
         )));
     }
-    if let Some(desired) = backend.desired(valid)? {
-        apply_if_changed(ctx, &resource, &desired, existing.as_deref(), journal).await?;
+    if let Some(desired) = desired {
+        apply_if_changed(ctx, &resource, desired, existing.as_deref(), journal).await?;
     }
     Ok(ServiceMonitorBackend::condition(valid, &scrape_targets(ctx, valid)))
 }

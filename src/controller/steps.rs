@@ -20,9 +20,11 @@ use super::expose::{expose, withhold};
 use super::external::Synced;
 use super::policies::{self, Enforced};
 use super::scraping;
+use crate::backend::BuildError;
+use crate::backend::plan::{Desired, GatewayFacts, plan};
 use crate::backend::policy_engine::{PolicyEngine, Verdict};
 use crate::config::Unenforceable;
-use crate::core::api_keys::{self, Plan};
+use crate::core::api_keys::Plan;
 use crate::core::decision::{self, External};
 use crate::core::gateway_class::{ClassFeatures, Enforcer};
 use crate::core::policy::{self, Enforcement};
@@ -80,25 +82,39 @@ pub(super) struct Run<'a> {
     pub gateway: Enforcer,
     /// The implementation's own policy engine, when it has one.
     pub engine: Option<Arc<dyn PolicyEngine>>,
-    /// What is done for `apiKeyVerification` (`None`: not requested, or APIM verifies keys).
-    pub api_keys: Option<Plan>,
+    /// The plan of a valid API: every object wanted, and whether the route is withheld.
+    pub desired: Option<Desired>,
     pub journal: Journal,
 }
 
 impl<'a> Run<'a> {
-    pub(super) fn new(ctx: &'a Context, api: &'a ExposedAPI, namespace: &str) -> Self {
+    /// Reads who serves the API's Gateway and plans it; fails only on a defect (an object that
+    /// cannot be encoded).
+    pub(super) fn new(ctx: &'a Context, api: &'a ExposedAPI, namespace: &str) -> Result<Self, BuildError> {
         let validated = validate(api, namespace);
-        let config = &ctx.config.policy;
         let class = dereference::implementation(ctx, namespace);
-        let gateway = Enforcer::of(class.as_ref(), &config.istio_gateway_controllers());
+        let gateway = Enforcer::of(class.as_ref(), &ctx.config.policy.istio_gateway_controllers());
         let engine = ctx.backends.engine_for(class.as_ref()).cloned();
-        let installed = ctx.backends.installed.istio_security;
-        let api_keys = match &engine {
-            _ if validated.is_err() || ctx.external.is_some() => None,
-            Some(engine) => engine.api_keys(&api.spec, config),
-            None => api_keys::plan(&api.spec, config, installed, &gateway),
+        let facts = GatewayFacts {
+            class: class.as_ref(),
+            enforcer: &gateway,
+            engine: engine.as_deref(),
+            external: ctx.external.is_some(),
         };
-        Self { ctx, api, validated, class, gateway, engine, api_keys, journal: Journal::default() }
+        let desired = match &validated {
+            Ok(valid) => Some(plan(valid, &api.spec, (&ctx.config, &ctx.backends), facts)?),
+            Err(_) => None,
+        };
+        Ok(Self { ctx, api, validated, class, gateway, engine, desired, journal: Journal::default() })
+    }
+
+    /// The valid API and its plan.
+    fn planned(&self) -> Option<(&ValidApi, &Desired)> {
+        Some((self.validated.as_ref().ok()?, self.desired.as_ref()?))
+    }
+
+    fn api_keys(&self) -> Option<&Plan> {
+        self.desired.as_ref()?.api_keys.as_ref()
     }
 
     fn fail_closed(&self) -> bool {
@@ -108,8 +124,8 @@ impl<'a> Run<'a> {
 
 /// Metrics scraping first, in the reference's order; its failure does not keep the route back.
 pub(super) async fn scrape(run: &Run<'_>) -> Step<Option<ConditionSpec>> {
-    let Ok(valid) = &run.validated else { return Step::ok(None) };
-    match scraping::configure(run.ctx, run.api, valid, &run.journal).await {
+    let Some((valid, desired)) = run.planned() else { return Step::ok(None) };
+    match scraping::configure(run.ctx, run.api, (valid, desired.monitor.as_ref()), &run.journal).await {
         Ok(condition) => Step::ok(condition),
         Err(e) => Step { value: Some(MetricsReason::Failed.condition(e.to_string())), failure: Some(e) },
     }
@@ -123,15 +139,15 @@ pub(super) struct Guard {
 }
 
 pub(super) async fn guard(run: &Run<'_>) -> Result<Step<Guard>, ReconcileError> {
-    let Ok(valid) = &run.validated else {
+    let Some((valid, desired)) = run.planned() else {
         return Ok(Step::ok(Guard { enforced: Enforced::default(), verdict: None }));
     };
-    let mut enforced =
-        policies::enforce(run.ctx, run.api, valid, (run.api_keys.as_ref(), &run.gateway), &run.journal).await?;
+    let planned = (desired.gateway.as_ref(), desired.api_keys.as_ref(), &run.gateway);
+    let mut enforced = policies::enforce(run.ctx, run.api, valid, planned, &run.journal).await?;
     let failure = enforced.failure.take();
     let Some(engine) = &run.engine else { return Ok(Step { value: Guard { enforced, verdict: None }, failure }) };
     let Engaged { verdict, failure: engine_failure } =
-        engine::engage(run.ctx, run.api, valid, engine.as_ref(), &run.journal).await?;
+        engine::engage(run.ctx, run.api, valid, (engine.as_ref(), &desired.engine), &run.journal).await?;
     if let Some(e) = &engine_failure {
         enforced.api_keys = Enforcement::Failed(e.to_string());
     }
@@ -145,13 +161,13 @@ pub(super) async fn publish<'v>(run: &'v Run<'_>, guard: &Guard) -> Step<Outcome
         value: Outcome::Blocked { reason: ReadyReason::ApplyFailed, message: e.to_string() },
         failure: Some(e),
     };
-    let valid = match &run.validated {
-        Err(invalid) => {
-            return Step::ok(Outcome::Blocked { reason: ReadyReason::InvalidSpec, message: invalid.to_string() });
-        }
-        Ok(valid) => valid,
+    let Some((valid, desired)) = run.planned() else {
+        let message = run.validated.as_ref().err().map(ToString::to_string).unwrap_or_default();
+        return Step::ok(Outcome::Blocked { reason: ReadyReason::InvalidSpec, message });
     };
-    if let Some(why) = decision::withheld(run.api_keys.as_ref(), &guard.enforced.api_keys, run.fail_closed()) {
+    let at_apply = || decision::withheld(run.api_keys(), &guard.enforced.api_keys, run.fail_closed());
+    let withheld = desired.withheld.clone().or_else(at_apply);
+    if let Some(why) = withheld {
         return match withhold(run.ctx, run.api, valid, &run.journal).await {
             Ok(()) => Step::ok(Outcome::Blocked {
                 reason: ReadyReason::SecurityPolicyNotEnforceable,
@@ -160,12 +176,10 @@ pub(super) async fn publish<'v>(run: &'v Run<'_>, guard: &Guard) -> Step<Outcome
             Err(e) => applied(e),
         };
     }
-    let cors_elsewhere = run.engine.as_ref().is_some_and(|e| !e.route_carries_cors());
-    match expose(run.ctx, run.api, (valid, run.class.as_ref(), cors_elsewhere), &run.journal).await {
+    match expose(run.ctx, run.api, (valid, &desired.route), &run.journal).await {
         Ok(outcome) => {
-            let namespace = valid.namespace.as_str();
             let not_in_force = guard.verdict.as_ref().and_then(|v| v.not_in_force.as_ref());
-            let gateway = dereference::gateway_state(run.ctx, namespace);
+            let gateway = dereference::gateway_state(run.ctx, &valid.namespace);
             Step::ok(outcome.and_gateway(gateway).and_policies(not_in_force))
         }
         Err(e) => applied(e),
@@ -261,7 +275,7 @@ fn policy_conditions(run: &Run<'_>, guard: &Guard, synced: Option<&Synced>) -> V
         streaming: run.validated.as_ref().is_ok_and(|v| v.api_type.is_streaming()),
         per_client: config.rate_limit_per_client,
         rate_limit: &guard.enforced.rate_limit,
-        api_keys: run.api_keys.as_ref(),
+        api_keys: run.api_keys(),
         api_key_policy: &guard.enforced.api_keys,
         fail_closed: run.fail_closed(),
     };
