@@ -15,10 +15,15 @@ mod context;
 mod dereference;
 mod discovery;
 mod engine;
+#[cfg(test)]
+mod engine_tests;
 mod error;
 mod events;
 mod expose;
+#[cfg(test)]
+mod expose_tests;
 mod external;
+mod facts;
 mod finalizer;
 mod gateway_facts;
 mod gateway_objects;
@@ -29,13 +34,17 @@ mod pipeline;
 mod pod_index;
 mod pod_watch;
 mod policies;
+#[cfg(test)]
+mod policies_tests;
 mod propagate;
+#[cfg(test)]
+mod propagate_tests;
 mod recent;
 mod recorder;
 mod scraping;
-mod steps;
 #[cfg(test)]
-mod expose_tests;
+mod scraping_tests;
+mod steps;
 #[cfg(test)]
 mod test_context;
 mod watch_task;
