@@ -31,6 +31,8 @@ mod gateway_watch;
 mod indexes;
 mod leader;
 mod pipeline;
+#[cfg(test)]
+mod pipeline_tests;
 mod pod_index;
 mod pod_watch;
 mod policies;

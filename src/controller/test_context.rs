@@ -201,7 +201,8 @@ impl FakeApi {
                 object["metadata"]["resourceVersion"] = json!(version);
                 (200, object.clone())
             }
-            ("PATCH", None) if content_type.contains("apply-patch") => {
+            // Server-side apply creates a missing object, not through a subresource.
+            ("PATCH", None) if content_type.contains("apply-patch") && segments - prefix == 4 => {
                 let mut object = request.body.clone();
                 object["metadata"]["uid"] = json!(format!("uid-{version}"));
                 object["metadata"]["resourceVersion"] = json!(version);
