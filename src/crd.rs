@@ -24,6 +24,8 @@ pub enum CrdError {
     Shape(&'static str),
     #[error("generated CRD does not round-trip: {0}")]
     Serde(#[from] serde_json::Error),
+    #[error("cannot encode the CRD as YAML: {0}")]
+    Yaml(String),
 }
 
 /// The complete multi-version ExposedAPI CRD.
@@ -65,9 +67,9 @@ pub fn exposed_api_crd() -> Result<CustomResourceDefinition, CrdError> {
 }
 
 /// The CRD as YAML, as `oda-api-operator crd` prints it and `deploy/crds/` holds it.
-pub fn exposed_api_crd_yaml() -> Result<String, crate::Error> {
+pub fn exposed_api_crd_yaml() -> Result<String, CrdError> {
     let crd = exposed_api_crd()?;
-    serde_saphyr::to_string(&crd).map_err(|e| crate::Error::Yaml(e.to_string()))
+    serde_saphyr::to_string(&crd).map_err(|e| CrdError::Yaml(e.to_string()))
 }
 
 /// A served, non-storage copy of `v1` with the v1beta `apiType` enum and without `segment`.

@@ -77,7 +77,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Diagnose { .. } => Ok(()),
         Command::Run(config) => run(*config),
-        Command::Crd => crd::exposed_api_crd_yaml().map(|yaml| print!("{yaml}")),
+        Command::Crd => crd::exposed_api_crd_yaml().map(|yaml| print!("{yaml}")).map_err(Error::from),
         Command::Render { file, ingress_address, ingress_port, namespace, status, config } => {
             let options = RenderOptions { ingress_address, ingress_port, namespace, with_status: status };
             read_input(&file).and_then(|input| Ok(render(&input, &config, &options)?)).map(|out| print!("{out}"))

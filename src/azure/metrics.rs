@@ -7,9 +7,13 @@ use std::sync::LazyLock;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
-use crate::telemetry::KindLabel;
+/// Label of the ARM request counter: the kind of request (`GET apis`, `PUT policy`, …).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct RequestKind {
+    pub kind: String,
+}
 
-pub static ARM_REQUESTS: LazyLock<Family<KindLabel, Counter>> = LazyLock::new(Family::default);
+pub static ARM_REQUESTS: LazyLock<Family<RequestKind, Counter>> = LazyLock::new(Family::default);
 
 /// `METHOD resource` of an ARM URL: `service`, `apis` (a page of the list), `api`, `policy`,
 /// `openidConnectProvider`, or `operation` for the poll of a long-running operation.
@@ -32,7 +36,7 @@ pub fn kind(method: &str, url: &str) -> String {
 
 /// Counts one request.
 pub fn count(method: &str, url: &str) {
-    ARM_REQUESTS.get_or_create(&KindLabel { kind: kind(method, url) }).inc();
+    ARM_REQUESTS.get_or_create(&RequestKind { kind: kind(method, url) }).inc();
 }
 
 #[cfg(test)]

@@ -17,8 +17,8 @@ use crate::core::gateway_class::{
 use crate::core::ownership::child_metadata;
 use crate::core::validation::ValidApi;
 
-const GROUP: &str = "gateway.networking.k8s.io";
-const GATEWAY: &str = "Gateway";
+pub use super::parent_ref::ParentReference;
+use super::parent_ref::{GATEWAY, GROUP};
 const PATH_PREFIX: &str = "PathPrefix";
 
 /// The subset of `HTTPRoute` spec the operator writes and reads. Every field the CRD would
@@ -33,41 +33,6 @@ pub struct HttpRouteSpec {
     pub hostnames: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<HttpRouteRule>,
-}
-
-/// A reference to the Gateway (or one listener of it) a route attaches to.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ParentReference {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub section_name: Option<String>,
-}
-
-impl ParentReference {
-    /// Whether two references name the same parent, seen from a route in `namespace`.
-    pub(super) fn same_parent(&self, other: &ParentReference, namespace: &str) -> bool {
-        let key = |p: &ParentReference| {
-            (
-                p.group.clone().unwrap_or_else(|| GROUP.into()),
-                p.kind.clone().unwrap_or_else(|| GATEWAY.into()),
-                p.namespace.clone().unwrap_or_else(|| namespace.into()),
-                p.name.clone(),
-                p.section_name.clone(),
-            )
-        };
-        key(self) == key(other)
-    }
-
-    fn is_gateway(&self) -> bool {
-        self.group.as_deref().unwrap_or(GROUP) == GROUP && self.kind.as_deref().unwrap_or(GATEWAY) == GATEWAY
-    }
 }
 
 /// One rule: path matches and the backends they go to.

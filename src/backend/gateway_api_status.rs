@@ -7,7 +7,7 @@ use kube::ResourceExt;
 use kube::core::DynamicObject;
 use serde::Deserialize;
 
-use super::gateway_api::ParentReference;
+use super::parent_ref::ParentReference;
 use crate::core::gateway_address::Gateway;
 use crate::core::status::{ReadyReason, RouteState};
 

@@ -13,6 +13,7 @@ pub mod gateway_api_status;
 pub mod gateway_policy;
 pub mod ingress;
 pub mod istio;
+mod parent_ref;
 pub mod plan;
 pub mod policy_engine;
 pub mod route;

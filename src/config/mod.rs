@@ -8,7 +8,11 @@ mod azure;
 mod policy;
 pub use apim::{ApimConfig, ApimImportMode, ApimJwtMode};
 pub use azure::{ApimConfigSource, AzureConfig};
-pub use policy::{PolicyConfig, Unenforceable};
+pub use policy::{ENVOY_GATEWAY_CONTROLLER, ISTIO_GATEWAY_CONTROLLER, PolicyConfig, Unenforceable};
+
+/// Label selecting the Istio ingress gateway Service (the default of
+/// `APIOPERATORISTIO_INGRESS_SELECTOR`).
+pub const INGRESS_SERVICE_SELECTOR: &str = "istio=ingressgateway";
 
 /// How metrics APIs (`apiType` `prometheus` / `openmetrics`) get scraped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -159,7 +163,7 @@ pub struct RunConfig {
     pub log_format: LogFormat,
 
     /// Label selector of the ingress gateway Services whose load-balancer address is published.
-    #[arg(long, env = "APIOPERATORISTIO_INGRESS_SELECTOR", default_value = crate::core::gateway_address::INGRESS_SERVICE_SELECTOR)]
+    #[arg(long, env = "APIOPERATORISTIO_INGRESS_SELECTOR", default_value = INGRESS_SERVICE_SELECTOR)]
     pub ingress_selector: String,
 
     /// Namespace to look for the ingress gateway Service in; all namespaces when unset.

@@ -5,7 +5,12 @@ use std::collections::BTreeMap;
 
 use clap::{Args, ValueEnum};
 
-use crate::core::gateway_class::{ENVOY_GATEWAY_CONTROLLER, ISTIO_GATEWAY_CONTROLLER};
+/// Istio's own Gateway API controller: the default of `ISTIO_GATEWAY_CONTROLLERS`.
+pub const ISTIO_GATEWAY_CONTROLLER: &str = "istio.io/gateway-controller";
+
+/// Envoy Gateway's controller (its default `controllerName`): the default of
+/// `ENVOY_GATEWAY_CONTROLLERS`.
+pub const ENVOY_GATEWAY_CONTROLLER: &str = "gateway.envoyproxy.io/gatewayclass-controller";
 
 /// What happens to an API that asks for `apiKeyVerification` the operator cannot enforce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

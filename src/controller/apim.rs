@@ -18,6 +18,7 @@ use super::children::observed;
 use super::context::Context;
 use super::error::ReconcileError;
 use super::events::{Journal, publish};
+use super::synced::Synced;
 use crate::azure::{ArmClient, AzureError, Documents};
 use crate::backend::apim::conditions::{self as c, synced};
 use crate::backend::apim::drift::listed_digest;
@@ -39,21 +40,6 @@ pub struct Apim {
     pub resync: Duration,
     /// The drift sweep: which APIs it found changed in APIM (only those are read again).
     pub sweeper: Arc<Sweeper>,
-}
-
-/// What the step found and did, for the status.
-pub(super) struct Synced {
-    pub condition: ConditionSpec,
-    /// The record to keep in status (`None`: keep what is there).
-    pub record: Option<ApimStatus>,
-    /// Why the API is not ready on APIM's side.
-    pub blocked: Option<(ReadyReason, String)>,
-    pub url: Option<PublishedUrl>,
-    /// Why the API policy is not in APIM, for the policy conditions.
-    pub policy_failure: Option<(&'static str, String)>,
-    /// A failure to retry with backoff (after the status is written).
-    pub failure: Option<ReconcileError>,
-    pub requeue: Duration,
 }
 
 impl Synced {

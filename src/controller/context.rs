@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use futures::future::BoxFuture;
 use kube::Client;
 use kube::core::ApiResource;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -10,16 +11,21 @@ use parking_lot::{Mutex as Lock, RwLock};
 
 use super::cached::CachedObject;
 use super::discovery::Discovered;
+use super::error::ReconcileError;
 use super::indexes::{ImplementationIndex, Key, ReadinessIndex, Relisting};
+use super::journal::Journal;
 use super::recorder::Recorder;
-use super::{gateway_facts, pod_index, recent};
+use super::synced::Synced;
+use super::{facts, pod_index, recent};
 use crate::backend::Backends;
 use crate::backend::route::{ConflictWaiters, RouteIndex};
 use crate::config::{OperatorConfig, WatchNamespaces};
 use crate::core::gateway_address::{Gateway, GatewayAddress};
 use crate::core::gateway_class::ClassFeatures;
 use crate::core::istio_gateway::IstioListener;
-use crate::exposed_api::ExposedAPI;
+use crate::core::status::ConditionSpec;
+use crate::core::validation::ValidApi;
+use crate::exposed_api::{ExposedAPI, ExposedApiSpec, ExposedApiStatus};
 use crate::telemetry::Telemetry;
 
 /// Shared, watch-fed state the reconciler reads.
@@ -33,9 +39,9 @@ pub struct State {
     /// The address of the ingress gateway Service (else Gateway), for VirtualServices.
     pub gateway: RwLock<Option<GatewayAddress>>,
     /// How the Istio Gateway(s) the VirtualServices bind to serve them (TLS or plain HTTP).
-    pub istio_gateways: RwLock<Relisting<gateway_facts::Facts<IstioListener>>>,
+    pub istio_gateways: RwLock<Relisting<facts::Facts<IstioListener>>>,
     /// What each GatewayClass's implementation supports (`status.supportedFeatures`), for HTTPRoutes.
-    pub gateway_classes: RwLock<Relisting<gateway_facts::Facts<ClassFeatures>>>,
+    pub gateway_classes: RwLock<Relisting<facts::Facts<ClassFeatures>>>,
     /// Service selectors and pods, for the annotation-based metrics patterns.
     pub selectors: RwLock<Relisting<pod_index::SelectorIndex>>,
     pub pods: RwLock<Relisting<pod_index::PodIndex>>,
@@ -75,7 +81,7 @@ pub struct Context {
     pub telemetry: Telemetry,
     /// The system outside the cluster that publishes each API after its route (Azure API
     /// Management with `ROUTE_BACKEND=AzureAPIM`).
-    pub external: Option<Arc<dyn super::external::ExternalSystem>>,
+    pub external: Option<Arc<dyn ExternalSystem>>,
 }
 
 /// The watch caches of the child kinds (and the kind their keys share), by group and plural.
@@ -100,4 +106,24 @@ impl ChildStores {
 
 fn key(resource: &ApiResource) -> (String, String) {
     (resource.group.clone(), resource.plural.clone())
+}
+
+/// The external-system role of the publishing contract: a system outside the cluster that
+/// publishes an API once its route is in place (Azure API Management first, `apim`).
+pub trait ExternalSystem: Send + Sync {
+    /// Publishes a valid API whose route is in place; `previous` is the status it last recorded.
+    fn sync<'a>(
+        &'a self,
+        ctx: &'a Context,
+        api: &'a ExposedAPI,
+        valid: &'a ValidApi,
+        previous: Option<&'a ExposedApiStatus>,
+        journal: &'a Journal,
+    ) -> BoxFuture<'a, Synced>;
+
+    /// Removes the API from the system; the ExposedAPI's finalizer goes only once this succeeds.
+    fn release<'a>(&'a self, ctx: &'a Context, api: &'a ExposedAPI) -> BoxFuture<'a, Result<(), ReconcileError>>;
+
+    /// The condition of every requested policy: the system carries the policies itself.
+    fn policy_conditions(&self, spec: &ExposedApiSpec, synced: &Synced) -> Vec<ConditionSpec>;
 }

@@ -10,19 +10,7 @@ use crate::core::policy;
 use crate::core::status::{ConditionSpec, METRICS, READY, ReadyCondition, ReadyReason};
 use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
 
-/// The writes of one reconcile, told in a single Event at its end (not one Event per write).
-#[derive(Default)]
-pub(super) struct Journal(parking_lot::Mutex<Vec<String>>);
-
-impl Journal {
-    pub fn note(&self, note: String) {
-        self.0.lock().push(note);
-    }
-
-    pub fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock())
-    }
-}
+pub(super) use super::journal::Journal;
 
 /// Queues an Event: Events inform, they must not slow convergence (see `recorder`).
 pub(super) fn publish(ctx: &Context, api: &ExposedAPI, type_: EventType, reason: &str, note: &str) {

@@ -4,18 +4,17 @@
 //! the finalizer goes. The three names earlier releases used, one per clean-up, are recognised
 //! the same way, so clusters running them upgrade in place.
 
-use kube::ResourceExt;
-use kube::runtime::events::EventType;
-use tracing::warn;
-
 use super::apply::{add_finalizer, remove_finalizer};
 use super::context::Context;
 use super::error::ReconcileError;
-use super::events::publish;
-use super::{policies, scraping};
 use crate::exposed_api::ExposedAPI;
+use kube::ResourceExt;
 
 pub const FINALIZER: &str = "oda.tmforum.org/exposedapi-cleanup";
+
+/// Failed clean-ups after which a clean-up that cannot succeed is given up (with a Warning), so
+/// that deletion is never blocked for good; the external system's is not.
+pub(super) const CLEANUP_ATTEMPTS: u32 = 5;
 
 /// The names of earlier releases: the APIM API, the gateway objects, the pod annotations.
 pub const FORMER: [&str; 3] =
@@ -41,23 +40,4 @@ pub(super) async fn settle(ctx: &Context, api: &ExposedAPI, needed: bool) -> Res
         remove_finalizer(ctx, api, name).await?;
     }
     Ok(())
-}
-
-/// Deletion: the external system's API, then the gateway objects, then the pod annotations; then
-/// every name of the finalizer. A release that keeps failing stops only its own clean-up after
-/// `pipeline::CLEANUP_ATTEMPTS` (with a Warning); the external system's is retried for as long
-/// as it takes, since its API would otherwise be left serving.
-pub(super) async fn release(ctx: &Context, api: &ExposedAPI, attempts: u32) -> Result<(), ReconcileError> {
-    match &ctx.external {
-        Some(system) => system.release(ctx, api).await?,
-        None if api.status.as_ref().is_some_and(|s| s.apim.is_some()) => {
-            let note = "ROUTE_BACKEND is not AzureAPIM: the API in APIM is left as it is";
-            warn!(namespace = %api.namespace().unwrap_or_default(), name = %api.name_any(), "{note}");
-            publish(ctx, api, EventType::Warning, "CleanupSkipped", note);
-        }
-        None => {}
-    }
-    policies::release(ctx, api, attempts).await?;
-    scraping::release(ctx, api, attempts).await?;
-    settle(ctx, api, false).await
 }

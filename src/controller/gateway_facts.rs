@@ -3,71 +3,23 @@
 //! which makes the URLs' scheme), and the GatewayClasses (what the implementation behind the
 //! HTTPRoutes' Gateway supports). A change of a fact re-reconciles the APIs it concerns.
 
-use std::collections::BTreeMap;
-
+use kube::Api;
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher::{self, Event};
-use kube::{Api, ResourceExt};
 use parking_lot::RwLock;
 use tokio::sync::oneshot;
 
 use super::context::State;
 use super::discovery::Discovered;
-use super::indexes::{Index, Key, Relisting};
+use super::facts::{Fact, Facts};
+use super::indexes::{Key, Relisting};
 use super::watches::SideWatches;
 use crate::backend::route::AddressSource;
 use crate::config::RunConfig;
 use crate::core::gateway_address::{Gateway, gateway_ref};
 use crate::core::gateway_class::ClassFeatures;
 use crate::core::istio_gateway::{IstioListener, istio_gateway_resource};
-
-/// What the operator derives from one object of a kind.
-pub trait Fact: Clone + PartialEq + Send + Sync + 'static {
-    fn of(object: &DynamicObject) -> Self;
-}
-
-impl Fact for ClassFeatures {
-    fn of(class: &DynamicObject) -> Self {
-        ClassFeatures::of(&class.data)
-    }
-}
-
-impl Fact for IstioListener {
-    fn of(gateway: &DynamicObject) -> Self {
-        IstioListener::of_spec(gateway.data.get("spec").unwrap_or(&serde_json::Value::Null))
-    }
-}
-
-/// The fact of each object, by `(namespace, name)` (namespace empty for cluster-scoped kinds).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Facts<T>(BTreeMap<Key, T>);
-
-impl<T> Default for Facts<T> {
-    fn default() -> Self {
-        Self(BTreeMap::new())
-    }
-}
-
-impl<T> Facts<T> {
-    pub fn get(&self, namespace: &str, name: &str) -> Option<&T> {
-        self.0.get(&(namespace.to_owned(), name.to_owned()))
-    }
-}
-
-fn key(object: &DynamicObject) -> Key {
-    (object.namespace().unwrap_or_default(), object.name_any())
-}
-
-impl<T: Fact> Index<DynamicObject> for Facts<T> {
-    fn apply(&mut self, object: &DynamicObject) {
-        self.0.insert(key(object), T::of(object));
-    }
-
-    fn delete(&mut self, object: &DynamicObject) {
-        self.0.remove(&key(object));
-    }
-}
 
 /// Which index of [`State`] a watch feeds.
 type Slot<T> = fn(&State) -> &RwLock<Relisting<Facts<T>>>;
@@ -145,13 +97,7 @@ impl SideWatches {
                 return;
             }
             let after = facts.get();
-            let changed: Vec<Key> = before
-                .0
-                .keys()
-                .chain(after.0.keys())
-                .filter(|k| before.0.get(*k) != after.0.get(*k))
-                .cloned()
-                .collect();
+            let changed = before.changed(after);
             drop(facts);
             if !changed.is_empty() {
                 on_change(&this, &changed);

@@ -29,6 +29,7 @@ mod gateway_facts;
 mod gateway_objects;
 mod gateway_watch;
 mod indexes;
+mod journal;
 mod leader;
 mod pipeline;
 #[cfg(test)]
@@ -47,6 +48,7 @@ mod scraping;
 #[cfg(test)]
 mod scraping_tests;
 mod steps;
+mod synced;
 #[cfg(test)]
 mod test_context;
 mod watch_task;

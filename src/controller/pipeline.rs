@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use tracing::{Instrument, debug, info_span, warn};
 
@@ -17,19 +18,17 @@ use super::apply::write_status;
 use super::context::Context;
 use super::dereference::facts;
 use super::error::ReconcileError;
+use super::events::publish;
 use super::events::{Told, tell};
-use super::finalizer;
 use super::propagate::propagate;
-use super::scraping;
 use super::steps::{self, Fold, Run};
+use super::{finalizer, policies, scraping};
 use crate::core::decision::{self, Requeue};
 use crate::core::status::{ReadyReason, needs_write};
 use crate::exposed_api::ExposedAPI;
 
 /// The longest Retry-After taken as given.
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(600);
-/// Failed clean-ups after which the finalizer goes anyway: deletion is never blocked for good.
-pub(super) const CLEANUP_ATTEMPTS: u32 = 5;
 
 /// Reconciles one ExposedAPI. A write that finds it gone or being deleted is how APIs end: debug,
 /// not an error (no count, no Warning, no retry; its backoff is forgotten).
@@ -59,7 +58,7 @@ async fn steps(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, Reconc
     if api.meta().deletion_timestamp.is_some() {
         if finalizer::held(&api) {
             let attempts = failures(&ctx, &api);
-            finalizer::release(&ctx, &api, attempts).instrument(span).await?;
+            release(&ctx, &api, attempts).instrument(span).await?;
         }
         return Ok(Action::await_change());
     }
@@ -70,6 +69,25 @@ async fn steps(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, Reconc
         return Ok(Action::await_change());
     }
     reconcile_api(api, ctx).instrument(span).await
+}
+
+/// Deletion: the external system's API, then the gateway objects, then the pod annotations; then
+/// every name of the finalizer. A release that keeps failing stops only its own clean-up after
+/// `finalizer::CLEANUP_ATTEMPTS` (with a Warning); the external system's is retried for as long
+/// as it takes, since its API would otherwise be left serving.
+async fn release(ctx: &Context, api: &ExposedAPI, attempts: u32) -> Result<(), ReconcileError> {
+    match &ctx.external {
+        Some(system) => system.release(ctx, api).await?,
+        None if api.status.as_ref().is_some_and(|s| s.apim.is_some()) => {
+            let note = "ROUTE_BACKEND is not AzureAPIM: the API in APIM is left as it is";
+            warn!(namespace = %api.namespace().unwrap_or_default(), name = %api.name_any(), "{note}");
+            publish(ctx, api, EventType::Warning, "CleanupSkipped", note);
+        }
+        None => {}
+    }
+    policies::release(ctx, api, attempts).await?;
+    scraping::release(ctx, api, attempts).await?;
+    finalizer::settle(ctx, api, false).await
 }
 
 /// Consecutive failed reconciles of the API.

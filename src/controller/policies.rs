@@ -168,7 +168,7 @@ pub(super) async fn release(ctx: &Context, api: &ExposedAPI, attempts: u32) -> R
         let object = kind.object_name(&namespace, &name);
         let removed = remove_named(ctx, &target.namespace, &object, kind, &uid, &journal, "the ExposedAPI is deleted");
         if let Err(e) = removed.await {
-            if attempts < super::pipeline::CLEANUP_ATTEMPTS {
+            if attempts < super::finalizer::CLEANUP_ATTEMPTS {
                 return Err(e);
             }
             let note = format!("could not remove {object} after {attempts} attempts ({e}); the orphan sweep will");

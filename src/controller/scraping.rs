@@ -242,7 +242,7 @@ pub(super) async fn release(ctx: &Context, api: &ExposedAPI, attempts: u32) -> R
         return Ok(());
     }
     if let Err(e) = remove_annotations(ctx, api).await {
-        if attempts < super::pipeline::CLEANUP_ATTEMPTS {
+        if attempts < super::finalizer::CLEANUP_ATTEMPTS {
             return Err(ReconcileError::Cleanup(e));
         }
         let note = format!(

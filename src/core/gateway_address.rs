@@ -11,8 +11,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::CustomResource;
 use serde::{Deserialize, Serialize};
 
-/// Label selecting the Istio ingress gateway Service.
-pub const INGRESS_SERVICE_SELECTOR: &str = "istio=ingressgateway";
+pub use crate::config::INGRESS_SERVICE_SELECTOR;
 
 /// The address of the ingress gateway and its ports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

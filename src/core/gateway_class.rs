@@ -10,6 +10,8 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+pub use crate::config::{ENVOY_GATEWAY_CONTROLLER, ISTIO_GATEWAY_CONTROLLER};
+
 /// Feature names of `supportedFeatures` for what a route may carry.
 pub const HTTP_ROUTE_CORS: &str = "HTTPRouteCORS";
 pub const HTTP_ROUTE_REQUEST_TIMEOUT: &str = "HTTPRouteRequestTimeout";
@@ -70,12 +72,6 @@ pub fn unsupported(implementation: Option<&ClassFeatures>, feature: &'static str
     let supported = class.supported.as_ref()?;
     (!supported.contains(feature)).then(|| Unsupported { feature, controller: class.controller.clone() })
 }
-
-/// Istio's own Gateway API controller: the default of `ISTIO_GATEWAY_CONTROLLERS`.
-pub const ISTIO_GATEWAY_CONTROLLER: &str = "istio.io/gateway-controller";
-/// Envoy Gateway's controller (its default `controllerName`): the default of
-/// `ENVOY_GATEWAY_CONTROLLERS`.
-pub const ENVOY_GATEWAY_CONTROLLER: &str = "gateway.envoyproxy.io/gatewayclass-controller";
 
 /// Who serves a route's Gateway, as far as Istio's policy objects (EnvoyFilter,
 /// RequestAuthentication, AuthorizationPolicy attached by `targetRefs`) go.
