@@ -9,7 +9,7 @@ use std::sync::Arc;
 use kube::ResourceExt;
 use kube::core::{ApiResource, DynamicObject};
 
-use super::children::{apply_if_changed, observed, remove_controlled};
+use super::children::{apply_if_changed, observed};
 use super::context::Context;
 use super::error::ReconcileError;
 use super::events::Journal;
@@ -69,12 +69,6 @@ pub(super) async fn engage(
                 states.push((existing, Some(e.to_string())));
                 failure = Some(e);
             }
-        }
-    }
-    for resource in &kinds {
-        if !desired.iter().any(|o| o.types.as_ref().is_some_and(|t| t.kind == resource.kind)) {
-            let why = "the policy is no longer requested";
-            remove_controlled(ctx, resource, &uid, (&valid.namespace, &name), journal, why).await?;
         }
     }
     let observed: Vec<Observed<'_>> = desired

@@ -115,15 +115,6 @@ async fn a_foreign_object_is_left_alone_and_the_verdict_is_told_why() {
 }
 
 #[tokio::test]
-async fn the_api_s_object_of_a_kind_no_longer_wanted_is_removed() {
-    let mut fx = fixture();
-    fx.observe(&kind("Limit", "limits"), serde_json::to_value(object("Limit")).unwrap());
-    engage_with(&fx, &[object("Guard")]).await;
-    let lines = fx.api.write_lines();
-    assert_eq!(lines, [format!("PATCH {GUARDS}/a"), "DELETE /apis/test.io/v1/namespaces/c1/limits/a".to_owned()]);
-}
-
-#[tokio::test]
 async fn a_refused_write_is_returned_and_the_verdict_is_told() {
     let fx = fixture();
     fx.api.fail("PATCH", "/guards/", 403);

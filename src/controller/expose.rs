@@ -8,7 +8,7 @@ use std::sync::Arc;
 use kube::ResourceExt;
 use kube::core::DynamicObject;
 
-use super::children::{apply_if_changed, observed, remove_controlled};
+use super::children::{apply_if_changed, observed};
 use super::context::Context;
 use super::error::ReconcileError;
 use super::events::Journal;
@@ -57,28 +57,5 @@ pub(super) async fn expose<'a>(
     let applied = apply_if_changed(ctx, &resource, desired, existing.as_deref(), journal).await?;
     let current = applied.map(Arc::new).or(existing);
     let state = current.as_deref().map_or(RouteState::Accepted, |r| route.state(r));
-    for former in &ctx.backends.former_routes {
-        let why = format!("ROUTE_BACKEND is {}", resource.kind);
-        let name = former.object_name(&valid.name);
-        remove_controlled(ctx, &former.resource(), &uid, (&valid.namespace, &name), journal, &why).await?;
-    }
     Ok(Outcome::Applied { api: valid, route_uid: current.and_then(|r| r.uid()), route: state })
-}
-
-/// Fail closed: the API's route of every kind is removed (or never written) while a required
-/// security policy cannot be enforced.
-pub(super) async fn withhold(
-    ctx: &Context,
-    api: &ExposedAPI,
-    valid: &ValidApi,
-    journal: &Journal,
-) -> Result<(), ReconcileError> {
-    let uid = api.uid().unwrap_or_default();
-    let why = "API keys are required and cannot be verified";
-    let routes = std::iter::once(&ctx.backends.route).chain(&ctx.backends.former_routes);
-    for route in routes {
-        let name = route.object_name(&valid.name);
-        remove_controlled(ctx, &route.resource(), &uid, (&valid.namespace, &name), journal, why).await?;
-    }
-    Ok(())
 }

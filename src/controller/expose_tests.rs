@@ -5,9 +5,8 @@ use kube::runtime::watcher::Event;
 use serde_json::json;
 
 use super::events::Journal;
-use super::expose::{expose, withhold};
-use super::test_context::{Fixture, NS, Recorded, as_json, exposed_api, fixture, owned, spec, valid};
-use crate::backend::gateway_api::http_route_resource;
+use super::expose::expose;
+use super::test_context::{Fixture, NS, Recorded, as_json, exposed_api, fixture, spec, valid};
 use crate::backend::istio::virtual_service_resource;
 use crate::backend::route::Claims;
 use crate::config::VirtualServiceVersion;
@@ -16,7 +15,6 @@ use crate::core::validation::ValidApi;
 use crate::exposed_api::ExposedAPI;
 
 const VS: &str = "/apis/networking.istio.io/v1alpha3/namespaces/c1/virtualservices/a";
-const HR: &str = "/apis/gateway.networking.k8s.io/v1/namespaces/c1/httproutes/a";
 
 fn api() -> ExposedAPI {
     exposed_api("a", spec("/c1/x", json!({})))
@@ -104,31 +102,6 @@ async fn a_key_another_route_claims_is_a_conflict_and_nothing_is_written() {
 }
 
 #[tokio::test]
-async fn the_api_s_route_of_the_former_backend_is_removed_after_the_new_one_is_applied() {
-    let mut fx = fixture();
-    let api = api();
-    fx.observe(
-        &http_route_resource(),
-        json!({"metadata": {"name": "a", "namespace": NS, "uid": "hr-uid", "ownerReferences": owned()}}),
-    );
-    let journal = Journal::default();
-    expose(&fx.ctx, &api, (&valid(&api), &route(&fx, &valid(&api))), &journal).await.unwrap();
-    let writes = fx.api.writes();
-    assert_eq!(writes.iter().map(Recorded::line).collect::<Vec<_>>(), [format!("PATCH {VS}"), format!("DELETE {HR}")]);
-    assert_eq!(writes[1].body["preconditions"]["uid"], "hr-uid", "only the object observed is deleted");
-    assert_eq!(journal.take()[1], "Deleted HTTPRoute a: ROUTE_BACKEND is VirtualService");
-}
-
-#[tokio::test]
-async fn a_route_of_the_former_kind_that_is_not_the_api_s_is_left_alone() {
-    let mut fx = fixture();
-    let api = api();
-    fx.observe(&http_route_resource(), json!({"metadata": {"name": "a", "namespace": NS}}));
-    expose(&fx.ctx, &api, (&valid(&api), &route(&fx, &valid(&api))), &Journal::default()).await.unwrap();
-    assert_eq!(fx.api.write_lines(), [format!("PATCH {VS}")]);
-}
-
-#[tokio::test]
 async fn a_refused_apply_is_an_apply_error_naming_the_route() {
     let fx = fixture();
     fx.api.fail("PATCH", "virtualservices", 403);
@@ -137,17 +110,4 @@ async fn a_refused_apply_is_an_apply_error_naming_the_route() {
         expose(&fx.ctx, &api, (&valid(&api), &route(&fx, &valid(&api))), &Journal::default()).await.unwrap_err();
     assert_eq!(error.category(), "ApplyFailed");
     assert!(error.to_string().contains("VirtualService c1/a"), "{error}");
-}
-
-#[tokio::test]
-async fn withholding_removes_the_api_s_routes_of_every_kind_and_nothing_else() {
-    let mut fx = fixture();
-    let api = api();
-    let vs = virtual_service_resource(VirtualServiceVersion::V1alpha3);
-    fx.observe(&vs, json!({"metadata": {"name": "a", "namespace": NS, "ownerReferences": owned()}}));
-    fx.observe(&http_route_resource(), json!({"metadata": {"name": "a", "namespace": NS}}));
-    let journal = Journal::default();
-    withhold(&fx.ctx, &api, &valid(&api), &journal).await.unwrap();
-    assert_eq!(fx.api.write_lines(), [format!("DELETE {VS}")], "the foreign HTTPRoute stays");
-    assert!(journal.take()[0].ends_with("API keys are required and cannot be verified"));
 }

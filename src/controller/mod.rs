@@ -42,6 +42,9 @@ mod policies_tests;
 mod propagate;
 #[cfg(test)]
 mod propagate_tests;
+mod prune;
+#[cfg(test)]
+mod prune_tests;
 mod recent;
 mod recorder;
 mod scraping;

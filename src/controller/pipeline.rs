@@ -110,6 +110,7 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
     let scraping = fold.take(steps::scrape(&run).await);
     let guard = fold.take(steps::guard(&run).await?);
     let outcome = fold.take(steps::publish(&run, &guard).await);
+    fold.take(steps::prune(&run, &outcome).await);
     let facts = facts(&ctx, &api, &namespace);
     let previous = facts.recent_status.as_ref().or(api.status.as_ref());
     let synced = steps::external(&run, &outcome, previous).await.map(|step| fold.take(step));

@@ -64,13 +64,8 @@ pub(super) async fn enforce(
         let desired = wanted.iter().find(|(k, _)| *k == kind).map(|(_, o)| o);
         let state = match desired {
             None if asked => Enforcement::NotInstalled(format!("the {} CRD", kind.resource().kind)),
-            None => {
-                let name = kind.object_name(&valid.namespace, &valid.name);
-                let why =
-                    if ignored { "the Gateway is not served by Istio" } else { "the policy is no longer requested" };
-                remove_named(ctx, &target.namespace, &name, kind, &uid, journal, why).await?;
-                Enforcement::Enforced
-            }
+            // Not wanted: the prune removes it.
+            None => Enforcement::Enforced,
             Some(desired) => match place(ctx, target, kind, desired, &uid, journal).await {
                 Ok(state) => state,
                 Err(e) => {

@@ -103,17 +103,6 @@ async fn a_foreign_shared_object_is_not_owned_and_the_api_s_object_waits() {
 }
 
 #[tokio::test]
-async fn an_object_no_longer_requested_is_removed_and_no_finalizer_is_set() {
-    let mut fx = fixture();
-    observe_written(&mut fx, &limited());
-    let api = exposed_api("a", spec("/c1/x", json!({})));
-    let enforced = enforce(&fx, &api).await;
-    assert_eq!(enforced.rate_limit, Enforcement::Enforced);
-    assert!(!enforced.placed);
-    assert_eq!(fx.api.write_lines(), [format!("DELETE {FILTERS}/oda-rl.c1.a")]);
-}
-
-#[tokio::test]
 async fn a_required_token_gets_its_request_authentication_and_authorization_policy() {
     let fx = with_issuer();
     let api = keyed();

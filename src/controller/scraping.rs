@@ -12,13 +12,13 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use super::apply::annotations_manager;
-use super::children::{apply_if_changed, observed, remove_controlled};
+use super::children::{apply_if_changed, observed};
 use super::context::Context;
 use super::error::ReconcileError;
 use super::events::Journal;
 use crate::backend::scrape::Scraper;
 use crate::backend::scrape::annotations::desired_annotations;
-use crate::backend::scrape::service_monitor::{ScrapeTargets, ServiceMonitorBackend, service_monitor_resource};
+use crate::backend::scrape::service_monitor::{ScrapeTargets, ServiceMonitorBackend};
 use crate::config::OpenMetricsImplementation;
 use crate::core::ownership::is_controlled_by;
 use crate::core::status::{ConditionSpec, MetricsReason};
@@ -47,11 +47,6 @@ pub(super) async fn configure(
         remove_annotations(ctx, api).await.map_err(annotate_error)?;
         // The API no longer needs the finalizer of earlier releases (its type or the mode changed).
         super::apply::remove_finalizer(ctx, api, FINALIZER).await?;
-    }
-    if !matches!(scraper, Some(Scraper::ServiceMonitor(_))) {
-        let (uid, why) = (api.uid().unwrap_or_default(), "the API is no longer scraped through one");
-        let resource = service_monitor_resource();
-        remove_controlled(ctx, &resource, &uid, (&valid.namespace, &valid.name), journal, why).await?;
     }
     match scraper {
         None => Ok(None),

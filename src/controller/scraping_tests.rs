@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::events::Journal;
 use super::scraping::{self, configure};
-use super::test_context::{Fixture, NS, Setup, as_json, exposed_api, fixture, owned, spec, valid};
+use super::test_context::{Fixture, NS, Setup, as_json, exposed_api, fixture, spec, valid};
 use crate::backend::Installed;
 use crate::backend::scrape::service_monitor::{ServiceMonitorBackend, service_monitor_resource};
 use crate::config::OpenMetricsImplementation;
@@ -71,16 +71,6 @@ async fn without_the_service_monitor_crd_the_condition_says_so_and_nothing_is_wr
     let condition = scrape(&fx, &metrics_api()).await.unwrap();
     assert_eq!(condition.reason, "ServiceMonitorCRDMissing");
     assert!(fx.api.requests().is_empty());
-}
-
-#[tokio::test]
-async fn an_api_that_is_no_longer_scraped_loses_its_service_monitor() {
-    let mut fx = fixture();
-    let sm = json!({"metadata": {"name": "a", "namespace": NS, "uid": "sm-uid", "ownerReferences": owned()}});
-    fx.observe(&service_monitor_resource(), sm);
-    let api = exposed_api("a", spec("/c1/x", json!({})));
-    assert!(scrape(&fx, &api).await.is_none());
-    assert_eq!(fx.api.write_lines(), [format!("DELETE {SM}")]);
 }
 
 #[tokio::test]

@@ -16,9 +16,10 @@ use super::dereference::{self, Facts};
 use super::engine::{self, Engaged};
 use super::error::ReconcileError;
 use super::events::Journal;
-use super::expose::{expose, withhold};
+use super::expose::expose;
 use super::external::Synced;
 use super::policies::{self, Enforced};
+use super::prune::{self, Routes};
 use super::scraping;
 use crate::backend::BuildError;
 use crate::backend::plan::{Desired, GatewayFacts, plan};
@@ -168,13 +169,9 @@ pub(super) async fn publish<'v>(run: &'v Run<'_>, guard: &Guard) -> Step<Outcome
     let at_apply = || decision::withheld(run.api_keys(), &guard.enforced.api_keys, run.fail_closed());
     let withheld = desired.withheld.clone().or_else(at_apply);
     if let Some(why) = withheld {
-        return match withhold(run.ctx, run.api, valid, &run.journal).await {
-            Ok(()) => Step::ok(Outcome::Blocked {
-                reason: ReadyReason::SecurityPolicyNotEnforceable,
-                message: decision::withheld_message(&why),
-            }),
-            Err(e) => applied(e),
-        };
+        // The prune removes the routes of every kind.
+        let message = decision::withheld_message(&why);
+        return Step::ok(Outcome::Blocked { reason: ReadyReason::SecurityPolicyNotEnforceable, message });
     }
     match expose(run.ctx, run.api, (valid, &desired.route), &run.journal).await {
         Ok(outcome) => {
@@ -183,6 +180,21 @@ pub(super) async fn publish<'v>(run: &'v Run<'_>, guard: &Guard) -> Step<Outcome
             Step::ok(outcome.and_gateway(gateway).and_policies(not_in_force))
         }
         Err(e) => applied(e),
+    }
+}
+
+/// The one prune (`prune`): what the plan does not want goes; the routes of other kinds only once
+/// this one is applied or withheld.
+pub(super) async fn prune(run: &Run<'_>, outcome: &Outcome<'_>) -> Step<()> {
+    let Some(planned) = run.planned() else { return Step::ok(()) };
+    let routes = match outcome {
+        Outcome::Applied { .. } => Routes::Applied,
+        Outcome::Blocked { reason: ReadyReason::SecurityPolicyNotEnforceable, .. } => Routes::Withheld,
+        Outcome::Blocked { .. } => Routes::Unsettled,
+    };
+    match prune::prune(run.ctx, run.api, planned, routes, &run.journal).await {
+        Ok(()) => Step::ok(()),
+        Err(e) => Step { value: (), failure: Some(e) },
     }
 }
 
