@@ -10,6 +10,7 @@ use std::time::Duration;
 use kube::ResourceExt;
 use kube::core::DynamicObject;
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
 use serde_json::Value;
 use tracing::{info, warn};
 
@@ -112,7 +113,11 @@ pub(super) async fn sync(
             return Synced::blocked(condition, ReadyReason::InvalidSpec, RECHECK);
         }
     };
-    let recorded = previous.and_then(|p| p.apim.as_ref()).map(|r| ApimRecord {
+    // A reconcile handed an object older than the cache's, whose own write's overlay went with its
+    // echo, would miss the record: the cache's latest status has it.
+    let cached = ctx.apis.get(&ObjectRef::from_obj(api)).and_then(|latest| latest.status.clone());
+    let record = previous.and_then(|p| p.apim.as_ref()).or(cached.as_ref().and_then(|s| s.apim.as_ref()));
+    let recorded = record.map(|r| ApimRecord {
         api_id: r.api_id.clone(),
         etag: r.etag.clone().unwrap_or_default(),
         fingerprint: r.fingerprint.clone().unwrap_or_default(),
@@ -121,7 +126,7 @@ pub(super) async fn sync(
         listed: r.listed.clone(),
     });
     let key = (api.namespace().unwrap_or_default(), api.name_any());
-    let listed = previous.and_then(|p| p.apim.as_ref()).and_then(|r| r.listed.clone());
+    let listed = record.and_then(|r| r.listed.clone());
     let sweep = (listed, apim.sweeper.suspect(&key));
     let mut outcome = converge(ctx, apim, api, &desired, recorded.as_ref(), &sweep, journal).await;
     if matches!(outcome, Err(Failed::Azure(AzureError::Precondition))) {
