@@ -14,12 +14,8 @@ use tokio::net::TcpStream;
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-pub const TENANT: &str = "00000000-0000-0000-0000-00000000aaaa";
-pub const SUBSCRIPTION: &str = "sub-1";
-pub const RESOURCE_GROUP: &str = "canvas";
-pub const SERVICE: &str = "canvas-apim";
-const CLIENT: &str = "operator";
-const CLIENT_SECRET: &str = "bench-secret";
+use oda_test_support::apim::{RESOURCE_GROUP, SERVICE, SUBSCRIPTION};
+use oda_test_support::apim::{direct_mode_env, standin_identity_args};
 
 /// One HTTP/1.1 exchange on loopback: the status and the body.
 pub async fn http(address: &str, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
@@ -75,7 +71,7 @@ pub struct StandIn {
 impl StandIn {
     pub fn start(binary: &Path) -> Result<Self> {
         let mut child = Command::new(binary)
-            .args(["--tenant", TENANT, "--client", &format!("{CLIENT}:{CLIENT_SECRET}")])
+            .args(standin_identity_args())
             .args(["--service", &format!("{SUBSCRIPTION}/{RESOURCE_GROUP}/{SERVICE}")])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -114,24 +110,14 @@ impl StandIn {
 
     /// The settings of the operator for this stand-in (direct mode, a fixed backend URL).
     pub fn operator_env(&self, ns: &str, (resync, policy_resync): (u64, u64)) -> Vec<(String, String)> {
-        let pairs = [
-            ("COMPONENT_NAMESPACE", ns.to_owned()),
-            ("ROUTE_BACKEND", "AzureAPIM".into()),
-            ("OPENMETRICS_IMPLEMENTATION", "ServiceMonitor".into()),
-            ("AZURE_TENANT_ID", TENANT.into()),
-            ("AZURE_CLIENT_ID", CLIENT.into()),
-            ("AZURE_CLIENT_SECRET", CLIENT_SECRET.into()),
-            ("AZURE_AUTHORITY_HOST", format!("http://{}", self.entra)),
-            ("ARM_ENDPOINT", format!("http://{}", self.arm)),
-            ("AZURE_ALLOW_INSECURE_ENDPOINTS", "true".into()),
-            ("APIM_SUBSCRIPTION_ID", SUBSCRIPTION.into()),
-            ("APIM_RESOURCE_GROUP", RESOURCE_GROUP.into()),
-            ("APIM_SERVICE_NAME", SERVICE.into()),
-            ("APIM_BACKEND_BASE_URL", "https://mesh.internal".into()),
+        let mut env = direct_mode_env(ns, &format!("http://{}", self.entra), &format!("http://{}", self.arm));
+        let tuned = [
+            ("APIM_BACKEND_BASE_URL", "https://mesh.internal".to_owned()),
             ("APIM_RESYNC_SECS", resync.to_string()),
             ("APIM_POLICY_RESYNC_SECS", policy_resync.to_string()),
         ];
-        pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+        env.extend(tuned.map(|(k, v)| (k.to_owned(), v)));
+        env
     }
 }
 

@@ -6,6 +6,7 @@
 //! independently of the operator's own types, so the tests check the operator against the CRDs.
 #![forbid(unsafe_code)]
 
+pub mod apim;
 pub mod clients;
 pub mod namespaces;
 pub mod resources;

@@ -11,12 +11,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
-pub const TENANT: &str = "00000000-0000-0000-0000-00000000aaaa";
-pub const SUBSCRIPTION: &str = "sub-1";
-pub const RESOURCE_GROUP: &str = "canvas";
-pub const SERVICE: &str = "canvas-apim";
-pub const CLIENT: &str = "operator";
-pub const CLIENT_SECRET: &str = "s3cret";
+pub use oda_test_support::apim::{RESOURCE_GROUP, SERVICE, SUBSCRIPTION, TENANT};
+use oda_test_support::apim::{direct_mode_env, standin_identity_args};
 
 /// The stand-in binary: `ODA_AZURE_STANDIN`, else next to the operator binary (scripts/test
 /// builds it), else built once into a target directory of its own (so no cargo lock is shared
@@ -59,7 +55,7 @@ impl StandIn {
     /// its Key Vault.
     pub async fn start(secrets: &[(&str, &str)]) -> Self {
         let mut command = Command::new(standin_binary());
-        command.args(["--tenant", TENANT, "--client", &format!("{CLIENT}:{CLIENT_SECRET}")]);
+        command.args(standin_identity_args());
         command.args(["--service", &format!("{SUBSCRIPTION}/{RESOURCE_GROUP}/{SERVICE}")]);
         for (name, value) in secrets {
             command.args(["--secret", &format!("{name}={value}")]);
@@ -173,24 +169,10 @@ impl StandIn {
 
     /// The settings of direct mode (the instance named by settings), with the client secret.
     pub fn operator_env(&self, ns: &str) -> Vec<(String, String)> {
-        let pairs = [
-            ("COMPONENT_NAMESPACE", ns.to_owned()),
-            ("ROUTE_BACKEND", "AzureAPIM".into()),
-            ("OPENMETRICS_IMPLEMENTATION", "ServiceMonitor".into()),
-            ("AZURE_TENANT_ID", TENANT.into()),
-            ("AZURE_CLIENT_ID", CLIENT.into()),
-            ("AZURE_CLIENT_SECRET", CLIENT_SECRET.into()),
-            ("AZURE_AUTHORITY_HOST", self.entra.clone()),
-            ("ARM_ENDPOINT", self.arm.clone()),
-            ("AZURE_ALLOW_INSECURE_ENDPOINTS", "true".into()),
-            ("APIM_SUBSCRIPTION_ID", SUBSCRIPTION.into()),
-            ("APIM_RESOURCE_GROUP", RESOURCE_GROUP.into()),
-            ("APIM_SERVICE_NAME", SERVICE.into()),
-            ("APIM_LRO_POLL_SECS", "0".into()),
-            ("APIM_RESYNC_SECS", "10".into()),
-            ("APIM_POLICY_RESYNC_SECS", "20".into()),
-        ];
-        pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+        let mut env = direct_mode_env(ns, &self.entra, &self.arm);
+        let tuned = [("APIM_LRO_POLL_SECS", "0"), ("APIM_RESYNC_SECS", "10"), ("APIM_POLICY_RESYNC_SECS", "20")];
+        env.extend(tuned.map(|(k, v)| (k.to_owned(), v.to_owned())));
+        env
     }
 }
 
