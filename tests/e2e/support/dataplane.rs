@@ -119,8 +119,7 @@ impl Gateway {
     /// (`docs/dataplane.md`): shown when a test fails.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().filter(|l| !l.contains(ISTIO_DEPRECATION)).collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        super::last_lines(&text, 40, |l| l.contains(ISTIO_DEPRECATION))
     }
 
     /// The deprecation warnings Envoy logged for the configuration it was given, but Istio's own

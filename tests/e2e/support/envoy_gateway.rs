@@ -40,7 +40,7 @@ use kube::core::ApiResource;
 use serde_json::json;
 
 use super::dataplane::free_port;
-use super::gateway_status::{create_test_gateway_class, gateway_class_resource, programmed_at};
+use super::gateway_status::{create_test_gateway_class, programmed_at};
 use super::*;
 
 /// Envoy Gateway's controller name (its default).
@@ -253,17 +253,12 @@ impl EnvoyGateway {
 
     /// The test's GatewayClass as Envoy Gateway left it (with its `status`).
     pub async fn gateway_class(&self, client: Client) -> DynamicObject {
-        Api::<DynamicObject>::all_with(client, &gateway_class_resource())
-            .get(&self.class)
-            .await
-            .unwrap_or_else(|e| panic!("reading GatewayClass {}: {e}", self.class))
+        super::gateway_status::read_gateway_class(client, &self.class).await
     }
 
     /// The last lines of the log (Envoy Gateway's and its Envoy's): shown when a test fails.
     pub fn log_tail(&self) -> String {
-        let text = self.log();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(60)..].join("\n")
+        super::last_lines(&self.log(), 60, |_| false)
     }
 
     /// The whole log.

@@ -14,6 +14,14 @@ pub fn gateway_class_resource() -> ApiResource {
     api_resource("gateway.networking.k8s.io", "v1", "GatewayClass", "gatewayclasses")
 }
 
+/// The GatewayClass `name` as its implementation left it (with its `status`).
+pub async fn read_gateway_class(client: kube::Client, name: &str) -> DynamicObject {
+    Api::<DynamicObject>::all_with(client, &gateway_class_resource())
+        .get(name)
+        .await
+        .unwrap_or_else(|e| panic!("reading GatewayClass {name}: {e}"))
+}
+
 /// `Programmed=True` (for the current generation) and `addr` among `status.addresses`.
 pub fn programmed_at(gateway: &DynamicObject, addr: &str) -> bool {
     let generation = gateway.metadata.generation;

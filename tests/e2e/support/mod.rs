@@ -271,3 +271,10 @@ pub mod traefik;
 pub use fixtures::*;
 pub use istioctl::*;
 pub use node::*;
+
+/// The last `n` lines of a text (a process's log, shown when a test fails), without those `skip`
+/// matches.
+pub fn last_lines(text: &str, n: usize, skip: impl Fn(&str) -> bool) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !skip(l)).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

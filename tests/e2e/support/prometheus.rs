@@ -189,9 +189,7 @@ impl Prometheus {
 
     /// The last lines of its log: shown when a test fails.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        super::last_lines(&std::fs::read_to_string(&self.log).unwrap_or_default(), 40, |_| false)
     }
 
     /// Whether the process still runs.

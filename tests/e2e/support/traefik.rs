@@ -16,12 +16,12 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use kube::Client;
-use kube::api::{Api, DynamicObject};
+use kube::api::DynamicObject;
 use serde_json::json;
 
 use super::dataplane::free_port;
+use super::gateway_status::create_test_gateway_class;
 use super::gateway_status::programmed_at;
-use super::gateway_status::{create_test_gateway_class, gateway_class_resource};
 use super::*;
 
 /// Traefik's Gateway API controller name.
@@ -148,17 +148,12 @@ impl Traefik {
 
     /// The test's GatewayClass as Traefik left it (with its `status`).
     pub async fn gateway_class(&self, client: Client) -> DynamicObject {
-        Api::<DynamicObject>::all_with(client, &gateway_class_resource())
-            .get(&self.class)
-            .await
-            .unwrap_or_else(|e| panic!("reading GatewayClass {}: {e}", self.class))
+        super::gateway_status::read_gateway_class(client, &self.class).await
     }
 
     /// The last lines of Traefik's log: shown when a test fails.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        super::last_lines(&std::fs::read_to_string(&self.log).unwrap_or_default(), 40, |_| false)
     }
 
     /// The whole log.
