@@ -145,6 +145,22 @@ async fn the_2022_accepted_style_is_followed_too() {
 }
 
 #[tokio::test]
+async fn an_operation_throttled_while_polled_is_followed_to_its_end() {
+    let standin = standin().await;
+    let control = standin.control();
+    control.set_lro(LroMode::Location { polls: 2 }).await;
+    let arm = client(&standin, secret_tokens(&standin));
+    // The first poll is throttled (429, Retry-After 1 s): waited out, not given up, so the policy
+    // that follows does not meet the operation still holding the API (409).
+    control.fail_next("GET", 429, 1, Some(1)).await;
+    let created = arm.put_api("oda-c-t", &api_body("t"), None).await.unwrap();
+    assert_eq!(created.body["properties"]["provisioningState"], "Succeeded");
+    arm.put_policy("oda-c-t", &policy_body(), None).await.unwrap();
+    let polls = control.requests().await.iter().filter(|r| r.query.contains("asyncId")).count();
+    assert_eq!(polls, 4, "the throttled poll, two while it runs, the final answer");
+}
+
+#[tokio::test]
 async fn errors_are_classified_by_status() {
     let standin = standin().await;
     let control = standin.control();

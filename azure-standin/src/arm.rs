@@ -52,7 +52,16 @@ pub async fn arm(
 ) -> Response {
     let mut state = shared.lock().await;
     crate::record(&mut state, "arm", &method, &uri, &headers, &body);
-    if let Some(denied) = crate::identity::unauthorized(&state, &headers, ARM_AUDIENCE) {
+    let response = answer(&mut state, method, uri, headers, body);
+    // The answer goes into the log too: a test that fails shows what the operator was told.
+    if let Some(last) = state.requests.last_mut() {
+        last.status = Some(response.status().as_u16());
+    }
+    response
+}
+
+fn answer(state: &mut State, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(denied) = crate::identity::unauthorized(state, &headers, ARM_AUDIENCE) {
         return denied;
     }
     if let Some(fault) = state.take_fault(method.as_str(), uri.path()) {
@@ -98,7 +107,7 @@ pub async fn arm(
     let base = format!("http://{}", headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1"));
     let if_match = headers.get("if-match").and_then(|v| v.to_str().ok()).map(String::from);
     let body: Option<Value> = serde_json::from_slice(&body).ok();
-    let ctx = Call { state: &mut state, service, base, if_match, path: uri.path().to_owned(), query };
+    let ctx = Call { state, service, base, if_match, path: uri.path().to_owned(), query };
     match (method, rest.as_slice()) {
         (Method::GET, []) => {
             let name = &ctx.service.name;

@@ -253,7 +253,7 @@ async fn requests(Extract(shared): Extract<Shared>) -> Response {
     let recorded = Control(shared).requests().await;
     let list: Vec<_> = recorded
         .iter()
-        .map(|r| json!({"listener": r.listener, "method": r.method, "path": r.path, "query": r.query, "ifMatch": r.if_match, "body": r.body}))
+        .map(|r| json!({"listener": r.listener, "method": r.method, "path": r.path, "query": r.query, "ifMatch": r.if_match, "body": r.body, "status": r.status}))
         .collect();
     axum::Json(list).into_response()
 }

@@ -121,6 +121,7 @@ pub(crate) fn record(
         authorization: header("authorization")
             .map(|a| if a.starts_with("Bearer ") { "Bearer <redacted>".into() } else { "<redacted>".into() }),
         body: String::from_utf8_lossy(body).into_owned(),
+        status: None,
     });
 }
 

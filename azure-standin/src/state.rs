@@ -92,6 +92,8 @@ pub struct Recorded {
     /// `Bearer <redacted>` when a token was sent.
     pub authorization: Option<String>,
     pub body: String,
+    /// The status answered (`None` until answered; a dropped connection shows its status line's).
+    pub status: Option<u16>,
 }
 
 #[derive(Debug)]

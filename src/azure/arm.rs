@@ -256,10 +256,19 @@ impl ArmClient {
                 return Err(AzureError::Timeout(self.config.lro_timeout));
             }
             tokio::time::sleep(wait).await;
-            let polled = self.call(Method::GET, &url, None, None).await?;
+            // An operation already started is followed to its end: a throttle (ours, shared by every
+            // call, or ARM's answer to the poll) is waited out, not taken for a failure, since an
+            // operation left unpolled holds the API (409) until it ends.
+            let polled = match self.call(Method::GET, &url, None, None).await {
+                Err(AzureError::RetryAfter(after, _)) => {
+                    wait = after;
+                    continue;
+                }
+                polled => polled?,
+            };
             wait = retry_after(&polled).unwrap_or(self.config.poll_default);
             match (by_location, polled.status) {
-                (true, 202) => continue,
+                (true, 202) | (_, 429 | 503) => continue,
                 (true, 200 | 201) => return Ok(Some(versioned(&polled))),
                 (true, 204) => return Ok(None),
                 (false, 200) => match body_of(&polled).get("status").and_then(Value::as_str) {

@@ -141,12 +141,17 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
     })
 }
 
-/// Exponential backoff per API (5 s doubling to 5 min), so a failing API never spins.
+/// Exponential backoff per API (5 s doubling to 5 min), so a failing API never spins. Throttling
+/// is not counted: it is the service's wait, shared by every API, not this API's failure (counted,
+/// a burst of 429s would leave a later transient failure minutes of backoff).
 pub(super) fn error_policy(api: Arc<ExposedAPI>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    let throttled = matches!(error, ReconcileError::Azure(crate::azure::AzureError::RetryAfter(..)));
     let attempts = {
         let mut failures = ctx.state.failures.lock();
         let n = failures.entry(key_of(&api)).or_insert(0);
-        *n = n.saturating_add(1);
+        if !throttled {
+            *n = n.saturating_add(1);
+        }
         *n
     };
     let backoff = Duration::from_secs(5u64.saturating_mul(1 << attempts.min(6).saturating_sub(1)).min(300));

@@ -11,7 +11,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use crate::operator::{condition, exposed_apis, wait_for_reason};
-use crate::support::azure::{OperatorProcess, RESOURCE_GROUP, SERVICE, SUBSCRIPTION, StandIn, TENANT};
+use crate::support::azure::{OperatorProcess, RESOURCE_GROUP, SERVICE, SUBSCRIPTION, StandIn, TENANT, ingress_class};
 use crate::support::*;
 
 const GATEWAY: &str = "https://canvas-apim.azure-api.net";
@@ -73,7 +73,7 @@ async fn an_api_is_imported_behind_its_ingress_and_only_changed_calls_follow() {
             .await;
     assert_eq!(ingress.owner_references()[0].name, "a1");
     let spec_of = ingress.spec.clone().unwrap_or_default();
-    assert_eq!(spec_of.ingress_class_name.as_deref(), Some("istio"));
+    assert_eq!(spec_of.ingress_class_name, Some(ingress_class(ns.name())));
     wait_for_synced_reason(ns.name(), "a1", "IngressAddressPending").await;
     assert_eq!(wait_for_reason(ns.name(), "a1", "AddressPending").await.data["status"]["apim"], Value::Null);
     assert!(standin.writes("/apis/").await.is_empty());

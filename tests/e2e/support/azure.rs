@@ -41,6 +41,38 @@ fn standin_binary() -> PathBuf {
         .clone()
 }
 
+impl Drop for StandIn {
+    /// A failing test shows what the stand-in was asked and answered (ARM's last requests).
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        use std::io::{Read, Write};
+        let host = self.control.trim_start_matches("http://");
+        let Ok(mut stream) = std::net::TcpStream::connect(host) else { return };
+        let request = format!("GET /control/requests HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let mut response = String::new();
+        if stream.write_all(request.as_bytes()).is_err() || stream.read_to_string(&mut response).is_err() {
+            return;
+        }
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+        let requests: Vec<Value> = serde_json::from_str(body).unwrap_or_default();
+        let arm: Vec<&Value> = requests.iter().filter(|r| r["listener"] == "arm").collect();
+        eprintln!("the stand-in's last ARM requests (of {}):", arm.len());
+        for r in arm.iter().rev().take(120).rev() {
+            let text = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+            eprintln!(
+                "  {} {} {} ?{} -> {}",
+                text("method"),
+                text("path").rsplit("/service/").next().unwrap_or_default(),
+                text("ifMatch"),
+                text("query"),
+                r["status"]
+            );
+        }
+    }
+}
+
 /// A running stand-in process (killed when dropped).
 pub struct StandIn {
     _child: Child,
@@ -172,8 +204,17 @@ impl StandIn {
         let mut env = direct_mode_env(ns, &self.entra, &self.arm);
         let tuned = [("APIM_LRO_POLL_SECS", "0"), ("APIM_RESYNC_SECS", "10"), ("APIM_POLICY_RESYNC_SECS", "20")];
         env.extend(tuned.map(|(k, v)| (k.to_owned(), v.to_owned())));
+        // An ingress class routes across namespaces, so the Ingresses of two tests (or of this test
+        // and the one before it, still being deleted) with the same path would conflict: each test
+        // has a class of its own.
+        env.push(("APIM_INGRESS_CLASS".into(), ingress_class(ns)));
         env
     }
+}
+
+/// The ingress class of the APIM Ingresses of the test in `ns`.
+pub fn ingress_class(ns: &str) -> String {
+    format!("istio-{ns}")
 }
 
 /// The operator binary as a process (killed when dropped), with the operator identity.
