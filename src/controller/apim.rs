@@ -115,7 +115,8 @@ pub(super) async fn sync(
     };
     // A reconcile handed an object older than the cache's, whose own write's overlay went with its
     // echo, would miss the record: the cache's latest status has it.
-    let cached = ctx.apis.get(&ObjectRef::from_obj(api)).and_then(|latest| latest.status.clone());
+    let latest = ctx.apis.get(&ObjectRef::new(&api.name_any()).within(&api.namespace().unwrap_or_default()));
+    let cached = latest.and_then(|latest| latest.decode().ok()).and_then(|latest| latest.status);
     let record = previous.and_then(|p| p.apim.as_ref()).or(cached.as_ref().and_then(|s| s.apim.as_ref()));
     let recorded = record.map(|r| ApimRecord {
         api_id: r.api_id.clone(),

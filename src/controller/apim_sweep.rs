@@ -16,11 +16,11 @@ use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 use tracing::{info, warn};
 
+use super::cached_api::CachedApi;
 use super::context::Context;
 use super::watch_task::Tasks;
 use crate::azure::{ArmClient, AzureError};
 use crate::backend::apim::drift::{self, Drift};
-use crate::exposed_api::ExposedAPI;
 
 /// APIs asked for per page: the most the service is known to return in one.
 const PAGE: u32 = 100;
@@ -93,7 +93,7 @@ pub(super) fn hand_over(sweeper: Arc<Sweeper>) {
 }
 
 /// Starts the sweep handed over by start-up (none without the APIM backend), as one of `tasks`.
-pub(super) fn spawn(tasks: &Tasks, ctx: &Arc<Context>, requeue: UnboundedSender<ObjectRef<ExposedAPI>>) {
+pub(super) fn spawn(tasks: &Tasks, ctx: &Arc<Context>, requeue: UnboundedSender<ObjectRef<CachedApi>>) {
     let Some(sweeper) = HANDED_OVER.lock().unwrap_or_else(PoisonError::into_inner).take() else { return };
     tasks.track(tokio::spawn(sweep_forever(sweeper, ctx.clone(), requeue)));
 }
@@ -109,7 +109,7 @@ fn jittered(period: Duration) -> Duration {
     period - tenth + tenth * 2 * (noise % 1000) / 1000
 }
 
-async fn sweep_forever(sweeper: Arc<Sweeper>, ctx: Arc<Context>, requeue: UnboundedSender<ObjectRef<ExposedAPI>>) {
+async fn sweep_forever(sweeper: Arc<Sweeper>, ctx: Arc<Context>, requeue: UnboundedSender<ObjectRef<CachedApi>>) {
     // The records are read from the API cache: wait until it has listed. (A fresh wait each time:
     // one awaited before the list completed was seen not to wake.)
     loop {
@@ -154,9 +154,10 @@ struct Record {
 /// by API id.
 fn records(ctx: &Context) -> BTreeMap<String, Record> {
     let mut found = BTreeMap::new();
-    for api in ctx.apis.state() {
-        let namespace = api.namespace().unwrap_or_default();
-        if !ctx.namespaces.matches(&namespace) || api.metadata.deletion_timestamp.is_some() {
+    for cached in ctx.apis.state() {
+        let namespace = cached.namespace().unwrap_or_default();
+        let Some(api) = ctx.namespaces.matches(&namespace).then(|| cached.decode().ok()).flatten() else { continue };
+        if api.metadata.deletion_timestamp.is_some() {
             continue;
         }
         let name = api.name_any();
@@ -172,7 +173,7 @@ fn records(ctx: &Context) -> BTreeMap<String, Record> {
 async fn sweep(
     sweeper: &Sweeper,
     ctx: &Context,
-    requeue: &UnboundedSender<ObjectRef<ExposedAPI>>,
+    requeue: &UnboundedSender<ObjectRef<CachedApi>>,
     window: (u64, u64),
 ) -> Result<(), AzureError> {
     let records = records(ctx);
@@ -236,7 +237,7 @@ async fn sweep(
 fn mark(
     sweeper: &Sweeper,
     ctx: &Context,
-    requeue: &UnboundedSender<ObjectRef<ExposedAPI>>,
+    requeue: &UnboundedSender<ObjectRef<CachedApi>>,
     before: &BTreeMap<String, Record>,
     found: Vec<(String, Suspect)>,
 ) {

@@ -10,6 +10,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use parking_lot::{Mutex as Lock, RwLock};
 
 use super::cached::CachedObject;
+use super::cached_api::CachedApi;
 use super::discovery::Discovered;
 use super::error::ReconcileError;
 use super::indexes::{ImplementationIndex, Key, ReadinessIndex, Relisting};
@@ -77,7 +78,7 @@ pub struct Context {
     pub components: Option<Store<CachedObject>>,
     /// The component Gateway(s), for the URLs of HTTPRoutes.
     pub gateways: Option<Store<Gateway>>,
-    pub apis: Store<ExposedAPI>,
+    pub apis: Store<CachedApi>,
     pub telemetry: Telemetry,
     /// The system outside the cluster that publishes each API after its route (Azure API
     /// Management with `ROUTE_BACKEND=AzureAPIM`).

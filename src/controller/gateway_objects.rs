@@ -15,6 +15,7 @@ use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::watcher::Event;
 use tracing::{debug, info, warn};
 
+use super::cached_api::CachedApi;
 use super::children::delete_observed;
 use super::context::Context;
 use super::events::Journal;
@@ -22,7 +23,6 @@ use super::policies::ensure_shared;
 use super::watch_task::Listing;
 use super::watches::{Scope, SideWatches};
 use crate::backend::gateway_policy::{PerApi, PolicyTarget, Shared, is_shared, written_for};
-use crate::exposed_api::ExposedAPI;
 
 /// How often orphans are looked for besides start-up (they only arise while the operator is
 /// stopped or a finalizer is removed by hand).
@@ -134,7 +134,7 @@ async fn keep_shared_while_used(ctx: &Context) {
 /// Deletes per-API objects whose ExposedAPI (in a namespace this operator watches) no longer
 /// exists, or which are no longer where that API's objects go.
 async fn remove_orphans(ctx: &Context) {
-    let apis: HashMap<String, Arc<ExposedAPI>> =
+    let apis: HashMap<String, Arc<CachedApi>> =
         ctx.apis.state().into_iter().filter_map(|api| Some((api.uid()?, api))).collect();
     let journal = Journal::default();
     for (resource, obj) in cached_objects(ctx) {
@@ -154,7 +154,7 @@ async fn remove_orphans(ctx: &Context) {
 }
 
 /// Whether the object is where the API's object of its kind goes (namespace and name).
-fn in_place(ctx: &Context, api: &ExposedAPI, obj: &DynamicObject, kind: PerApi) -> bool {
+fn in_place(ctx: &Context, api: &CachedApi, obj: &DynamicObject, kind: PerApi) -> bool {
     let namespace = api.namespace().unwrap_or_default();
     let Some(target) = ctx.backends.policy_target(&namespace) else { return false };
     obj.namespace().as_deref() == Some(target.namespace.as_str())

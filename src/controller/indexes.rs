@@ -8,11 +8,11 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 use kube::runtime::watcher::Event;
 
+use super::cached_api::CachedApi;
 pub use crate::backend::route::Key;
 use crate::backend::route::{Claims, RouteIndex};
 use crate::core::few::FewSet;
 use crate::core::readiness::{any_endpoint_ready, service_of};
-use crate::exposed_api::ExposedAPI;
 
 /// An index over one kind, maintained from its watch events.
 pub trait Index<K>: Default {
@@ -103,16 +103,18 @@ impl ImplementationIndex {
     }
 }
 
-impl Index<ExposedAPI> for ImplementationIndex {
-    fn apply(&mut self, api: &ExposedAPI) {
+impl Index<CachedApi> for ImplementationIndex {
+    fn apply(&mut self, api: &CachedApi) {
         self.delete(api);
-        let (Some(namespace), Some(service)) = (api.namespace(), api.spec.implementation.clone()) else { return };
+        let (Some(namespace), Some(service)) = (api.namespace(), api.implementation().map(String::from)) else {
+            return;
+        };
         let name = api.name_any();
         self.apis.entry((namespace.clone(), service.clone())).or_default().insert(name.clone());
         self.implementation_of.insert((namespace, name), service);
     }
 
-    fn delete(&mut self, api: &ExposedAPI) {
+    fn delete(&mut self, api: &CachedApi) {
         let Some(namespace) = api.namespace() else { return };
         let key = (namespace.clone(), api.name_any());
         if let Some(service) = self.implementation_of.remove(&key) {

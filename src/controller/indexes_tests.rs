@@ -1,5 +1,5 @@
 use super::*;
-use crate::exposed_api::ExposedApiSpec;
+use crate::exposed_api::{ExposedAPI, ExposedApiSpec};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions};
 
 fn slice(ns: &str, name: &str, service: &str, ready: bool) -> EndpointSlice {
@@ -17,11 +17,11 @@ fn slice(ns: &str, name: &str, service: &str, ready: bool) -> EndpointSlice {
     s
 }
 
-fn api(ns: &str, name: &str, implementation: &str) -> ExposedAPI {
+fn api(ns: &str, name: &str, implementation: &str) -> CachedApi {
     let mut a =
         ExposedAPI::new(name, ExposedApiSpec { implementation: Some(implementation.into()), ..Default::default() });
     a.metadata.namespace = Some(ns.into());
-    a
+    CachedApi::new(a).unwrap()
 }
 
 #[test]

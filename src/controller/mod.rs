@@ -10,6 +10,7 @@ mod apim_start;
 mod apim_sweep;
 mod apply;
 mod cached;
+mod cached_api;
 mod children;
 mod context;
 mod dereference;
@@ -64,16 +65,16 @@ use futures::channel::mpsc;
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector;
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::Result;
 use crate::backend::Backends;
 use crate::config::{OpenMetricsImplementation, RouteBackend, RunConfig, WatchNamespaces};
-use crate::exposed_api::ExposedAPI;
 use crate::telemetry::Telemetry;
 pub use apply::MANAGER;
+use cached_api::CachedApi;
 use context::{Context, State};
 pub use error::ReconcileError;
 
@@ -149,7 +150,7 @@ pub async fn run_until(
     let apim_requeue = trigger.clone();
     let (all_trigger, all_triggers) = mpsc::unbounded();
     let (gateway_objects, gateway_changes) = mpsc::unbounded();
-    let (reader, writer) = reflector::store::<ExposedAPI>();
+    let (reader, writer) = reflector::store::<CachedApi>();
     let side = watches::SideWatches {
         client: client.clone(),
         namespaces: namespaces.clone(),
@@ -195,7 +196,7 @@ pub async fn run_until(
         .reconcile_on(triggers)
         .reconcile_all_on(all_triggers)
         .graceful_shutdown_on(shutdown)
-        .run(pipeline::reconcile, pipeline::error_policy, ctx)
+        .run(pipeline::reconcile_cached, pipeline::error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
     tasks.abort_all();
@@ -310,16 +311,16 @@ fn warn_missing_crds(config: &RunConfig, discovered: &discovery::Discovered, bac
     }
 }
 
-/// The ExposedAPI watch: scoped to the watched namespaces, managed fields dropped (they are about
-/// half of each cached object), and feeding the implementation index.
+/// The ExposedAPI watch: scoped to the watched namespaces, held compact ([`CachedApi`]: text,
+/// managed fields dropped), and feeding the implementation index.
 fn exposed_api_stream(
     client: &Client,
     namespaces: &WatchNamespaces,
-    (writer, reader): (reflector::store::Writer<ExposedAPI>, reflector::Store<ExposedAPI>),
+    (writer, reader): (reflector::store::Writer<CachedApi>, reflector::Store<CachedApi>),
     state: Arc<State>,
     telemetry: Telemetry,
-) -> impl futures::Stream<Item = Result<ExposedAPI, watcher::Error>> + Send + 'static {
-    let api: Api<ExposedAPI> = match namespaces.single() {
+) -> impl futures::Stream<Item = Result<CachedApi, watcher::Error>> + Send + 'static {
+    let api: Api<CachedApi> = match namespaces.single() {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
@@ -328,7 +329,6 @@ fn exposed_api_stream(
     let counted = telemetry.clone();
     watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
-        .modify(|api: &mut ExposedAPI| api.meta_mut().managed_fields = None)
         .filter_map(move |event| {
             futures::future::ready(match event {
                 Ok(event) => watch_task::keep_namespaces(event, &namespaces).map(Ok),
@@ -365,7 +365,7 @@ fn exposed_api_stream(
 }
 
 /// The echo of the operator's own status write carries nothing new: it is cached, not reconciled.
-fn own_echo(state: &State, event: &Result<watcher::Event<ExposedAPI>, watcher::Error>) -> bool {
+fn own_echo(state: &State, event: &Result<watcher::Event<CachedApi>, watcher::Error>) -> bool {
     let mut recent = state.recent();
     match event {
         Ok(watcher::Event::Apply(api)) => recent.seen_api(api, false),

@@ -15,6 +15,7 @@ use kube::{Resource, ResourceExt};
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::apply::write_status;
+use super::cached_api::CachedApi;
 use super::context::Context;
 use super::dereference::facts;
 use super::error::ReconcileError;
@@ -23,6 +24,7 @@ use super::events::{Told, tell};
 use super::propagate::propagate;
 use super::steps::{self, Fold, Run};
 use super::{finalizer, policies, scraping};
+use crate::backend::BuildError;
 use crate::core::decision::{self, Requeue};
 use crate::core::status::{ReadyReason, needs_write};
 use crate::exposed_api::ExposedAPI;
@@ -32,8 +34,15 @@ const RETRY_AFTER_CAP: Duration = Duration::from_secs(600);
 
 /// Reconciles one ExposedAPI. A write that finds it gone or being deleted is how APIs end: debug,
 /// not an error (no count, no Warning, no retry; its backoff is forgotten).
+/// The controller's entry: the cached API parsed back, then [`reconcile`].
+pub(super) async fn reconcile_cached(api: Arc<CachedApi>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let source = |source| BuildError { kind: "ExposedAPI".into(), source };
+    let api = api.decode().map_err(|e| ReconcileError::Build(source(e)))?;
+    reconcile(Arc::new(api), ctx).await
+}
+
 pub(super) async fn reconcile(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    let key = key_of(&api);
+    let key = key_of(api.as_ref());
     match steps(api, ctx.clone()).await {
         Err(e) if e.is_gone() => {
             debug!(namespace = %key.0, name = %key.1, error = %e, "the ExposedAPI is gone or being deleted");
@@ -53,7 +62,7 @@ async fn steps(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, Reconc
     }
     // `exposedapi`, not `name`: JSON logs already use `name` for the span's own name.
     // Deletions end here too: nothing of them is left waiting.
-    ctx.telemetry.metrics.dequeued(&key_of(&api));
+    ctx.telemetry.metrics.dequeued(&key_of(api.as_ref()));
     let span = info_span!("reconcile", namespace = %namespace, exposedapi = %api.name_any(), component = api.component_name().unwrap_or(""));
     if api.meta().deletion_timestamp.is_some() {
         if finalizer::held(&api) {
@@ -95,7 +104,7 @@ fn failures(ctx: &Context, api: &ExposedAPI) -> u32 {
     ctx.state.failures.lock().get(&key_of(api)).copied().unwrap_or(0)
 }
 
-fn key_of(api: &ExposedAPI) -> (String, String) {
+fn key_of<K: Resource>(api: &K) -> (String, String) {
     (api.namespace().unwrap_or_default(), api.name_any())
 }
 
@@ -104,7 +113,7 @@ fn key_of(api: &ExposedAPI) -> (String, String) {
 async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let namespace = api.namespace().unwrap_or_default();
     let metrics = &ctx.telemetry.metrics;
-    let _timer = metrics.reconcile_started(&key_of(&api));
+    let _timer = metrics.reconcile_started(&key_of(api.as_ref()));
     let run = Run::new(&ctx, &api, &namespace)?;
     let mut fold = Fold::default();
     let scraping = fold.take(steps::scrape(&run).await);
@@ -116,7 +125,7 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
     let synced = steps::external(&run, &outcome, previous).await.map(|step| fold.take(step));
     let decided = steps::status(&run, (outcome, &guard, synced), &facts, scraping.as_ref(), previous);
     let reason = decided.ready.reason;
-    metrics.conflicted(key_of(&api), reason == ReadyReason::RouteConflict);
+    metrics.conflicted(key_of(api.as_ref()), reason == ReadyReason::RouteConflict);
     // Blocked is counted here; failed steps are counted by their step in `error_policy`.
     if reason.stalls() {
         metrics.error(reason.as_str());
@@ -134,7 +143,7 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
     propagate(&ctx, &api, &decided.status).await?;
     finalizer::settle(&ctx, &api, fold.failed() || steps::needs_finalizer(&run, &guard, &decided)).await?;
     fold.into_failure().map_or(Ok(()), Err)?;
-    ctx.state.failures.lock().remove(&key_of(&api));
+    ctx.state.failures.lock().remove(&key_of(api.as_ref()));
     Ok(match decision::requeue(reason, decided.requeue) {
         Requeue::AwaitChange => Action::await_change(),
         Requeue::After(after) => Action::requeue(after),
@@ -144,11 +153,11 @@ async fn reconcile_api(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action
 /// Exponential backoff per API (5 s doubling to 5 min), so a failing API never spins. Throttling
 /// is not counted: it is the service's wait, shared by every API, not this API's failure (counted,
 /// a burst of 429s would leave a later transient failure minutes of backoff).
-pub(super) fn error_policy(api: Arc<ExposedAPI>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+pub(super) fn error_policy<K: Resource>(api: Arc<K>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
     let throttled = matches!(error, ReconcileError::Azure(crate::azure::AzureError::RetryAfter(..)));
     let attempts = {
         let mut failures = ctx.state.failures.lock();
-        let n = failures.entry(key_of(&api)).or_insert(0);
+        let n = failures.entry(key_of(api.as_ref())).or_insert(0);
         if !throttled {
             *n = n.saturating_add(1);
         }

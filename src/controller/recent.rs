@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use kube::ResourceExt;
 use kube::core::DynamicObject;
+use kube::{Resource, ResourceExt};
 
 use crate::exposed_api::{ExposedAPI, ExposedApiStatus};
 
@@ -72,10 +72,10 @@ impl RecentWrites {
     }
 
     /// A watch event for an API; true when it is the echo of our own last status write.
-    pub fn seen_api(&mut self, api: &ExposedAPI, deleted: bool) -> bool {
+    pub fn seen_api(&mut self, api: &impl Resource, deleted: bool) -> bool {
         let key = (api.namespace().unwrap_or_default(), api.name_any());
         let ours = self.statuses.get(&key).map(|(rv, _)| rv.as_str());
-        let seen = api.metadata.resource_version.as_deref();
+        let seen = api.meta().resource_version.as_deref();
         let echo = !deleted && ours.is_some() && ours == seen;
         if echo || deleted || not_older(seen, ours) {
             self.statuses.remove(&key);

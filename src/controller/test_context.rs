@@ -305,7 +305,7 @@ impl Setup {
         }
         let components = Writer::new(Arc::new(component_resource()));
         let (gateway_store, _) = reflector::store::<Gateway>();
-        let (apis, _) = reflector::store::<ExposedAPI>();
+        let (apis, _) = reflector::store::<super::cached_api::CachedApi>();
         let telemetry = Telemetry::default();
         // Events are not published: the queue's task is dropped, so they go nowhere.
         let (recorder, _) = Recorder::start(client.clone(), ("oda-api-operator", None), telemetry.metrics.clone());

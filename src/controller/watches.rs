@@ -12,6 +12,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::oneshot;
 
 use super::cached::CachedObject;
+use super::cached_api::CachedApi;
 use super::context::ChildStores;
 use super::context::State;
 use super::discovery::Discovered;
@@ -22,20 +23,19 @@ use crate::config::{RunConfig, WatchNamespaces};
 use crate::core::component::{component_resource, listed_api_names};
 use crate::core::gateway_address::Gateway;
 use crate::core::readiness::service_of;
-use crate::exposed_api::ExposedAPI;
 
 pub(super) struct SideWatches {
     pub client: Client,
     pub namespaces: WatchNamespaces,
     pub state: Arc<State>,
-    pub trigger: UnboundedSender<ObjectRef<ExposedAPI>>,
+    pub trigger: UnboundedSender<ObjectRef<CachedApi>>,
     pub all_trigger: UnboundedSender<()>,
     pub tasks: Tasks,
     pub telemetry: crate::telemetry::Telemetry,
     /// Tells the gateway sweep that an object in a gateway namespace changed.
     pub gateway_objects: UnboundedSender<()>,
     /// The ExposedAPI cache: only a trigger for an API that exists counts as queued.
-    pub apis: kube::runtime::reflector::Store<ExposedAPI>,
+    pub apis: kube::runtime::reflector::Store<CachedApi>,
 }
 
 /// Where a cached watch looks.
