@@ -5,6 +5,7 @@
 //! pod (`kubectl exec deploy/oda-api-operator -- oda-api-operator diagnose NAME`) it reads the
 //! operator's own settings and identity. Unlike a reconcile it LISTs freely: it runs once.
 
+mod plan;
 pub mod report;
 
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
@@ -50,7 +51,8 @@ pub async fn diagnose(
         }
         None => apis.list(&ListParams::default()).await?.items,
     };
-    let backends = Backends::new(&config.output, Installed::ALL);
+    // Every policy engine: the plan picks the one of the API's GatewayClass, as the operator does.
+    let backends = Backends::new(&config.output, Installed::ALL).with_engines(|_| true);
     let mut reports = Vec::new();
     for api in &targets {
         reports.push(report(client, config, &backends, api, namespace).await);
@@ -90,6 +92,8 @@ async fn report(client: &Client, config: &RunConfig, backends: &Backends, api: &
         report.endpoints = Some(endpoints(client, namespace, &valid.implementation).await);
         report.conflicts = conflicts(client, route, valid).await;
         report.policy_objects = policy_objects(client, backends, namespace, &api.uid().unwrap_or_default()).await;
+        let planned = plan::planned(client, config, backends, (api, valid)).await;
+        (report.planned, report.withheld) = (planned.objects, planned.withheld);
     }
     report
 }

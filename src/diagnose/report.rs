@@ -21,6 +21,10 @@ pub struct Report {
     pub conflicts: Vec<String>,
     /// The API's objects in the gateway namespace.
     pub policy_objects: Vec<String>,
+    /// The operator's plan for the API: each object it wants and whether the cluster has it.
+    pub planned: Vec<String>,
+    /// Why the plan withholds the route (a policy that cannot be enforced fails closed).
+    pub withheld: Option<String>,
     pub events: Vec<String>,
     /// What this identity may do of what the operator needs.
     pub access: Vec<Access>,
@@ -88,6 +92,10 @@ impl Report {
         problems.extend(
             self.conflicts.iter().map(|c| format!("conflicting route {c} claims the same gateway, host and path")),
         );
+        problems.extend(self.withheld.iter().map(|w| format!("the route is withheld: {w}")));
+        problems.extend(
+            self.planned.iter().filter(|p| p.ends_with(": MISSING")).map(|p| format!("planned but absent: {p}")),
+        );
         if self.invalid.is_empty() && self.gateway.is_empty() {
             problems.push("no gateway address found (the ingress gateway Service or Gateway has none)".into());
         }
@@ -145,6 +153,7 @@ impl Report {
         }
         section(&mut out, "conflicting routes", &self.conflicts);
         section(&mut out, "policy objects", &self.policy_objects);
+        section(&mut out, "the operator's plan", &self.planned);
         section(&mut out, "recent events", &self.events);
         let access: Vec<String> =
             self.access.iter().map(|a| format!("{} {}", if a.allowed { "yes" } else { "NO " }, a.check)).collect();

@@ -58,6 +58,9 @@ async fn diagnose_says_why_an_api_is_or_is_not_ready() {
     assert!(text.starts_with(&format!("ExposedAPI {}/ready: READY", ns.name())), "{text}");
     assert!(text.contains("route: VirtualService ready: controlled by ExposedAPI ready"), "{text}");
     assert!(text.contains("20.1.2.3") && text.contains("1/1 ready"), "{text}");
+    // The operator's own plan, each object looked up.
+    let planned = format!("the operator's plan:\n  VirtualService {}/ready: present", ns.name());
+    assert!(text.contains(&planned), "{text}");
     let (_, report) = json(ns.name(), "ready");
     assert!(report["access"].as_array().unwrap().iter().all(|a| a["allowed"] == true), "{report}");
     let (_, text) = diagnose_as_admin(ns.name(), &["ready"]);
@@ -71,6 +74,7 @@ async fn diagnose_says_why_an_api_is_or_is_not_ready() {
     assert_eq!(code, 1);
     assert_eq!(report["conflicts"][0], format!("VirtualService {}/ready", ns.name()), "{report}");
     assert_eq!(report["route"]["exists"], false);
+    assert_eq!(report["planned"][0], format!("VirtualService {}/conflict: MISSING", ns.name()), "{report}");
 
     let (code, text) = diagnose(ns.name(), &["invalid"]);
     assert_eq!(code, 1);

@@ -1,0 +1,114 @@
+//! The operator's own plan for the API (`backend::plan`, the one the pipeline applies and `render`
+//! prints), made from what the cluster says of the API's Gateway, and which of its objects the
+//! cluster holds: what a reconcile would write, and what is missing or not the API's.
+
+use kube::api::{Api, ListParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::{Client, ResourceExt};
+use serde_json::Value;
+
+use super::by_name;
+use crate::backend::Backends;
+use crate::backend::plan::{Desired, GatewayFacts, plan};
+use crate::backend::route::AddressSource;
+use crate::backend::scrape::service_monitor::service_monitor_resource;
+use crate::config::{RouteBackend, RunConfig};
+use crate::core::gateway_address::gateway_ref;
+use crate::core::gateway_class::{ClassFeatures, Enforcer};
+use crate::core::ownership::{controller_of, is_controlled_by};
+use crate::core::validation::ValidApi;
+use crate::exposed_api::ExposedAPI;
+
+/// What the plan says: each object and whether the cluster has it, and why the route is withheld.
+#[derive(Default)]
+pub struct Planned {
+    pub objects: Vec<String>,
+    pub withheld: Option<String>,
+}
+
+pub(super) async fn planned(
+    client: &Client,
+    config: &RunConfig,
+    backends: &Backends,
+    (api, valid): (&ExposedAPI, &ValidApi),
+) -> Planned {
+    let class = gateway_class(client, config, backends, &valid.namespace).await;
+    let enforcer = Enforcer::of(class.as_ref(), &config.output.policy.istio_gateway_controllers());
+    let facts = GatewayFacts {
+        class: class.as_ref(),
+        enforcer: &enforcer,
+        engine: backends.engine_for(class.as_ref()).map(|e| e.as_ref()),
+        external: config.output.route_backend == RouteBackend::AzureApim,
+    };
+    let desired = match plan(valid, &api.spec, (&config.output, backends), facts) {
+        Ok(desired) => desired,
+        Err(e) => return Planned { objects: vec![format!("cannot plan: {e}")], withheld: None },
+    };
+    let uid = api.uid().unwrap_or_default();
+    let mut objects = Vec::new();
+    for (resource, object) in wanted(backends, &desired) {
+        objects.push(found(client, &resource, &object, &uid).await);
+    }
+    Planned { objects, withheld: desired.withheld }
+}
+
+/// Every planned object with its kind, the route first.
+fn wanted(backends: &Backends, desired: &Desired) -> Vec<(ApiResource, DynamicObject)> {
+    let mut wanted = vec![(backends.route.resource(), desired.route.clone())];
+    wanted.extend(desired.monitor.iter().map(|m| (service_monitor_resource(), m.clone())));
+    for object in &desired.engine {
+        let types = object.types.clone().unwrap_or_default();
+        let (group, version) = types.api_version.split_once('/').unwrap_or(("", types.api_version.as_str()));
+        let kinds = backends.engine_kinds();
+        let resource = kinds.into_iter().find(|k| k.kind == types.kind && k.group == group && k.version == version);
+        wanted.extend(resource.map(|r| (r, object.clone())));
+    }
+    if let Some((_, objects)) = &desired.gateway {
+        wanted.extend(objects.iter().map(|(kind, object)| (kind.resource(), object.clone())));
+    }
+    wanted
+}
+
+/// One planned object as the cluster has it.
+async fn found(client: &Client, resource: &ApiResource, object: &DynamicObject, uid: &str) -> String {
+    let (namespace, name) = (object.namespace().unwrap_or_default(), object.name_any());
+    let what = format!("{} {namespace}/{name}", resource.kind);
+    let objects: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, resource);
+    match objects.list(&by_name(&name)).await.map(|l| l.items.into_iter().next()) {
+        Ok(Some(o)) if is_controlled_by(&o.metadata, uid) || owned_by_label(&o, uid) => format!("{what}: present"),
+        Ok(Some(o)) => match controller_of(&o.metadata) {
+            Some(owner) => format!("{what}: present, controlled by {} {} (not this API)", owner.kind, owner.name),
+            None => format!("{what}: present, not this API's"),
+        },
+        Ok(None) => format!("{what}: MISSING"),
+        Err(e) => format!("{what}: cannot read it ({e})"),
+    }
+}
+
+/// Gateway-namespace objects name their API by a label (an owner cannot be in another namespace).
+fn owned_by_label(object: &DynamicObject, uid: &str) -> bool {
+    object.labels().get(crate::backend::gateway_policy::API_UID_LABEL).is_some_and(|u| u == uid)
+}
+
+/// The class of the Gateway an HTTPRoute attaches to, as the cluster has it.
+async fn gateway_class(
+    client: &Client,
+    config: &RunConfig,
+    backends: &Backends,
+    namespace: &str,
+) -> Option<ClassFeatures> {
+    if backends.route.address_source() != AddressSource::Gateway {
+        return None;
+    }
+    let (gateway_ns, name) = gateway_ref(&config.output.component_gateway);
+    let gvk = |kind| GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", kind);
+    let gateways = ApiResource::from_gvk_with_plural(&gvk("Gateway"), "gateways");
+    let gateways: Api<DynamicObject> = Api::namespaced_with(client.clone(), gateway_ns.unwrap_or(namespace), &gateways);
+    let gateway = gateways.list(&by_name(name)).await.ok()?.items.into_iter().next()?;
+    let class_name = gateway.data.pointer("/spec/gatewayClassName").and_then(Value::as_str)?;
+    let classes = ApiResource::from_gvk_with_plural(&gvk("GatewayClass"), "gatewayclasses");
+    let classes: Api<DynamicObject> = Api::all_with(client.clone(), &classes);
+    let class = classes.list(&ListParams::default().fields(&format!("metadata.name={class_name}"))).await.ok()?;
+    let class = class.items.into_iter().next()?;
+    Some(ClassFeatures::of(&serde_json::to_value(&class).ok()?))
+}
