@@ -5,6 +5,7 @@
 //! pod (`kubectl exec deploy/oda-api-operator -- oda-api-operator diagnose NAME`) it reads the
 //! operator's own settings and identity. Unlike a reconcile it LISTs freely: it runs once.
 
+mod lookup;
 mod plan;
 pub mod report;
 
@@ -24,6 +25,7 @@ use crate::core::ownership::{controller_of, is_controlled_by};
 use crate::core::readiness::SERVICE_NAME_LABEL;
 use crate::core::validation::{ValidApi, validate};
 use crate::exposed_api::ExposedAPI;
+use lookup::by_name;
 pub use report::Report;
 
 /// Why `diagnose` could not look.
@@ -220,10 +222,6 @@ async fn events(client: &Client, namespace: &str, name: &str) -> Vec<String> {
             format!("{type_} {}: {}", e.reason.clone().unwrap_or_default(), e.message.clone().unwrap_or_default())
         })
         .collect()
-}
-
-fn by_name(name: &str) -> ListParams {
-    ListParams::default().fields(&format!("metadata.name={name}"))
 }
 
 /// SelfSubjectAccessReviews of what the operator does for an API of `namespace`.

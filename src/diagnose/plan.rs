@@ -2,12 +2,12 @@
 //! prints), made from what the cluster says of the API's Gateway, and which of its objects the
 //! cluster holds: what a reconcile would write, and what is missing or not the API's.
 
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::{Client, ResourceExt};
 use serde_json::Value;
 
-use super::by_name;
+use super::lookup::by_name;
 use crate::backend::Backends;
 use crate::backend::plan::{Desired, GatewayFacts, plan};
 use crate::backend::route::AddressSource;
@@ -108,7 +108,7 @@ async fn gateway_class(
     let class_name = gateway.data.pointer("/spec/gatewayClassName").and_then(Value::as_str)?;
     let classes = ApiResource::from_gvk_with_plural(&gvk("GatewayClass"), "gatewayclasses");
     let classes: Api<DynamicObject> = Api::all_with(client.clone(), &classes);
-    let class = classes.list(&ListParams::default().fields(&format!("metadata.name={class_name}"))).await.ok()?;
+    let class = classes.list(&by_name(class_name)).await.ok()?;
     let class = class.items.into_iter().next()?;
     Some(ClassFeatures::of(&serde_json::to_value(&class).ok()?))
 }
