@@ -14,8 +14,9 @@ use super::context::Context;
 use super::error::ReconcileError;
 use super::events::Journal;
 use super::external::{ExternalSystem, Synced};
-use super::pipeline::reconcile;
+use super::pipeline::{error_policy, reconcile};
 use super::test_context::{FakeApi, Fixture, NS, Setup, exposed_api, fixture, owned, spec};
+use crate::azure::AzureError;
 use crate::backend::istio::virtual_service_resource;
 use crate::config::VirtualServiceVersion;
 use crate::core::decision::{BLOCKED_RECHECK, RESYNC};
@@ -239,4 +240,20 @@ async fn a_failed_release_keeps_the_finalizer() {
     let error = reconcile(deleted(&fx), fx.ctx.clone()).await.unwrap_err();
     assert_eq!(error.category(), "CleanupFailed");
     assert!(fx.api.writes().is_empty());
+}
+
+#[tokio::test]
+async fn backoff_doubles_per_failure_but_throttling_neither_counts_nor_waits_longer_than_asked() {
+    let fx = fixture();
+    let api = Arc::new(exposed_api("a", spec("/c1/x", json!({}))));
+    let throttled = || ReconcileError::Azure(AzureError::RetryAfter(Duration::from_secs(2), 429));
+    let transient = || ReconcileError::Azure(AzureError::Transient("503".into()));
+    for _ in 0..5 {
+        assert_eq!(error_policy(api.clone(), &throttled(), fx.ctx.clone()), Action::requeue(Duration::from_secs(2)));
+    }
+    // Five throttled tries before it: the first transient failure still waits the first step.
+    assert_eq!(error_policy(api.clone(), &transient(), fx.ctx.clone()), Action::requeue(Duration::from_secs(5)));
+    assert_eq!(error_policy(api.clone(), &transient(), fx.ctx.clone()), Action::requeue(Duration::from_secs(10)));
+    assert_eq!(error_policy(api.clone(), &throttled(), fx.ctx.clone()), Action::requeue(Duration::from_secs(2)));
+    assert_eq!(error_policy(api, &transient(), fx.ctx.clone()), Action::requeue(Duration::from_secs(20)));
 }
