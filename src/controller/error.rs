@@ -63,12 +63,18 @@ impl ReconcileError {
         self.step().label()
     }
 
-    /// Whether a write to the ExposedAPI itself failed because it is gone or being deleted: the
-    /// normal end of its life, not a failure (the deletion's own event, if any, comes next).
+    /// Whether a write to the ExposedAPI itself failed because it is gone or being deleted, or any
+    /// write failed because the namespace is being deleted: the normal end of its life, not a
+    /// failure (the deletion's own event, if any, comes next).
     pub fn is_gone(&self) -> bool {
         match self {
-            Self::Status(e) | Self::Finalizer(e) => is_gone(e),
-            _ => false,
+            Self::Status(e) | Self::Finalizer(e) => is_gone(e) || namespace_terminating(e),
+            Self::Apply { source, .. }
+            | Self::Remove { source, .. }
+            | Self::Annotate { source, .. }
+            | Self::Propagate { source, .. }
+            | Self::Cleanup(source) => namespace_terminating(source),
+            Self::Build(_) | Self::Azure(_) => false,
         }
     }
 }
@@ -88,6 +94,16 @@ pub fn is_gone(error: &kube::Error) -> bool {
         }),
         _ => false,
     }
+}
+
+/// Whether a write was refused because its namespace is being deleted (a 403 for the
+/// `NamespaceTerminating` cause, not for the operator's identity): everything in it is on its way out.
+pub fn namespace_terminating(error: &kube::Error) -> bool {
+    let kube::Error::Api(status) = error else { return false };
+    let mut causes = status.details.iter().flat_map(|d| d.causes.iter());
+    status.code == 403
+        && (causes.any(|c| c.reason == "NamespaceTerminating")
+            || status.message.contains("because it is being terminated"))
 }
 
 /// Whether the API server refused the operator's identity.
@@ -124,6 +140,7 @@ fn hint(error: &kube::Error) -> &'static str {
 
 fn permission_hint(error: &kube::Error) -> &'static str {
     match error {
+        _ if namespace_terminating(error) => " (its namespace is being deleted)",
         kube::Error::Api(e) if e.code == 403 => {
             " (the operator's ServiceAccount lacks a permission: apply the ClusterRole of deploy/rbac.yaml or the chart)"
         }

@@ -73,6 +73,30 @@ fn writes_to_an_api_that_is_gone_or_being_deleted_are_its_end_not_a_failure() {
     for error in failures {
         assert!(!is_gone(&error), "{error}");
     }
+    // The namespace is being deleted: the end of everything in it, not a permission missing.
+    let terminating = || {
+        let message = "virtualservices.networking.istio.io \"a\" is forbidden: unable to create new content in \
+                       namespace c1 because it is being terminated";
+        let cause = json!({"reason": "NamespaceTerminating", "message": "namespace c1 is being terminated", "field": "metadata.namespace"});
+        let status = json!({"status": "Failure", "message": message, "reason": "Forbidden", "code": 403,
+            "details": {"name": "a", "kind": "virtualservices", "causes": [cause]}});
+        kube::Error::Api(Box::new(serde_json::from_value(status).expect("a Status")))
+    };
+    let apply = ReconcileError::Apply {
+        kind: "VirtualService".into(),
+        namespace: "c1".into(),
+        name: "a".into(),
+        source: terminating(),
+    };
+    assert!(apply.is_gone() && ReconcileError::Status(terminating()).is_gone());
+    assert!(
+        apply.to_string().contains("its namespace is being deleted") && !apply.to_string().contains("ClusterRole"),
+        "{apply}"
+    );
+    assert!(
+        !ReconcileError::Apply { kind: "k".into(), namespace: "n".into(), name: "a".into(), source: api_error(403) }
+            .is_gone()
+    );
     let propagate = ReconcileError::Propagate { name: "c".into(), source: api_error(404) };
     assert!(!propagate.is_gone(), "the Component's end is handled by the propagate step itself");
 }

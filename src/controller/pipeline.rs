@@ -32,8 +32,6 @@ use crate::exposed_api::ExposedAPI;
 /// The longest Retry-After taken as given.
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(600);
 
-/// Reconciles one ExposedAPI. A write that finds it gone or being deleted is how APIs end: debug,
-/// not an error (no count, no Warning, no retry; its backoff is forgotten).
 /// The controller's entry: the cached API parsed back, then [`reconcile`].
 pub(super) async fn reconcile_cached(api: Arc<CachedApi>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let source = |source| BuildError { kind: "ExposedAPI".into(), source };
@@ -41,6 +39,8 @@ pub(super) async fn reconcile_cached(api: Arc<CachedApi>, ctx: Arc<Context>) -> 
     reconcile(Arc::new(api), ctx).await
 }
 
+/// Reconciles one ExposedAPI. A write that finds it (or its namespace) gone or being deleted is how
+/// APIs end: debug, not an error (no count, no Warning, no retry; its backoff is forgotten).
 pub(super) async fn reconcile(api: Arc<ExposedAPI>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let key = key_of(api.as_ref());
     match steps(api, ctx.clone()).await {
