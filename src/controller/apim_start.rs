@@ -93,7 +93,6 @@ pub(super) async fn start(config: &RunConfig) -> Result<Apim, StartError> {
     let arm = Arc::new(arm);
     let prefix = &apim_config.apim_api_id_prefix;
     let sweeper = Sweeper::new(arm.clone(), prefix, azure.resync(), azure.policy_resync());
-    super::apim_sweep::hand_over(sweeper.clone());
     Ok(Apim { backend: ApimBackend::new(&apim_config), arm, documents, resync: azure.resync(), sweeper })
 }
 

@@ -11,14 +11,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::channel::mpsc::UnboundedSender;
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 use tracing::{info, warn};
 
-use super::cached_api::CachedApi;
-use super::context::Context;
-use super::watch_task::Tasks;
+use super::context::{Context, Requeue};
 use crate::azure::{ArmClient, AzureError};
 use crate::backend::apim::drift::{self, Drift};
 
@@ -83,21 +80,6 @@ impl Sweeper {
     }
 }
 
-/// The sweeper of the APIM backend built at start-up, until the controller starts it.
-static HANDED_OVER: Mutex<Option<Arc<Sweeper>>> = Mutex::new(None);
-
-/// Start-up hands the sweeper over; the controller starts it once the API cache and a requeue
-/// channel exist ([`spawn`]), whichever way the backend is held there.
-pub(super) fn hand_over(sweeper: Arc<Sweeper>) {
-    *HANDED_OVER.lock().unwrap_or_else(PoisonError::into_inner) = Some(sweeper);
-}
-
-/// Starts the sweep handed over by start-up (none without the APIM backend), as one of `tasks`.
-pub(super) fn spawn(tasks: &Tasks, ctx: &Arc<Context>, requeue: UnboundedSender<ObjectRef<CachedApi>>) {
-    let Some(sweeper) = HANDED_OVER.lock().unwrap_or_else(PoisonError::into_inner).take() else { return };
-    tasks.track(tokio::spawn(sweep_forever(sweeper, ctx.clone(), requeue)));
-}
-
 fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
@@ -109,7 +91,8 @@ fn jittered(period: Duration) -> Duration {
     period - tenth + tenth * 2 * (noise % 1000) / 1000
 }
 
-async fn sweep_forever(sweeper: Arc<Sweeper>, ctx: Arc<Context>, requeue: UnboundedSender<ObjectRef<CachedApi>>) {
+/// The sweep, every period, for as long as the operator runs (started by `ExternalSystem::background`).
+pub(super) async fn sweep_forever(sweeper: Arc<Sweeper>, ctx: Arc<Context>, requeue: Requeue) {
     // The records are read from the API cache: wait until it has listed. (A fresh wait each time:
     // one awaited before the list completed was seen not to wake.)
     loop {
@@ -170,12 +153,7 @@ fn records(ctx: &Context) -> BTreeMap<String, Record> {
 }
 
 /// One sweep over the window `(from, to]` of policy slots.
-async fn sweep(
-    sweeper: &Sweeper,
-    ctx: &Context,
-    requeue: &UnboundedSender<ObjectRef<CachedApi>>,
-    window: (u64, u64),
-) -> Result<(), AzureError> {
+async fn sweep(sweeper: &Sweeper, ctx: &Context, requeue: &Requeue, window: (u64, u64)) -> Result<(), AzureError> {
     let records = records(ctx);
     sweeper.marked().retain(|key, _| records.values().any(|r| r.key == *key));
     if records.is_empty() {
@@ -237,7 +215,7 @@ async fn sweep(
 fn mark(
     sweeper: &Sweeper,
     ctx: &Context,
-    requeue: &UnboundedSender<ObjectRef<CachedApi>>,
+    requeue: &Requeue,
     before: &BTreeMap<String, Record>,
     found: Vec<(String, Suspect)>,
 ) {

@@ -127,4 +127,13 @@ pub trait ExternalSystem: Send + Sync {
 
     /// The condition of every requested policy: the system carries the policies itself.
     fn policy_conditions(&self, spec: &ExposedApiSpec, synced: &Synced) -> Vec<ConditionSpec>;
+
+    /// What the system does beside the reconciles (APIM: its drift sweep), started once the API
+    /// cache has listed; `requeue` asks for an API's reconcile. `None` when it does nothing.
+    fn background(&self, _ctx: Arc<Context>, _requeue: Requeue) -> Option<BoxFuture<'static, ()>> {
+        None
+    }
 }
+
+/// Asks for the reconcile of one API.
+pub type Requeue = futures::channel::mpsc::UnboundedSender<ObjectRef<CachedApi>>;

@@ -2,10 +2,13 @@
 //! one as a trait object, so the pipeline names no system): Azure API Management first, its I/O in
 //! `apim`.
 
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 
 use super::apim::{self, Apim};
-use super::context::Context;
+use super::apim_sweep;
+use super::context::{Context, Requeue};
 use super::error::ReconcileError;
 use super::events::Journal;
 use crate::core::status::ConditionSpec;
@@ -34,5 +37,9 @@ impl ExternalSystem for Apim {
     fn policy_conditions(&self, spec: &ExposedApiSpec, synced: &Synced) -> Vec<ConditionSpec> {
         let failure = synced.policy_failure.as_ref().map(|(reason, why)| (*reason, why.as_str()));
         crate::backend::apim::conditions::policy_conditions(spec, failure)
+    }
+
+    fn background(&self, ctx: Arc<Context>, requeue: Requeue) -> Option<BoxFuture<'static, ()>> {
+        Some(Box::pin(apim_sweep::sweep_forever(self.sweeper.clone(), ctx, requeue)))
     }
 }

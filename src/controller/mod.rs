@@ -188,7 +188,9 @@ pub async fn run_until(
     info!("caches synced; reconciling");
     telemetry.health.set_synced(true);
     tasks.track(tokio::spawn(gateway_objects::sweep_forever(ctx.clone(), gateway_changes)));
-    apim_sweep::spawn(&tasks, &ctx, apim_requeue);
+    if let Some(background) = ctx.external.as_ref().and_then(|e| e.background(ctx.clone(), apim_requeue)) {
+        tasks.track(tokio::spawn(background));
+    }
 
     let apis = exposed_api_stream(&client, &namespaces, (writer, reader.clone()), state, telemetry.clone());
     Controller::for_stream(apis, reader)
