@@ -72,9 +72,10 @@ impl ReconcileError {
             Self::Apply { source, .. }
             | Self::Remove { source, .. }
             | Self::Annotate { source, .. }
-            | Self::Propagate { source, .. }
-            | Self::Cleanup(source) => namespace_terminating(source),
-            Self::Build(_) | Self::Azure(_) => false,
+            | Self::Propagate { source, .. } => namespace_terminating(source),
+            // A clean-up holds the finalizer: it is retried, and given up after its attempts with a
+            // Warning, never dropped (the namespace's deletion waits on that finalizer).
+            Self::Cleanup(_) | Self::Build(_) | Self::Azure(_) => false,
         }
     }
 }
