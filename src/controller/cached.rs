@@ -44,15 +44,20 @@ impl CachedObject {
     /// What a watch event carries, managed fields dropped (nothing here reads them).
     fn compact(metadata: ObjectMeta, fields: Vec<(Box<str>, Box<str>)>) -> Result<Self, serde_json::Error> {
         let metadata = ObjectMeta { managed_fields: None, ..metadata };
-        let key = ObjectMeta {
-            name: metadata.name.clone(),
-            namespace: metadata.namespace.clone(),
-            resource_version: metadata.resource_version.clone(),
-            uid: metadata.uid.clone(),
-            ..ObjectMeta::default()
-        };
+        let key = store_key(&metadata);
         let text = serde_json::to_string(&metadata)?.into_boxed_str();
         Ok(Self { key, metadata: text, fields: fields.into_boxed_slice() })
+    }
+}
+
+/// Name, namespace, resourceVersion and uid: what a store's key and its echo check need.
+pub(super) fn store_key(metadata: &ObjectMeta) -> ObjectMeta {
+    ObjectMeta {
+        name: metadata.name.clone(),
+        namespace: metadata.namespace.clone(),
+        resource_version: metadata.resource_version.clone(),
+        uid: metadata.uid.clone(),
+        ..ObjectMeta::default()
     }
 }
 

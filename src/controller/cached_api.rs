@@ -14,6 +14,7 @@ use kube::Resource;
 use kube::core::NamespaceResourceScope;
 use serde::de::{self, Deserialize, Deserializer};
 
+use super::cached::store_key;
 use crate::exposed_api::ExposedAPI;
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -30,13 +31,7 @@ impl CachedApi {
     /// The compact form of `api`, managed fields dropped.
     pub fn new(mut api: ExposedAPI) -> Result<Self, serde_json::Error> {
         api.metadata.managed_fields = None;
-        let key = ObjectMeta {
-            name: api.metadata.name.clone(),
-            namespace: api.metadata.namespace.clone(),
-            resource_version: api.metadata.resource_version.clone(),
-            uid: api.metadata.uid.clone(),
-            ..ObjectMeta::default()
-        };
+        let key = store_key(&api.metadata);
         let implementation = api.spec.implementation.as_deref().map(Box::from);
         Ok(Self { key, implementation, text: serde_json::to_string(&api)?.into_boxed_str() })
     }

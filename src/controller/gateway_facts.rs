@@ -4,7 +4,7 @@
 //! HTTPRoutes' Gateway supports). A change of a fact re-reconciles the APIs it concerns.
 
 use kube::Api;
-use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::core::DynamicObject;
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher::{self, Event};
 use parking_lot::RwLock;
@@ -61,8 +61,7 @@ impl SideWatches {
         if source != AddressSource::Gateway || !discovered.gateway_class {
             return None;
         }
-        let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "GatewayClass");
-        let resource = ApiResource::from_gvk_with_plural(&gvk, "gatewayclasses");
+        let resource = crate::core::gateway_class::gateway_class_resource();
         let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
         let slot: Slot<ClassFeatures> = |state| &state.gateway_classes;
         let config = watcher::Config::default();

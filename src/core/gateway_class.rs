@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 
+use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 
 pub use crate::config::{ENVOY_GATEWAY_CONTROLLER, ISTIO_GATEWAY_CONTROLLER};
@@ -16,6 +17,12 @@ pub use crate::config::{ENVOY_GATEWAY_CONTROLLER, ISTIO_GATEWAY_CONTROLLER};
 pub const HTTP_ROUTE_CORS: &str = "HTTPRouteCORS";
 pub const HTTP_ROUTE_REQUEST_TIMEOUT: &str = "HTTPRouteRequestTimeout";
 pub const HTTP_ROUTE_BACKEND_REQUEST_TIMEOUT: &str = "HTTPRouteBackendRequestTimeout";
+
+/// The Gateway API `GatewayClass` kind (cluster-scoped).
+pub fn gateway_class_resource() -> ApiResource {
+    let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "GatewayClass");
+    ApiResource::from_gvk_with_plural(&gvk, "gatewayclasses")
+}
 
 /// A GatewayClass as far as route features go.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -3,9 +3,8 @@
 //! cluster holds: what a reconcile would write, and what is missing or not the API's.
 
 use kube::api::Api;
-use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::core::{ApiResource, DynamicObject};
 use kube::{Client, ResourceExt};
-use serde_json::Value;
 
 use super::lookup::by_name;
 use crate::backend::Backends;
@@ -13,8 +12,8 @@ use crate::backend::plan::{Desired, GatewayFacts, plan};
 use crate::backend::route::AddressSource;
 use crate::backend::scrape::service_monitor::service_monitor_resource;
 use crate::config::{RouteBackend, RunConfig};
-use crate::core::gateway_address::gateway_ref;
-use crate::core::gateway_class::{ClassFeatures, Enforcer};
+use crate::core::gateway_address::{Gateway, gateway_ref};
+use crate::core::gateway_class::{ClassFeatures, Enforcer, gateway_class_resource};
 use crate::core::ownership::{controller_of, is_controlled_by};
 use crate::core::validation::ValidApi;
 use crate::exposed_api::ExposedAPI;
@@ -56,11 +55,11 @@ pub(super) async fn planned(
 fn wanted(backends: &Backends, desired: &Desired) -> Vec<(ApiResource, DynamicObject)> {
     let mut wanted = vec![(backends.route.resource(), desired.route.clone())];
     wanted.extend(desired.monitor.iter().map(|m| (service_monitor_resource(), m.clone())));
+    let kinds = backends.engine_kinds();
     for object in &desired.engine {
         let types = object.types.clone().unwrap_or_default();
         let (group, version) = types.api_version.split_once('/').unwrap_or(("", types.api_version.as_str()));
-        let kinds = backends.engine_kinds();
-        let resource = kinds.into_iter().find(|k| k.kind == types.kind && k.group == group && k.version == version);
+        let resource = kinds.iter().find(|k| k.kind == types.kind && k.group == group && k.version == version).cloned();
         wanted.extend(resource.map(|r| (r, object.clone())));
     }
     if let Some((_, objects)) = &desired.gateway {
@@ -101,14 +100,10 @@ async fn gateway_class(
         return None;
     }
     let (gateway_ns, name) = gateway_ref(&config.output.component_gateway);
-    let gvk = |kind| GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", kind);
-    let gateways = ApiResource::from_gvk_with_plural(&gvk("Gateway"), "gateways");
-    let gateways: Api<DynamicObject> = Api::namespaced_with(client.clone(), gateway_ns.unwrap_or(namespace), &gateways);
+    let gateways: Api<Gateway> = Api::namespaced(client.clone(), gateway_ns.unwrap_or(namespace));
     let gateway = gateways.list(&by_name(name)).await.ok()?.items.into_iter().next()?;
-    let class_name = gateway.data.pointer("/spec/gatewayClassName").and_then(Value::as_str)?;
-    let classes = ApiResource::from_gvk_with_plural(&gvk("GatewayClass"), "gatewayclasses");
-    let classes: Api<DynamicObject> = Api::all_with(client.clone(), &classes);
-    let class = classes.list(&by_name(class_name)).await.ok()?;
+    let classes: Api<DynamicObject> = Api::all_with(client.clone(), &gateway_class_resource());
+    let class = classes.list(&by_name(&gateway.spec.gateway_class_name)).await.ok()?;
     let class = class.items.into_iter().next()?;
     Some(ClassFeatures::of(&serde_json::to_value(&class).ok()?))
 }
