@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::backend::apim::{ApimBackend, import, specification_url};
-use crate::backend::plan::{Desired, GatewayFacts, plan};
+use crate::backend::plan::{Desired, GatewayFacts, plan, policy_target};
+use crate::backend::policy_engine::{Observed, PolicyEngine};
 use crate::backend::route::RouteState;
 use crate::backend::scrape::Scraper;
 use crate::backend::scrape::annotations::desired_annotations;
@@ -59,11 +60,12 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
             .map_err(|e| RenderError::Document { document: describe(index, document), problem: e.to_string() })?;
         let apim = (config.route_backend == RouteBackend::AzureApim).then(|| ApimBackend::new(&config.apim));
         // The operator's own plan. Offline no GatewayClass is read: objects and conditions as for
-        // an unknown class; APIM verifies API keys itself (subscription keys).
-        let facts = GatewayFacts { class: None, enforcer: &Enforcer::Unknown, engine: None, external: apim.is_some() };
+        // an unknown class (Istio's engine); APIM verifies API keys itself (subscription keys).
+        let engine = backends.engine_for(None).map(|e| e.as_ref()).filter(|_| apim.is_none());
+        let facts = GatewayFacts { class: None, enforcer: &Enforcer::Unknown, engine, external: apim.is_some() };
         let desired = plan(&valid, &api.spec, (config, &backends), facts).map_err(defect)?;
         let api_keys = desired.api_keys.as_ref();
-        for object in children(&valid, &backends, &desired)? {
+        for object in children(&valid, &backends, engine, &desired)? {
             push_document(&mut out, &object)?;
         }
         if let Some(apim) = &apim {
@@ -87,11 +89,26 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
             if let Some(apim) = &apim {
                 status["status"]["apiStatus"]["url"] = json!(apim.public_url(&valid));
             }
-            // The policy conditions depend on the spec alone, so they are known offline (the APIM
-            // backend's come with its Azure side).
+            // The policy conditions depend on the spec alone, so they are known offline, as once
+            // every object is in place (the APIM backend's come with its Azure side).
             let kind = backends.route.resource().kind;
-            let facts = policy::PolicyFacts::offline(&kind, config.policy.rate_limit_per_client, api_keys);
-            let policies: Vec<Value> = policy::conditions(&api.spec, &facts)
+            let conditions = match engine {
+                Some(engine) => {
+                    let route_name = backends.route.object_name(&valid.name);
+                    let target = policy_target(config, &valid.namespace, (&kind, &route_name), None);
+                    let observed: Vec<Observed<'_>> = desired
+                        .engine
+                        .iter()
+                        .map(|o| Observed { desired: o, current: Some(o), failure: None })
+                        .collect();
+                    engine.verdict(&api.spec, &valid, &target, &config.policy, &observed).conditions
+                }
+                None => {
+                    let facts = policy::PolicyFacts::offline(&kind, config.policy.rate_limit_per_client, api_keys);
+                    policy::conditions(&api.spec, &facts)
+                }
+            };
+            let policies: Vec<Value> = conditions
                 .iter()
                 .map(|c| {
                     let status = if c.status { "True" } else { "False" };
@@ -110,7 +127,12 @@ pub fn render(input: &str, config: &OperatorConfig, options: &RenderOptions) -> 
 /// The objects the operator writes for one API, in the order it writes them: scraping, the
 /// gateway policies (each shared object with the first API needing it), the route; no route when
 /// API keys are asked for and cannot be enforced with `FailClosed`.
-fn children(api: &ValidApi, backends: &Backends, desired: &Desired) -> Result<Vec<Value>, RenderError> {
+fn children(
+    api: &ValidApi,
+    backends: &Backends,
+    engine: Option<&dyn PolicyEngine>,
+    desired: &Desired,
+) -> Result<Vec<Value>, RenderError> {
     let mut objects = Vec::new();
     objects.extend(desired.monitor.as_ref().map(encode).transpose()?);
     // Pods are only known in a cluster: show the annotations every selected pod gets.
@@ -125,15 +147,9 @@ fn children(api: &ValidApi, backends: &Backends, desired: &Desired) -> Result<Ve
             }
         }));
     }
-    if let Some((target, policies)) = &desired.gateway {
-        for (kind, object) in policies {
-            if let Some(shared) = backends.gateway.shared(kind.shared(), target).map_err(defect)? {
-                objects.push(encode(&shared)?);
-            }
-            objects.push(encode(object)?);
-        }
-    }
     for object in &desired.engine {
+        let shared = engine.map(|e| e.shared(object)).transpose().map_err(defect)?.flatten();
+        objects.extend(shared.as_ref().map(encode).transpose()?);
         objects.push(encode(object)?);
     }
     if desired.withheld.is_none() {

@@ -321,9 +321,21 @@ pub fn written_for(meta: &ObjectMeta) -> Option<(String, String, PerApi)> {
     Some((labels.get(API_NAMESPACE_LABEL)?.clone(), uid.clone(), kind))
 }
 
-/// Whether an object is the operator's object of `kind` for the API with `uid`.
-pub fn is_written_for(meta: &ObjectMeta, uid: &str, kind: PerApi) -> bool {
-    written_for(meta).is_some_and(|(_, u, k)| u == uid && k == kind)
+/// The per-API kind an object of ours is (by its policy label), whoever it was written for.
+pub fn policy_kind(meta: &ObjectMeta) -> Option<PerApi> {
+    let label = meta.labels.as_ref()?.get(POLICY_LABEL)?;
+    PerApi::ALL.into_iter().find(|k| k.label() == label)
+}
+
+/// The shared kind an object of ours is (by its policy label).
+pub fn shared_kind(meta: &ObjectMeta) -> Option<Shared> {
+    let label = meta.labels.as_ref()?.get(POLICY_LABEL)?;
+    Shared::ALL.into_iter().find(|k| k.label() == label)
+}
+
+/// The namespace of the API a per-API object was written for.
+pub fn api_namespace(meta: &ObjectMeta) -> Option<&str> {
+    meta.labels.as_ref()?.get(API_NAMESPACE_LABEL).map(String::as_str)
 }
 
 /// Whether an object is the operator's shared object of that kind.

@@ -13,6 +13,7 @@ pub mod gateway_api_status;
 pub mod gateway_policy;
 pub mod ingress;
 pub mod istio;
+pub mod istio_engine;
 mod parent_ref;
 pub mod plan;
 pub mod policy_engine;
@@ -25,14 +26,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::{ApiResource, DynamicObject};
 
 use crate::config::{OperatorConfig, RouteBackend};
-use crate::core::api_keys::Plan;
-use crate::core::gateway_class::{ClassFeatures, Enforcer};
-use crate::core::validation::ValidApi;
+use crate::core::gateway_class::ClassFeatures;
 use gateway_api::HttpRouteBackend;
-use gateway_policy::{GatewayPolicies, PerApi, PolicyTarget, RouteRef};
+use gateway_policy::{GatewayPolicies, PerApi, PolicyTarget};
 use ingress::IngressRoute;
 use istio::VirtualServiceRoute;
-use policy_engine::PolicyEngine;
+use istio_engine::IstioEngine;
+use policy_engine::{Placement, PolicyEngine};
 use route::Route;
 use scrape::Scraper;
 use scrape::service_monitor::service_monitor_resource;
@@ -83,28 +83,41 @@ pub struct Backends {
     /// The kinds to watch and cache: the route kinds and the ServiceMonitor, when their CRD is
     /// installed (a ServiceMonitor left by another mode is removed through the same cache).
     pub kinds: Vec<ChildKind>,
-    /// The gateway-wide policy objects: their builder, and the installed kinds to cache.
+    /// The builder of Istio's shared gateway objects (for the sweep that keeps them while used).
     pub gateway: GatewayPolicies,
     pub installed: Installed,
-    /// The policy engines of the Gateway API implementations that have their own policy kinds,
-    /// whose CRDs are served (see [`Backends::with_engines`]).
+    /// The policy engines: Istio's for the routes its objects attach to, and those of the Gateway
+    /// API implementations with policy kinds of their own, whose CRDs are served (see
+    /// [`Backends::with_engines`]).
     pub engines: Vec<Engine>,
 }
 
-/// A policy engine and the GatewayClass `controllerName`s whose Gateways it serves.
+/// A policy engine and the Gateways it serves.
 #[derive(Clone)]
 pub struct Engine {
+    /// The GatewayClass `controllerName`s whose Gateways it serves.
     pub controllers: Vec<String>,
+    /// It also serves routes whose Gateway's class is not known (VirtualServices, a class not
+    /// read yet, `render`).
+    pub by_default: bool,
     pub engine: Arc<dyn PolicyEngine>,
 }
 
 /// Every policy engine the configuration names; a new gateway family registers its engine here.
-fn engines(config: &OperatorConfig) -> Vec<Engine> {
-    let envoy_gateway = Engine {
+fn engines(config: &OperatorConfig, route: &Arc<dyn Route>, installed: Installed) -> Vec<Engine> {
+    let istio = IstioEngine::new(route, &config.policy, installed).map(|engine| Engine {
+        controllers: config.policy.istio_gateway_controllers(),
+        by_default: true,
+        engine: Arc::new(engine),
+    });
+    // Implementations with policy kinds of their own: their policies target HTTPRoutes.
+    let http_route = config.route_backend == RouteBackend::HttpRoute;
+    let envoy_gateway = http_route.then(|| Engine {
         controllers: config.policy.envoy_gateway_controllers(),
+        by_default: false,
         engine: Arc::new(envoy_gateway::EnvoyGatewayEngine),
-    };
-    vec![envoy_gateway]
+    });
+    istio.into_iter().chain(envoy_gateway).collect()
 }
 
 impl Backends {
@@ -132,16 +145,19 @@ impl Backends {
         let monitors = ChildKind { resource: service_monitor_resource(), cluster_wide: false };
         kinds.extend(installed.service_monitor.then_some(monitors));
         let gateway = GatewayPolicies::new(&config.policy);
-        let engines = if config.route_backend == RouteBackend::HttpRoute { engines(config) } else { Vec::new() };
+        let engines = engines(config, &route, installed);
         Self { route, former_routes, scraper, kinds, gateway, installed, engines }
     }
 
-    /// The kinds every configured policy engine writes (for discovery to check).
+    /// The kinds the configured engines write in the API namespaces, as the API's children (for
+    /// discovery to check, and to watch).
     pub fn engine_kinds(&self) -> Vec<ApiResource> {
-        self.engines.iter().flat_map(|e| e.engine.kinds()).collect()
+        let owned = self.engines.iter().filter(|e| e.engine.placement() == Placement::Owned);
+        owned.flat_map(|e| e.engine.kinds()).collect()
     }
 
-    /// Keeps the engines whose kinds are all `served`, and watches their kinds.
+    /// Keeps the engines whose kinds are all `served`, and watches the kinds of those placed in
+    /// the API namespaces (the gateway-namespace ones are watched there: [`Backends::policy_kinds`]).
     pub fn with_engines(mut self, served: impl Fn(&ApiResource) -> bool) -> Self {
         self.engines.retain(|e| e.engine.kinds().iter().all(&served));
         let kinds = self.engine_kinds();
@@ -151,32 +167,11 @@ impl Backends {
 
     /// The engine of the implementation behind the route's Gateway, when it has one.
     pub fn engine_for(&self, implementation: Option<&ClassFeatures>) -> Option<&Arc<dyn PolicyEngine>> {
-        let controller = &implementation?.controller;
-        self.engines.iter().find(|e| e.controllers.iter().any(|c| c == controller)).map(|e| &e.engine)
-    }
-
-    /// The API's own objects in the gateway namespace, for its valid rate limit and enforceable
-    /// token requirement, and where they go. None for a rate limit on a Gateway whose
-    /// implementation is known not to be Istio (`gateway`): it would ignore them.
-    pub fn policy_objects(
-        &self,
-        api: &ValidApi,
-        api_keys: Option<&Plan>,
-        gateway: &Enforcer,
-    ) -> Result<Option<PolicyObjects>, BuildError> {
-        let Some(attachment) = self.route.gateway_policies() else { return Ok(None) };
-        let target = attachment.policy_target(&api.namespace);
-        let envoy_route = attachment.envoy_route_name(api);
-        let route = RouteRef { envoy_route: &envoy_route, paths: attachment.protected_paths(api) };
-        let mut objects = Vec::new();
-        if let Some(limit) = api.rate_limit.as_ref().filter(|_| !matches!(gateway, Enforcer::Other(_))) {
-            objects.push((PerApi::RateLimit, self.gateway.rate_limit(api, &target, &route, limit)?));
-        }
-        // A token another implementation's engine requires is not Istio's to enforce.
-        if let Some(Plan::Jwt { issuer, .. }) = api_keys.filter(|_| !matches!(gateway, Enforcer::Other(_))) {
-            objects.push((PerApi::ApiKey, self.gateway.deny_without_token(api, &target, &route, issuer)?));
-        }
-        Ok(Some((target, objects)))
+        let serves = |e: &&Engine| match implementation {
+            Some(class) => e.controllers.contains(&class.controller),
+            None => e.by_default,
+        };
+        self.engines.iter().find(serves).map(|e| &e.engine)
     }
 
     /// Where the gateway policy objects of an API in `api_namespace` go, if the route takes any.
@@ -190,25 +185,12 @@ impl Backends {
         self.policy_target("").map(|t| t.namespace).filter(|ns| !ns.is_empty())
     }
 
-    /// The policy kinds to cache in the gateway namespace(s): those of the installed CRDs.
+    /// The policy kinds to cache in the gateway namespace(s): those of the engines placed there.
     pub fn policy_kinds(&self) -> Vec<ApiResource> {
-        let mut kinds = Vec::new();
-        if self.route.gateway_policies().is_none() {
-            return kinds;
-        }
-        if self.installed.envoy_filter {
-            kinds.push(gateway_policy::envoy_filter_resource());
-        }
-        if self.installed.istio_security {
-            kinds.push(gateway_policy::authorization_policy_resource());
-            kinds.push(gateway_policy::request_authentication_resource());
-        }
-        kinds
+        let placed = self.engines.iter().filter(|e| e.engine.placement() == Placement::GatewayNamespace);
+        placed.flat_map(|e| e.engine.kinds()).collect()
     }
 }
-
-/// Where an API's gateway policy objects go, and the objects.
-pub type PolicyObjects = (PolicyTarget, Vec<(PerApi, DynamicObject)>);
 
 /// A kind of object a backend writes, which the controller watches and caches for it.
 #[derive(Clone, Debug)]
@@ -267,23 +249,23 @@ mod tests {
     }
 
     #[test]
-    fn istio_policy_objects_only_for_a_gateway_not_known_to_ignore_them() {
-        use crate::core::rate_limit::{ClientKey, Interval, RateLimit};
+    fn the_engine_is_istio_s_unless_the_class_names_another_implementation() {
+        use crate::core::gateway_class::ClassFeatures;
         let config = OperatorConfig { route_backend: RouteBackend::HttpRoute, ..Default::default() };
-        let backends = Backends::new(&config, Installed::ALL);
-        let limit = RateLimit { limit: 3, interval: Interval::Minute, client: ClientKey::RemoteAddress };
-        let api = ValidApi { rate_limit: Some(limit), ..crate::core::fixtures::short_api() };
-        let jwt = Plan::Jwt { issuer: "https://idp".into(), location: crate::core::api_keys::Location::Default };
-        let kinds = |gateway: &Enforcer, plan: &Plan| {
-            let (_, objects) = backends.policy_objects(&api, Some(plan), gateway).unwrap().unwrap();
-            objects.into_iter().map(|(kind, _)| kind).collect::<Vec<_>>()
-        };
-        assert_eq!(kinds(&Enforcer::Istio, &jwt), [PerApi::RateLimit, PerApi::ApiKey]);
-        assert_eq!(kinds(&Enforcer::Unknown, &jwt), [PerApi::RateLimit, PerApi::ApiKey], "as before");
-        // On another implementation the plan is unenforceable, and no rate limit is written.
-        let traefik = Enforcer::Other("traefik.io/gateway-controller".into());
-        let unenforceable = Plan::Unenforceable { why: "not Istio".into(), closed: true };
-        assert_eq!(kinds(&traefik, &unenforceable), []);
+        let backends = Backends::new(&config, Installed::ALL).with_engines(|_| true);
+        let class = |controller: &str| ClassFeatures { controller: controller.into(), supported: None };
+        let name = |class: Option<&ClassFeatures>| backends.engine_for(class).map(|e| e.name());
+        assert_eq!(name(None), Some("Istio"), "a class not read yet: Istio's objects, as before");
+        assert_eq!(name(Some(&class("istio.io/gateway-controller"))), Some("Istio"));
+        assert_eq!(name(Some(&class("gateway.envoyproxy.io/gatewayclass-controller"))), Some("Envoy Gateway"));
+        assert_eq!(name(Some(&crate::core::fixtures::traefik_class())), None, "Traefik enforces neither");
+        // Istio's kinds are watched in the gateway namespace, Envoy Gateway's as the API's children.
+        let watched: Vec<String> = backends.kinds.iter().map(|k| k.resource.kind.clone()).collect();
+        assert!(watched.contains(&"SecurityPolicy".into()) && !watched.contains(&"EnvoyFilter".into()));
+        let gateway = backends.policy_kinds().into_iter().map(|k| k.kind).collect::<Vec<_>>();
+        assert_eq!(gateway, ["EnvoyFilter", "AuthorizationPolicy", "RequestAuthentication"]);
+        let apim = OperatorConfig { route_backend: RouteBackend::AzureApim, ..Default::default() };
+        assert!(Backends::new(&apim, Installed::ALL).engines.is_empty(), "APIM verifies keys itself");
     }
 
     #[test]

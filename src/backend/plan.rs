@@ -6,7 +6,7 @@ use kube::core::DynamicObject;
 
 use super::policy_engine::{PolicyEngine, PolicyTarget};
 use super::scrape::Scraper;
-use super::{Backends, BuildError, PolicyObjects};
+use super::{Backends, BuildError};
 use crate::config::{OperatorConfig, Unenforceable};
 use crate::core::api_keys::{self, Plan as ApiKeys};
 use crate::core::decision;
@@ -23,7 +23,7 @@ pub struct GatewayFacts<'a> {
     pub class: Option<&'a ClassFeatures>,
     /// Who enforces Istio's policy objects there.
     pub enforcer: &'a Enforcer,
-    /// Its implementation's own policy engine, when it has one.
+    /// The policy engine of its implementation ([`Backends::engine_for`]), when it has one.
     pub engine: Option<&'a dyn PolicyEngine>,
     /// A system outside the cluster publishes the API (and verifies its keys itself).
     pub external: bool,
@@ -35,9 +35,7 @@ pub struct Desired {
     pub api_keys: Option<ApiKeys>,
     /// The ServiceMonitor of a metrics API, in ServiceMonitor mode.
     pub monitor: Option<DynamicObject>,
-    /// Istio's objects in the gateway namespace, where they go (whose CRDs are installed).
-    pub gateway: Option<PolicyObjects>,
-    /// The implementation's policy engine's objects, in the API's namespace.
+    /// The policy engine's objects (of kinds whose CRDs are installed), where the engine places them.
     pub engine: Vec<DynamicObject>,
     /// The route.
     pub route: DynamicObject,
@@ -62,16 +60,11 @@ pub fn plan(
         Scraper::ServiceMonitor(monitor) if api.api_type.is_metrics() => monitor.desired(api)?,
         _ => None,
     };
-    let gateway = backends.policy_objects(api, api_keys.as_ref(), facts.enforcer)?.map(|(target, objects)| {
-        (target, objects.into_iter().filter(|(kind, _)| backends.installed.has(*kind)).collect())
-    });
     let route_kind = backends.route.resource().kind;
     let route_name = backends.route.object_name(&api.name);
     let engine = match facts.engine {
         Some(engine) => {
-            let (gateway_ns, gateway) = gateway_ref(&config.component_gateway);
-            let gateway = (gateway_ns.unwrap_or(&api.namespace), gateway);
-            let target = PolicyTarget { kind: &route_kind, name: &route_name, gateway };
+            let target = policy_target(config, &api.namespace, (&route_kind, &route_name), facts.class);
             engine.desired(api, &target, policy)?
         }
         None => Vec::new(),
@@ -84,5 +77,17 @@ pub fn plan(
     };
     let fail_closed = policy.api_key_unenforceable == Unenforceable::FailClosed;
     let withheld = decision::withheld(api_keys.as_ref(), &Enforcement::Enforced, fail_closed);
-    Ok(Desired { api_keys, monitor, gateway, engine, route, withheld })
+    Ok(Desired { api_keys, monitor, engine, route, withheld })
+}
+
+/// What the engine's policies of an API in `namespace` target: its route (kind and name) and the
+/// route's Gateway, served by `implementation`.
+pub fn policy_target<'a>(
+    config: &'a OperatorConfig,
+    namespace: &'a str,
+    (kind, name): (&'a str, &'a str),
+    implementation: Option<&'a ClassFeatures>,
+) -> PolicyTarget<'a> {
+    let (gateway_ns, gateway) = gateway_ref(&config.component_gateway);
+    PolicyTarget { kind, name, gateway: (gateway_ns.unwrap_or(namespace), gateway), implementation }
 }

@@ -56,7 +56,7 @@ impl PolicyEngine for Recording {
     ) -> Verdict {
         let seen = observed.iter().map(|o| {
             let name = o.desired.metadata.name.clone().unwrap_or_default();
-            (name, o.current.is_some(), o.failure.map(str::to_owned))
+            (name, o.current.is_some(), o.failure.map(|f| f.message().to_owned()))
         });
         self.0.lock().extend(seen);
         Verdict::default()
@@ -79,7 +79,7 @@ fn object(kind: &str) -> DynamicObject {
 /// The step run with `desired`; what the verdict saw, and the failure returned.
 async fn engage_with(fx: &Fixture, desired: &[DynamicObject]) -> (Seen, Option<String>) {
     let (api, engine) = (exposed_api("a", spec("/c1/x", json!({}))), Recording::default());
-    let engaged = engage(&fx.ctx, &api, &valid(&api), (&engine, desired), &Journal::default()).await.unwrap();
+    let engaged = engage(&fx.ctx, &api, (&valid(&api), None), (&engine, desired), &Journal::default()).await.unwrap();
     let seen = std::mem::take(&mut *engine.0.lock());
     (seen, engaged.failure.map(|e| e.category().to_owned()))
 }
@@ -110,7 +110,7 @@ async fn a_foreign_object_is_left_alone_and_the_verdict_is_told_why() {
     let (seen, failure) = engage_with(&fx, &[object("Guard")]).await;
     assert!(fx.api.writes().is_empty());
     let why = seen[0].2.as_deref().unwrap_or_default();
-    assert!(seen[0].1 && why.contains("not controlled by this ExposedAPI"), "{seen:?}");
+    assert!(seen[0].1 && why.contains("is not this ExposedAPI's"), "{seen:?}");
     assert_eq!(failure, None, "a foreign object is reported, not retried");
 }
 

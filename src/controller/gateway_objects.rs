@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::watcher::Event;
@@ -18,8 +19,8 @@ use tracing::{debug, info, warn};
 use super::cached_api::CachedApi;
 use super::children::delete_observed;
 use super::context::Context;
+use super::engine::ensure_shared;
 use super::events::Journal;
-use super::policies::ensure_shared;
 use super::watch_task::Listing;
 use super::watches::{Scope, SideWatches};
 use crate::backend::gateway_policy::{PerApi, PolicyTarget, Shared, is_shared, written_for};
@@ -116,7 +117,15 @@ async fn keep_shared_while_used(ctx: &Context) {
     for (ns, shared) in &used {
         let Some(target) = ctx.backends.policy_target(ns) else { continue };
         let target = PolicyTarget { namespace: ns.clone(), ..target };
-        if let Err(e) = ensure_shared(ctx, &target, *shared, &journal).await {
+        let restored = match ctx.backends.gateway.shared(*shared, &target) {
+            Ok(Some(desired)) => {
+                let is_ours = |meta: &ObjectMeta| is_shared(meta, *shared);
+                ensure_shared(ctx, &shared.resource(), &desired, is_ours, &journal).await.map(|_| ())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = restored {
             warn!(namespace = %ns, error = %e, "could not restore a shared gateway object");
         }
     }

@@ -35,11 +35,10 @@ mod leader;
 mod pipeline;
 #[cfg(test)]
 mod pipeline_tests;
+#[cfg(test)]
+mod placed_tests;
 mod pod_index;
 mod pod_watch;
-mod policies;
-#[cfg(test)]
-mod policies_tests;
 mod propagate;
 #[cfg(test)]
 mod propagate_tests;

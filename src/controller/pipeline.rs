@@ -23,7 +23,7 @@ use super::events::publish;
 use super::events::{Told, tell};
 use super::propagate::propagate;
 use super::steps::{self, Fold, Run};
-use super::{finalizer, policies, scraping};
+use super::{engine, finalizer, scraping};
 use crate::backend::BuildError;
 use crate::core::decision::{self, Requeue};
 use crate::core::status::{ReadyReason, needs_write};
@@ -94,7 +94,7 @@ async fn release(ctx: &Context, api: &ExposedAPI, attempts: u32) -> Result<(), R
         }
         None => {}
     }
-    policies::release(ctx, api, attempts).await?;
+    engine::release(ctx, api, attempts).await?;
     scraping::release(ctx, api, attempts).await?;
     finalizer::settle(ctx, api, false).await
 }

@@ -7,10 +7,9 @@ use kube::ResourceExt;
 
 use super::children::remove_controlled;
 use super::context::Context;
+use super::engine::remove_slot;
 use super::error::ReconcileError;
 use super::journal::Journal;
-use super::policies::remove_named;
-use crate::backend::gateway_policy::PerApi;
 use crate::backend::plan::Desired;
 use crate::backend::scrape::service_monitor::service_monitor_resource;
 use crate::core::validation::ValidApi;
@@ -56,20 +55,18 @@ pub(super) async fn prune(
         let why = "the API is no longer scraped through one";
         remove_controlled(ctx, &monitors, &uid, (&valid.namespace, &valid.name), journal, why).await?;
     }
+    // Every engine's: the Gateway's class may have changed, and another engine wrote them.
     let route_name = backends.route.object_name(&valid.name);
-    for kind in backends.engine_kinds() {
-        let wanted = desired.engine.iter().any(|o| o.types.as_ref().is_some_and(|t| t.kind == kind.kind));
-        if !wanted {
-            let why = "the policy is no longer requested of the Gateway's implementation";
-            remove_controlled(ctx, &kind, &uid, (&valid.namespace, &route_name), journal, why).await?;
-        }
-    }
-    if let Some((target, objects)) = &desired.gateway {
-        for kind in PerApi::ALL.into_iter().filter(|k| backends.installed.has(*k)) {
-            if !objects.iter().any(|(k, _)| *k == kind) {
-                let name = kind.object_name(&valid.namespace, &valid.name);
-                let why = "the policy is no longer requested of Istio";
-                remove_named(ctx, &target.namespace, &name, kind, &uid, journal, why).await?;
+    for engine in backends.engines.iter().map(|e| e.engine.as_ref()) {
+        let why = format!("the policy is no longer requested of {}", engine.name());
+        for slot in engine.slots(&valid.namespace, &valid.name, &route_name) {
+            let wanted = desired.engine.iter().any(|o| {
+                o.types.as_ref().is_some_and(|t| t.kind == slot.resource.kind)
+                    && o.metadata.namespace.as_deref() == Some(slot.namespace.as_str())
+                    && o.metadata.name.as_deref() == Some(slot.name.as_str())
+            });
+            if !wanted {
+                remove_slot(ctx, engine, &slot, &uid, journal, &why).await?;
             }
         }
     }

@@ -89,10 +89,10 @@ async fn a_gateway_object_no_longer_requested_goes_and_a_foreign_one_stays() {
     let written_for = |fx: &mut Fixture, uid: &str| {
         let limited = exposed_api("a", spec("/c1/x", json!({"rateLimit": {"enabled": true, "limit": "10"}})));
         let valid = valid(&limited);
-        let facts = GatewayFacts { class: None, enforcer: &Enforcer::Unknown, engine: None, external: false };
+        let engine = fx.ctx.backends.engine_for(None).map(|e| e.as_ref());
+        let facts = GatewayFacts { class: None, enforcer: &Enforcer::Unknown, engine, external: false };
         let desired = plan(&valid, &limited.spec, (&fx.ctx.config, &fx.ctx.backends), facts).unwrap();
-        let (_, objects) = desired.gateway.unwrap();
-        let mut filter = serde_json::to_value(&objects[0].1).unwrap();
+        let mut filter = serde_json::to_value(&desired.engine[0]).unwrap();
         filter["metadata"]["labels"]["oda.tmforum.org/exposedapi-uid"] = json!(uid);
         filter["metadata"]["uid"] = json!("rl-uid");
         fx.observe(&PerApi::RateLimit.resource(), filter);

@@ -18,7 +18,6 @@ use super::error::ReconcileError;
 use super::events::Journal;
 use super::expose::expose;
 use super::external::Synced;
-use super::policies::{self, Enforced};
 use super::prune::{self, Routes};
 use super::scraping;
 use crate::backend::BuildError;
@@ -132,27 +131,30 @@ pub(super) async fn scrape(run: &Run<'_>) -> Step<Option<ConditionSpec>> {
     }
 }
 
-/// The policy objects, before the route, so that a required token is in force before it is live:
-/// Istio's in the gateway namespace, and those of the implementation's own engine.
+/// The policy objects of the Gateway's engine, before the route, so that a required token is in
+/// force before it is live; and what the engine says of them.
+#[derive(Default)]
 pub(super) struct Guard {
-    pub enforced: Enforced,
     pub verdict: Option<Verdict>,
+    /// Some are in a gateway namespace (they need the finalizer).
+    pub placed: bool,
+}
+
+impl Guard {
+    /// Whether the object requiring a token is in place.
+    fn api_keys(&self) -> &Enforcement {
+        self.verdict.as_ref().map_or(&Enforcement::Enforced, |v| &v.api_keys)
+    }
 }
 
 pub(super) async fn guard(run: &Run<'_>) -> Result<Step<Guard>, ReconcileError> {
-    let Some((valid, desired)) = run.planned() else {
-        return Ok(Step::ok(Guard { enforced: Enforced::default(), verdict: None }));
+    let (Some((valid, desired)), Some(engine)) = (run.planned(), &run.engine) else {
+        return Ok(Step::ok(Guard::default()));
     };
-    let planned = (desired.gateway.as_ref(), desired.api_keys.as_ref(), &run.gateway);
-    let mut enforced = policies::enforce(run.ctx, run.api, valid, planned, &run.journal).await?;
-    let failure = enforced.failure.take();
-    let Some(engine) = &run.engine else { return Ok(Step { value: Guard { enforced, verdict: None }, failure }) };
-    let Engaged { verdict, failure: engine_failure } =
-        engine::engage(run.ctx, run.api, valid, (engine.as_ref(), &desired.engine), &run.journal).await?;
-    if let Some(e) = &engine_failure {
-        enforced.api_keys = Enforcement::Failed(e.to_string());
-    }
-    Ok(Step { value: Guard { enforced, verdict: Some(verdict) }, failure: failure.or(engine_failure) })
+    let planned = (engine.as_ref(), desired.engine.as_slice());
+    let Engaged { verdict, failure, placed } =
+        engine::engage(run.ctx, run.api, (valid, run.class.as_ref()), planned, &run.journal).await?;
+    Ok(Step { value: Guard { verdict: Some(verdict), placed }, failure })
 }
 
 /// The route: withheld while a required token cannot be enforced (fail closed), else applied; then
@@ -166,7 +168,7 @@ pub(super) async fn publish<'v>(run: &'v Run<'_>, guard: &Guard) -> Step<Outcome
         let message = run.validated.as_ref().err().map(ToString::to_string).unwrap_or_default();
         return Step::ok(Outcome::Blocked { reason: ReadyReason::InvalidSpec, message });
     };
-    let at_apply = || decision::withheld(run.api_keys(), &guard.enforced.api_keys, run.fail_closed());
+    let at_apply = || decision::withheld(run.api_keys(), guard.api_keys(), run.fail_closed());
     let withheld = desired.withheld.clone().or_else(at_apply);
     if let Some(why) = withheld {
         // The prune removes the routes of every kind.
@@ -261,11 +263,12 @@ pub(super) fn status(
 /// Whether the API has something garbage collection cannot remove: pods it annotates, objects in
 /// a gateway namespace, an API in an external system.
 pub(super) fn needs_finalizer(run: &Run<'_>, guard: &Guard, decided: &Decided) -> bool {
-    scraping::needs_finalizer(run.ctx, run.api) || guard.enforced.placed || decided.status.apim.is_some()
+    scraping::needs_finalizer(run.ctx, run.api) || guard.placed || decided.status.apim.is_some()
 }
 
 /// Every requested policy is reported, enforced or not, by the one that enforces it: the external
-/// system, the implementation's engine, or the route and Istio's objects.
+/// system, or the engine of the Gateway; with neither, the route carries what it can and the rest
+/// is not supported.
 fn policy_conditions(run: &Run<'_>, guard: &Guard, synced: Option<&Synced>) -> Vec<ConditionSpec> {
     let spec = &run.api.spec;
     if run.validated.is_err() {
@@ -275,9 +278,8 @@ fn policy_conditions(run: &Run<'_>, guard: &Guard, synced: Option<&Synced>) -> V
         return system.policy_conditions(spec, synced);
     }
     if let Some(verdict) = &guard.verdict {
-        return verdict.conditions.iter().cloned().chain(policy::unsupported(spec)).collect();
+        return verdict.conditions.clone();
     }
-    let config = &run.ctx.config.policy;
     let route = &run.ctx.backends.route;
     let facts = policy::PolicyFacts {
         kind: &route.resource().kind,
@@ -285,10 +287,10 @@ fn policy_conditions(run: &Run<'_>, guard: &Guard, synced: Option<&Synced>) -> V
         implementation: run.class.as_ref(),
         gateway: &run.gateway,
         streaming: run.validated.as_ref().is_ok_and(|v| v.api_type.is_streaming()),
-        per_client: config.rate_limit_per_client,
-        rate_limit: &guard.enforced.rate_limit,
+        per_client: run.ctx.config.policy.rate_limit_per_client,
+        rate_limit: &Enforcement::Enforced,
         api_keys: run.api_keys(),
-        api_key_policy: &guard.enforced.api_keys,
+        api_key_policy: &Enforcement::Enforced,
         fail_closed: run.fail_closed(),
     };
     policy::conditions(spec, &facts)

@@ -46,20 +46,26 @@ pub fn plan(
     policy_kinds_installed: bool,
     gateway: &Enforcer,
 ) -> Option<Plan> {
-    let location = requested(spec)?;
+    Some(plan_at(requested(spec)?, config, policy_kinds_installed, gateway))
+}
+
+/// The plan for keys expected at `location` (a valid API's [`ValidApi::api_keys`]).
+///
+/// [`ValidApi::api_keys`]: crate::core::validation::ValidApi::api_keys
+pub fn plan_at(location: Location, config: &PolicyConfig, policy_kinds_installed: bool, gateway: &Enforcer) -> Plan {
     let closed = config.api_key_unenforceable == Unenforceable::FailClosed;
     if let Some(why) = gateway.ignores("RequestAuthentication and AuthorizationPolicy") {
-        return Some(Plan::Unenforceable { why, closed });
+        return Plan::Unenforceable { why, closed };
     }
     if !policy_kinds_installed {
         let why = "the RequestAuthentication and AuthorizationPolicy CRDs (security.istio.io/v1) are not installed";
-        return Some(Plan::Unenforceable { why: why.into(), closed });
+        return Plan::Unenforceable { why: why.into(), closed };
     }
     let Some(issuer) = config.jwt_issuer() else {
         let why = "no token issuer is configured (JWT_ISSUER)";
-        return Some(Plan::Unenforceable { why: why.into(), closed });
+        return Plan::Unenforceable { why: why.into(), closed };
     };
-    Some(Plan::Jwt { issuer: issuer.into(), location })
+    Plan::Jwt { issuer: issuer.into(), location }
 }
 
 #[cfg(test)]

@@ -50,8 +50,9 @@ pub const PENDING: &str = "Pending";
 pub const NOT_ACCEPTED: &str = "NotAccepted";
 
 /// Whether the gateway object of a policy is in place.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Enforcement {
+    #[default]
     Enforced,
     /// The kind's CRD is not installed (named in the message).
     NotInstalled(String),

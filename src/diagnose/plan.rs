@@ -2,6 +2,7 @@
 //! prints), made from what the cluster says of the API's Gateway, and which of its objects the
 //! cluster holds: what a reconcile would write, and what is missing or not the API's.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Api;
 use kube::core::{ApiResource, DynamicObject};
 use kube::{Client, ResourceExt};
@@ -9,6 +10,7 @@ use kube::{Client, ResourceExt};
 use super::lookup::by_name;
 use crate::backend::Backends;
 use crate::backend::plan::{Desired, GatewayFacts, plan};
+use crate::backend::policy_engine::PolicyEngine;
 use crate::backend::route::AddressSource;
 use crate::backend::scrape::service_monitor::service_monitor_resource;
 use crate::config::{RouteBackend, RunConfig};
@@ -33,10 +35,11 @@ pub(super) async fn planned(
 ) -> Planned {
     let class = gateway_class(client, config, backends, &valid.namespace).await;
     let enforcer = Enforcer::of(class.as_ref(), &config.output.policy.istio_gateway_controllers());
+    let engine = backends.engine_for(class.as_ref()).map(|e| e.as_ref());
     let facts = GatewayFacts {
         class: class.as_ref(),
         enforcer: &enforcer,
-        engine: backends.engine_for(class.as_ref()).map(|e| e.as_ref()),
+        engine,
         external: config.output.route_backend == RouteBackend::AzureApim,
     };
     let desired = match plan(valid, &api.spec, (&config.output, backends), facts) {
@@ -45,36 +48,42 @@ pub(super) async fn planned(
     };
     let uid = api.uid().unwrap_or_default();
     let mut objects = Vec::new();
-    for (resource, object) in wanted(backends, &desired) {
-        objects.push(found(client, &resource, &object, &uid).await);
+    for (resource, object) in wanted(backends, engine, &desired) {
+        let ours = |meta: &ObjectMeta| is_controlled_by(meta, &uid) || engine.is_some_and(|e| e.is_ours(meta, &uid));
+        objects.push(found(client, &resource, &object, ours).await);
     }
     Planned { objects, withheld: desired.withheld }
 }
 
 /// Every planned object with its kind, the route first.
-fn wanted(backends: &Backends, desired: &Desired) -> Vec<(ApiResource, DynamicObject)> {
+fn wanted(
+    backends: &Backends,
+    engine: Option<&dyn PolicyEngine>,
+    desired: &Desired,
+) -> Vec<(ApiResource, DynamicObject)> {
     let mut wanted = vec![(backends.route.resource(), desired.route.clone())];
     wanted.extend(desired.monitor.iter().map(|m| (service_monitor_resource(), m.clone())));
-    let kinds = backends.engine_kinds();
+    let kinds = engine.map(|e| e.kinds()).unwrap_or_default();
     for object in &desired.engine {
         let types = object.types.clone().unwrap_or_default();
-        let (group, version) = types.api_version.split_once('/').unwrap_or(("", types.api_version.as_str()));
-        let resource = kinds.iter().find(|k| k.kind == types.kind && k.group == group && k.version == version).cloned();
+        let resource = kinds.iter().find(|k| k.kind == types.kind && k.api_version == types.api_version).cloned();
         wanted.extend(resource.map(|r| (r, object.clone())));
-    }
-    if let Some((_, objects)) = &desired.gateway {
-        wanted.extend(objects.iter().map(|(kind, object)| (kind.resource(), object.clone())));
     }
     wanted
 }
 
-/// One planned object as the cluster has it.
-async fn found(client: &Client, resource: &ApiResource, object: &DynamicObject, uid: &str) -> String {
+/// One planned object as the cluster has it; `ours`: whether an object of its name is the API's.
+async fn found(
+    client: &Client,
+    resource: &ApiResource,
+    object: &DynamicObject,
+    ours: impl Fn(&ObjectMeta) -> bool,
+) -> String {
     let (namespace, name) = (object.namespace().unwrap_or_default(), object.name_any());
     let what = format!("{} {namespace}/{name}", resource.kind);
     let objects: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, resource);
     match objects.list(&by_name(&name)).await.map(|l| l.items.into_iter().next()) {
-        Ok(Some(o)) if is_controlled_by(&o.metadata, uid) || owned_by_label(&o, uid) => format!("{what}: present"),
+        Ok(Some(o)) if ours(&o.metadata) => format!("{what}: present"),
         Ok(Some(o)) => match controller_of(&o.metadata) {
             Some(owner) => format!("{what}: present, controlled by {} {} (not this API)", owner.kind, owner.name),
             None => format!("{what}: present, not this API's"),
@@ -82,11 +91,6 @@ async fn found(client: &Client, resource: &ApiResource, object: &DynamicObject, 
         Ok(None) => format!("{what}: MISSING"),
         Err(e) => format!("{what}: cannot read it ({e})"),
     }
-}
-
-/// Gateway-namespace objects name their API by a label (an owner cannot be in another namespace).
-fn owned_by_label(object: &DynamicObject, uid: &str) -> bool {
-    object.labels().get(crate::backend::gateway_policy::API_UID_LABEL).is_some_and(|u| u == uid)
 }
 
 /// The class of the Gateway an HTTPRoute attaches to, as the cluster has it.

@@ -6,9 +6,8 @@ use kube::core::DynamicObject;
 use serde::Deserialize;
 
 use crate::backend::gateway_api::ParentReference;
-use crate::backend::policy_engine::{Observed, PolicyTarget};
+use crate::backend::policy_engine::{Failure, Observed, PolicyTarget};
 use crate::core::gateway_address::GatewayCondition;
-use crate::core::ownership::is_controlled_by;
 use crate::core::policy::{APPLY_FAILED, NOT_ACCEPTED, NOT_OWNED, PENDING};
 
 const ACCEPTED: &str = "Accepted";
@@ -57,8 +56,8 @@ impl State {
     }
 }
 
-/// The state of one desired object, as observed; `uid` is the ExposedAPI's.
-pub(super) fn state(observed: &Observed<'_>, uid: Option<&str>, target: &PolicyTarget<'_>) -> State {
+/// The state of one desired object, as observed.
+pub(super) fn state(observed: &Observed<'_>, target: &PolicyTarget<'_>) -> State {
     let desired = observed.desired;
     let kind = desired.types.as_ref().map(|t| t.kind.as_str()).unwrap_or("policy");
     let what = format!(
@@ -67,14 +66,13 @@ pub(super) fn state(observed: &Observed<'_>, uid: Option<&str>, target: &PolicyT
         desired.metadata.name.as_deref().unwrap_or_default()
     );
     let current = observed.current;
-    if let Some(why) = observed.failure {
+    match observed.failure {
         // The controller leaves an object alone that the API does not control, and says why.
-        let foreign = current.is_some_and(|c| !uid.is_some_and(|uid| is_controlled_by(&c.metadata, uid)));
-        return if foreign {
-            State::Refused { reason: NOT_OWNED, message: why.to_owned() }
-        } else {
-            State::Pending { reason: APPLY_FAILED, message: format!("writing {what} failed (retried): {why}") }
-        };
+        Some(Failure::NotOwned(why)) => return State::Refused { reason: NOT_OWNED, message: why.to_owned() },
+        Some(Failure::Failed(why)) => {
+            return State::Pending { reason: APPLY_FAILED, message: format!("writing {what} failed (retried): {why}") };
+        }
+        None => {}
     }
     match current {
         None => State::Pending { reason: PENDING, message: format!("{what} is not written yet") },

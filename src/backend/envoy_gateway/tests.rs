@@ -1,10 +1,10 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::backend::policy_engine::NotInForce;
+use crate::backend::policy_engine::{Failure, NotInForce};
 use crate::core::policy::{
-    APPLIED, APPLIED_AS_JWT, APPLIED_PER_GATEWAY_REPLICA, APPLIED_WITH_DEVIATION, APPLY_FAILED, INVALID_SPEC,
-    NOT_ACCEPTED, NOT_OWNED, NOT_SUPPORTED, PENDING,
+    APPLIED, APPLIED_AS_JWT, APPLIED_PER_GATEWAY_REPLICA, APPLIED_WITH_DEVIATION, APPLY_FAILED, Enforcement,
+    INVALID_SPEC, NOT_ACCEPTED, NOT_OWNED, NOT_SUPPORTED, PENDING,
 };
 use crate::core::validation::validate;
 use crate::exposed_api::ExposedAPI;
@@ -12,7 +12,8 @@ use crate::exposed_api::ExposedAPI;
 const ISSUER: &str = "https://idp.example/realms/oda";
 const JWKS: &str = "https://idp.example/realms/oda/certs";
 const UID: &str = "u-1";
-const TARGET: PolicyTarget<'static> = PolicyTarget { kind: "HTTPRoute", name: "c1-x", gateway: ("canvas", "eg") };
+const TARGET: PolicyTarget<'static> =
+    PolicyTarget { kind: "HTTPRoute", name: "c1-x", gateway: ("canvas", "eg"), implementation: None };
 
 /// An ExposedAPI `c1-x` in `components` with `extra` merged into a valid spec.
 fn spec(extra: Value) -> ExposedApiSpec {
@@ -199,7 +200,7 @@ fn accepted() -> Value {
 fn verdict_with(
     extra: Value,
     config: &PolicyConfig,
-    observe: impl Fn(&DynamicObject) -> (Option<DynamicObject>, Option<&'static str>),
+    observe: impl Fn(&DynamicObject) -> (Option<DynamicObject>, Option<Failure<'static>>),
 ) -> Verdict {
     let spec = spec(extra);
     let api = valid(&spec);
@@ -301,17 +302,26 @@ fn an_object_of_another_owner_or_a_failed_write() {
     let foreign = |d: &DynamicObject| {
         let mut other = current(d, 1, accepted());
         other.metadata.owner_references = None;
-        (Some(other), Some("SecurityPolicy components/c1-x exists and is not controlled by this ExposedAPI"))
+        (Some(other), Some(Failure::NotOwned("SecurityPolicy components/c1-x exists and is not this ExposedAPI's")))
     };
     let verdict = verdict_with(cors(), &config(), foreign);
     assert_eq!(reasons(&verdict), [("CORS", false, NOT_OWNED)]);
     assert!(matches!(verdict.not_in_force, Some(NotInForce::Refused(_))));
-    let failed = verdict_with(cors(), &config(), |d| (Some(current(d, 2, accepted())), Some("the API server said no")));
+    let failed = verdict_with(cors(), &config(), |d| {
+        (Some(current(d, 2, accepted())), Some(Failure::Failed("the API server said no")))
+    });
     assert_eq!(reasons(&failed), [("CORS", false, APPLY_FAILED)]);
     assert!(failed.conditions[0].message.contains("the API server said no"));
     assert!(matches!(failed.not_in_force, Some(NotInForce::Pending(_))), "retried");
-    let first = verdict_with(cors(), &config(), |_| (None, Some("connection refused")));
+    let first = verdict_with(cors(), &config(), |_| (None, Some(Failure::Failed("connection refused"))));
     assert_eq!(reasons(&first), [("CORS", false, APPLY_FAILED)]);
+    assert_eq!(first.api_keys, Enforcement::Enforced, "no token is required");
+    // A required token whose SecurityPolicy is someone else's is not in force: withheld (fail closed).
+    let keys = json!({"apiKeyVerification": {"enabled": true}});
+    let taken = verdict_with(keys.clone(), &config(), foreign);
+    assert!(matches!(taken.api_keys, Enforcement::NotOwned(_)), "{:?}", taken.api_keys);
+    let refused = verdict_with(keys, &config(), |_| (None, Some(Failure::Failed("403"))));
+    assert!(matches!(refused.api_keys, Enforcement::Failed(_)), "{:?}", refused.api_keys);
 }
 
 #[test]
@@ -329,7 +339,8 @@ fn policies_without_an_object_keep_their_own_conditions() {
     let verdict = verdict_with(elsewhere, &config(), |d| (Some(current(d, 2, accepted())), None));
     assert_eq!(reasons(&verdict), [("APIKeyVerification", true, APPLIED_WITH_DEVIATION)]);
     let quota = json!({"quota": {"identifier": "x", "limit": "5"}});
-    assert_eq!(verdict_with(quota, &config(), |_| unreachable!()), Verdict::default(), "the caller reports it");
+    let verdict = verdict_with(quota, &config(), |_| unreachable!());
+    assert_eq!(reasons(&verdict), [("Quota", false, NOT_SUPPORTED)], "no gateway enforces it; reported last");
 }
 
 /// `a.merge(b)`: `b`'s fields over `a`'s.

@@ -7,16 +7,18 @@ use super::status::{State, state};
 use super::{BACKEND_TRAFFIC_POLICY, SECURITY_POLICY, api_keys_plan};
 use crate::backend::policy_engine::{NotInForce, Observed, PolicyTarget, Verdict};
 use crate::config::{PolicyConfig, Unenforceable};
+use crate::core::api_keys::Plan;
 use crate::core::gateway_class::Enforcer;
 use crate::core::policy::{
-    API_KEY_VERIFICATION, APPLIED, CORS, Enforcement, PENDING, PolicyFacts, RATE_LIMIT, STREAMING_TIMEOUT, conditions,
+    API_KEY_VERIFICATION, APPLIED, APPLY_FAILED, CORS, Enforcement, NOT_OWNED, PENDING, PolicyFacts, RATE_LIMIT,
+    STREAMING_TIMEOUT, conditions, unsupported,
 };
 use crate::core::status::ConditionSpec;
 use crate::core::validation::ValidApi;
 use crate::exposed_api::ExposedApiSpec;
 
-/// The conditions of every policy the engine enforces (the policies no gateway enforces are the
-/// caller's), and what keeps the API from `Ready`.
+/// The conditions of every requested policy (those no gateway enforces last), what keeps the API
+/// from `Ready`, and whether the required token is in force.
 pub(super) fn verdict(
     spec: &ExposedApiSpec,
     api: &ValidApi,
@@ -26,7 +28,7 @@ pub(super) fn verdict(
 ) -> Verdict {
     let of_kind = |kind: &str| {
         let found = observed.iter().find(|o| o.desired.types.as_ref().is_some_and(|t| t.kind == kind));
-        found.map(|o| state(o, api.uid.as_deref(), target))
+        found.map(|o| state(o, target))
     };
     let (security, traffic) = (of_kind(SECURITY_POLICY), of_kind(BACKEND_TRAFFIC_POLICY));
     let plan = api_keys_plan(spec, config);
@@ -60,7 +62,7 @@ pub(super) fn verdict(
         };
         all.push(ConditionSpec { type_: STREAMING_TIMEOUT, status: true, reason: APPLIED, message });
     }
-    let conditions = all
+    let carried_conditions: Vec<ConditionSpec> = all
         .into_iter()
         .map(|condition| {
             // A `False` condition (invalid, not enforceable) needs no object.
@@ -83,9 +85,23 @@ pub(super) fn verdict(
             }
         })
         .collect();
+    let conditions = carried_conditions.into_iter().chain(unsupported(spec)).collect();
+    // The token is required by the SecurityPolicy: withheld (fail closed) while that is foreign
+    // or failed to be written; one Envoy Gateway has not accepted yet keeps the API from `Ready`.
+    let api_keys = match (&plan, &security) {
+        (Some(Plan::Jwt { .. }), Some(State::Refused { reason: NOT_OWNED, message })) => {
+            Enforcement::NotOwned(message.clone())
+        }
+        (Some(Plan::Jwt { .. }), Some(State::Pending { reason: APPLY_FAILED, message })) => {
+            Enforcement::Failed(message.clone())
+        }
+        (Some(Plan::Jwt { .. }), None) => Enforcement::Failed(format!("no {SECURITY_POLICY} is written for it")),
+        _ => Enforcement::Enforced,
+    };
     Verdict {
         conditions,
         not_in_force: not_in_force(&carried, [(SECURITY_POLICY, &security), (BACKEND_TRAFFIC_POLICY, &traffic)]),
+        api_keys,
     }
 }
 

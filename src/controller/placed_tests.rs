@@ -1,13 +1,14 @@
-//! The gateway policy step on the fake API server: Istio's objects in the gateway namespace, each
-//! with its shared object, never a foreign one, removed when no longer requested.
+//! The policy-engine step on the fake API server with an engine that places its objects in the
+//! gateway namespace (Istio's): the finalizer first, each object after its shared one, never over a
+//! foreign one, released on deletion.
 
 use serde_json::json;
 
+use super::engine::{self, Engaged};
 use super::events::Journal;
-use super::policies::{self, Enforced};
 use super::test_context::{Fixture, NS, Setup, as_json, exposed_api, fixture, spec, valid};
 use crate::backend::gateway_policy::{PerApi, Shared};
-use crate::core::api_keys;
+use crate::backend::plan::{GatewayFacts, plan};
 use crate::core::gateway_class::Enforcer;
 use crate::core::policy::Enforcement;
 use crate::exposed_api::ExposedAPI;
@@ -31,21 +32,39 @@ fn with_issuer() -> Fixture {
     setup.build()
 }
 
-/// The gateway objects `api` wants (as the plan has them), and the step run on them.
+/// What the step made of the API's policies: each object's state, a failure, whether placed.
+struct Enforced {
+    rate_limit: Enforcement,
+    api_keys: Enforcement,
+    failure: Option<super::error::ReconcileError>,
+    placed: bool,
+}
+
+/// The gateway objects `api` wants (as the plan has them).
+fn planned(fx: &Fixture, api: &ExposedAPI) -> Vec<kube::core::DynamicObject> {
+    let engine = fx.ctx.backends.engine_for(None).map(|e| e.as_ref());
+    let facts = GatewayFacts { class: None, enforcer: &Enforcer::Unknown, engine, external: false };
+    plan(&valid(api), &api.spec, (&fx.ctx.config, &fx.ctx.backends), facts).unwrap().engine
+}
+
+/// The step run on what `api` wants, read back from the verdict's conditions.
 async fn enforce(fx: &Fixture, api: &ExposedAPI) -> Enforced {
-    let (valid, gateway) = (valid(api), Enforcer::Unknown);
-    let plan = api_keys::plan(&api.spec, &fx.ctx.config.policy, true, &gateway);
-    let objects = fx.ctx.backends.policy_objects(&valid, plan.as_ref(), &gateway).unwrap();
-    let wanted = (objects.as_ref(), plan.as_ref(), &gateway);
-    policies::enforce(&fx.ctx, api, &valid, wanted, &Journal::default()).await.unwrap()
+    let engine = fx.ctx.backends.engine_for(None).unwrap().as_ref();
+    let desired = planned(fx, api);
+    let Engaged { verdict, failure, placed } =
+        engine::engage(&fx.ctx, api, (&valid(api), None), (engine, &desired), &Journal::default()).await.unwrap();
+    let state = |type_: &str| match verdict.conditions.iter().find(|c| c.type_ == type_) {
+        Some(c) if !c.status && c.reason == "NotOwned" => Enforcement::NotOwned(c.message.clone()),
+        Some(c) if !c.status && c.reason == "ApplyFailed" => Enforcement::Failed(c.message.clone()),
+        _ => Enforcement::Enforced,
+    };
+    Enforced { rate_limit: state("RateLimit"), api_keys: state("APIKeyVerification"), failure, placed }
 }
 
 /// Caches the objects `api` wants, as written by an earlier reconcile.
 fn observe_written(fx: &mut Fixture, api: &ExposedAPI) {
-    let gateway = Enforcer::Unknown;
-    let plan = api_keys::plan(&api.spec, &fx.ctx.config.policy, true, &gateway);
-    let (_, objects) = fx.ctx.backends.policy_objects(&valid(api), plan.as_ref(), &gateway).unwrap().unwrap();
-    for (kind, object) in objects {
+    for object in planned(fx, api) {
+        let kind = crate::backend::gateway_policy::policy_kind(&object.metadata).unwrap();
         fx.observe(&kind.resource(), as_json(&object));
     }
 }
@@ -132,6 +151,6 @@ async fn on_deletion_the_api_s_objects_go_and_foreign_ones_stay() {
     let mut fx = with_issuer();
     observe_written(&mut fx, &limited());
     fx.observe(&PerApi::ApiKey.resource(), json!({"metadata": {"name": "oda-authn.c1.a", "namespace": GW}}));
-    policies::release(&fx.ctx, &limited(), 0).await.unwrap();
+    engine::release(&fx.ctx, &limited(), 0).await.unwrap();
     assert_eq!(fx.api.write_lines(), [format!("DELETE {FILTERS}/oda-rl.c1.a")]);
 }
