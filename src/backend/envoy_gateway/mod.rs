@@ -71,9 +71,20 @@ pub struct TokenSettings<'a> {
     pub jwks_uri: &'a str,
 }
 
+/// The most audiences a JWT provider of a SecurityPolicy takes (`maxItems` of its CRD, v1.9.1).
+pub const MAX_AUDIENCES: usize = 8;
+
 /// The issuer and its JWKS URL, or why `apiKeyVerification` cannot be enforced on Envoy Gateway.
 pub fn token_settings(config: &PolicyConfig) -> Result<TokenSettings<'_>, String> {
     let issuer = config.jwt_issuer().ok_or("no token issuer is configured (JWT_ISSUER)")?;
+    let audiences = config.jwt_audiences().len();
+    // Written anyway, the SecurityPolicy would be refused by the API server on every reconcile.
+    if audiences > MAX_AUDIENCES {
+        return Err(format!(
+            "JWT_AUDIENCES names {audiences} audiences and Envoy Gateway's SecurityPolicy takes at most \
+             {MAX_AUDIENCES}"
+        ));
+    }
     // Envoy Gateway's JWT provider takes a JWKS (remote or inline); unlike Istio it does not read
     // the issuer's OpenID discovery document.
     let jwks_uri = config.jwt_jwks_uri().ok_or(

@@ -338,6 +338,10 @@ fn policies_without_an_object_keep_their_own_conditions() {
     let elsewhere = json!({"apiKeyVerification": {"enabled": true, "location": "x-api-key"}});
     let verdict = verdict_with(elsewhere, &config(), |d| (Some(current(d, 2, accepted())), None));
     assert_eq!(reasons(&verdict), [("APIKeyVerification", true, APPLIED_WITH_DEVIATION)]);
+    let many = PolicyConfig { jwt_audiences: Some("a,b,c,d,e,f,g,h,i".into()), ..config() };
+    let verdict = verdict_with(keys.clone(), &many, |_| unreachable!("nothing is written"));
+    assert_eq!(reasons(&verdict), [("APIKeyVerification", false, NOT_SUPPORTED)]);
+    assert!(verdict.conditions[0].message.contains("at most 8"), "{:?}", verdict.conditions);
     let quota = json!({"quota": {"identifier": "x", "limit": "5"}});
     let verdict = verdict_with(quota, &config(), |_| unreachable!());
     assert_eq!(reasons(&verdict), [("Quota", false, NOT_SUPPORTED)], "no gateway enforces it; reported last");
