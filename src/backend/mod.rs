@@ -156,10 +156,13 @@ impl Backends {
         owned.flat_map(|e| e.engine.kinds()).collect()
     }
 
-    /// Keeps the engines whose kinds are all `served`, and watches the kinds of those placed in
-    /// the API namespaces (the gateway-namespace ones are watched there: [`Backends::policy_kinds`]).
+    /// Keeps the engines placed in the API namespaces whose kinds are all `served` (discovered
+    /// for [`Backends::engine_kinds`]), and watches their kinds. Istio's engine stays: it writes
+    /// only the kinds [`Installed`] found, watched in the gateway namespace ([`Backends::policy_kinds`]),
+    /// and says what is missing on the policies' conditions.
     pub fn with_engines(mut self, served: impl Fn(&ApiResource) -> bool) -> Self {
-        self.engines.retain(|e| e.engine.kinds().iter().all(&served));
+        let owned = |e: &Engine| e.engine.placement() == Placement::Owned;
+        self.engines.retain(|e| !owned(e) || e.engine.kinds().iter().all(&served));
         let kinds = self.engine_kinds();
         self.kinds.extend(kinds.into_iter().map(|resource| ChildKind { resource, cluster_wide: false }));
         self
@@ -252,7 +255,13 @@ mod tests {
     fn the_engine_is_istio_s_unless_the_class_names_another_implementation() {
         use crate::core::gateway_class::ClassFeatures;
         let config = OperatorConfig { route_backend: RouteBackend::HttpRoute, ..Default::default() };
-        let backends = Backends::new(&config, Installed::ALL).with_engines(|_| true);
+        // Discovery checks the kinds of the engines placed in the API namespaces only.
+        let discovered: Vec<ApiResource> = Backends::new(&config, Installed::ALL).engine_kinds();
+        assert_eq!(
+            discovered.iter().map(|k| k.kind.as_str()).collect::<Vec<_>>(),
+            ["SecurityPolicy", "BackendTrafficPolicy"]
+        );
+        let backends = Backends::new(&config, Installed::ALL).with_engines(|k| discovered.contains(k));
         let class = |controller: &str| ClassFeatures { controller: controller.into(), supported: None };
         let name = |class: Option<&ClassFeatures>| backends.engine_for(class).map(|e| e.name());
         assert_eq!(name(None), Some("Istio"), "a class not read yet: Istio's objects, as before");
@@ -264,6 +273,8 @@ mod tests {
         assert!(watched.contains(&"SecurityPolicy".into()) && !watched.contains(&"EnvoyFilter".into()));
         let gateway = backends.policy_kinds().into_iter().map(|k| k.kind).collect::<Vec<_>>();
         assert_eq!(gateway, ["EnvoyFilter", "AuthorizationPolicy", "RequestAuthentication"]);
+        let without_eg = Backends::new(&config, Installed::ALL).with_engines(|_| false);
+        assert_eq!(without_eg.engines.iter().map(|e| e.engine.name()).collect::<Vec<_>>(), ["Istio"]);
         let apim = OperatorConfig { route_backend: RouteBackend::AzureApim, ..Default::default() };
         assert!(Backends::new(&apim, Installed::ALL).engines.is_empty(), "APIM verifies keys itself");
     }
