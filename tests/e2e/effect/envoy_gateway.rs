@@ -14,46 +14,15 @@ use serde_json::{Value, json};
 
 use super::policies::{AUDIENCE, statuses, token_cases};
 use super::routing::a_long_stream_arrives_whole;
-use super::{api_path, expose_impl, http_route_operator};
+use super::{OwnGateway, api_path, expose_impl, from_impl, http_route_operator, served, until};
 use crate::operator::{Operator, condition, exposed_apis, ready_condition, wait_for_reason};
-use crate::support::dataplane::{DataPlane, served_implementation};
 use crate::support::envoy_gateway::{EG_GATEWAY, EnvoyGateway, EnvoyGatewayPlane, eg_resource};
 use crate::support::gateway_status::supported_features;
-use crate::support::http::{self, Answer, Backend};
+use crate::support::http::{self, Backend};
 use crate::support::jwt::Issuer;
 use crate::support::*;
 
-/// How long a change may take to reach Envoy (Envoy Gateway's watch, translation and xDS push).
-const PROPAGATION: Duration = Duration::from_secs(30);
 const ALLOWED: &str = "https://shop.example.org";
-
-/// Sends `method url` until `check` holds; panics after [`PROPAGATION`] with the last answer and
-/// Envoy Gateway's log.
-async fn until(
-    eg: &EnvoyGateway,
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    what: &str,
-    check: impl Fn(&Answer) -> bool,
-) -> Answer {
-    let start = Instant::now();
-    loop {
-        let answer = http::send(method, url, headers).await;
-        match &answer {
-            Ok(a) if check(a) => return a.clone(),
-            _ if start.elapsed() > PROPAGATION => panic!(
-                "{method} {url}: expected {what} within {PROPAGATION:?}; last: {answer:?}\nEnvoy Gateway log:\n{}",
-                eg.log_tail()
-            ),
-            _ => tokio::time::sleep(POLL_INTERVAL).await,
-        }
-    }
-}
-
-fn from_impl(a: &Answer) -> bool {
-    a.status == 200 && a.backend() == Some("impl")
-}
 
 /// `Accepted=True` in a policy's `status.ancestors` (written by Envoy Gateway).
 async fn policy_accepted(ns: &TestNamespace, kind: &str, plural: &str, name: &str) -> DynamicObject {
@@ -76,7 +45,7 @@ async fn policy_accepted(ns: &TestNamespace, kind: &str, plural: &str, name: &st
 /// A test's Envoy Gateway with the implementation `impl` (Service port 8080) and one HTTPRoute
 /// `route` written by the test at `/<ns>/route`, or `None` (skipped) without Envoy Gateway.
 async fn hand_written_route(test: &str) -> Option<(TestNamespace, EnvoyGateway, Backend, String)> {
-    let (ns, eg, backend) = served(test).await?;
+    let (ns, eg, backend) = served_by_eg(test).await?;
     let path = format!("/{}/route", ns.name());
     let route = dynamic_object(
         &http_route_resource(),
@@ -99,14 +68,15 @@ async fn hand_written_route(test: &str) -> Option<(TestNamespace, EnvoyGateway, 
 
 /// A test's namespace with its Envoy Gateway and the implementation `impl` (Service port 8080), or
 /// `None` (skipped, saying why) without Envoy Gateway.
-async fn served(test: &str) -> Option<(TestNamespace, EnvoyGateway, Backend)> {
+async fn served_by_eg(test: &str) -> Option<(TestNamespace, EnvoyGateway, Backend)> {
     let plane = EnvoyGatewayPlane::from_env(test)?;
-    let data_plane = DataPlane::from_env(test)?;
-    let ns = TestNamespace::new(test).await;
-    let eg = EnvoyGateway::start(&ns, &plane).await;
-    let backend = Backend::start("impl", &plane.host_ip).await;
-    served_implementation(&ns, &data_plane, "impl", 8080, &backend, true).await;
-    Some((ns, eg, backend))
+    served(test, async |ns: &TestNamespace| EnvoyGateway::start(ns, &plane).await).await
+}
+
+impl OwnGateway for EnvoyGateway {
+    fn log_tail(&self) -> String {
+        EnvoyGateway::log_tail(self)
+    }
 }
 
 /// One test's Envoy Gateway world: its namespace, the Envoy Gateway serving Gateway
@@ -122,7 +92,7 @@ struct EgWorld {
 impl EgWorld {
     /// `None` (the test is skipped, saying why) without Envoy Gateway.
     async fn new(test: &str, extra: &[&str]) -> Option<Self> {
-        let (ns, eg, backend) = served(test).await?;
+        let (ns, eg, backend) = served_by_eg(test).await?;
         let operator = http_route_operator(&ns, EG_GATEWAY, extra).await;
         Some(EgWorld { ns, eg, backend, _operator: operator })
     }

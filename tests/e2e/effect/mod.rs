@@ -37,7 +37,8 @@ use crate::support::dataplane::{DataPlane, GATEWAY_API_GATEWAY, Gateway, ISTIO_G
 use crate::support::http::{self, Answer, Backend};
 use crate::support::*;
 
-/// How long a change may take to reach the gateway (istiod's debounce and push, Envoy's update).
+/// How long a change may take to reach a gateway (istiod's debounce and push, Traefik's reload,
+/// Envoy Gateway's translation; then Envoy's update).
 const PROPAGATION: Duration = Duration::from_secs(30);
 
 /// The route backend a test runs on.
@@ -80,6 +81,62 @@ pub(crate) async fn expose_impl(ns: &TestNamespace, name: &str, extra: Value) {
     create_exposed_api(ns.client(), ns.name(), name, &[], spec).await;
 }
 
+/// A gateway of the test's own (Istio's Envoy, Traefik, Envoy Gateway): its log ends the message
+/// of a request that never got the answer expected.
+pub(crate) trait OwnGateway {
+    fn log_tail(&self) -> String;
+}
+
+impl OwnGateway for Gateway {
+    fn log_tail(&self) -> String {
+        Gateway::log_tail(self)
+    }
+}
+
+/// Sends `method url` until `check` holds (changes take a moment to reach the gateway) and returns
+/// the answer; panics after [`PROPAGATION`] with the last answer and the gateway's log.
+pub(crate) async fn until(
+    gateway: &impl OwnGateway,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    what: &str,
+    check: impl Fn(&Answer) -> bool,
+) -> Answer {
+    let start = std::time::Instant::now();
+    loop {
+        let answer = http::send(method, url, headers).await;
+        match &answer {
+            Ok(a) if check(a) => return a.clone(),
+            _ if start.elapsed() > PROPAGATION => panic!(
+                "{method} {url}: expected {what} within {PROPAGATION:?}; last: {answer:?}\ngateway log:\n{}",
+                gateway.log_tail()
+            ),
+            _ => tokio::time::sleep(POLL_INTERVAL).await,
+        }
+    }
+}
+
+/// An answer of the implementation `impl`.
+pub(crate) fn from_impl(a: &Answer) -> bool {
+    a.status == 200 && a.backend() == Some("impl")
+}
+
+/// The prologue of every test on a gateway of its own: its namespace, the gateway `start` starts
+/// there, and the implementation `impl` (a [`Backend`] behind Service port 8080) ready; `None`
+/// (the test is skipped, saying why) without a data plane.
+pub(crate) async fn served<G>(
+    test: &str,
+    start: impl AsyncFnOnce(&TestNamespace) -> G,
+) -> Option<(TestNamespace, G, Backend)> {
+    let plane = DataPlane::from_env(test)?;
+    let ns = TestNamespace::new(test).await;
+    let gateway = start(&ns).await;
+    let backend = Backend::start("impl", &plane.host_ip).await;
+    served_implementation(&ns, &plane, "impl", 8080, &backend, true).await;
+    Some((ns, gateway, backend))
+}
+
 /// An operator publishing HTTPRoutes on Gateway `gateway` of the test namespace, with `extra`
 /// flags. It may write Istio's policy objects in the namespace (the Gateway's), so that only the
 /// Gateway's class keeps them out.
@@ -104,11 +161,11 @@ impl World {
     /// `None` (the test is skipped) without a data plane.
     pub async fn new(test: &str, route: RouteBackend, extra: &[&str]) -> Option<Self> {
         let plane = DataPlane::from_env(test)?;
-        let ns = TestNamespace::new(test).await;
-        crate::gateway_policies::grant_gateway_policies(&ns).await;
-        let gateway = Gateway::start(&ns, &plane).await;
-        let backend = Backend::start("impl", &plane.host_ip).await;
-        served_implementation(&ns, &plane, "impl", 8080, &backend, true).await;
+        let (ns, gateway, backend) = served(test, async |ns: &TestNamespace| {
+            crate::gateway_policies::grant_gateway_policies(ns).await;
+            Gateway::start(ns, &plane).await
+        })
+        .await?;
         let mut world = World { ns, gateway, backend, operator: None };
         world.start_operator(route, extra).await;
         Some(world)
@@ -167,33 +224,8 @@ impl World {
         api.data.pointer("/status/apiStatus/url").and_then(Value::as_str).expect("a published URL").to_owned()
     }
 
-    /// Sends requests until one satisfies `check` (changes take a moment to reach Envoy), and
-    /// returns it; panics after [`PROPAGATION`] with the last answer and the Envoy log.
-    pub async fn until(
-        &self,
-        method: &str,
-        url: &str,
-        headers: &[(&str, &str)],
-        what: &str,
-        check: impl Fn(&Answer) -> bool,
-    ) -> Answer {
-        let start = std::time::Instant::now();
-        loop {
-            let answer = http::send(method, url, headers).await;
-            match &answer {
-                Ok(a) if check(a) => return a.clone(),
-                _ if start.elapsed() > PROPAGATION => panic!(
-                    "{method} {url}: expected {what} within {PROPAGATION:?}; last: {answer:?}\nEnvoy log:\n{}",
-                    self.gateway.log_tail()
-                ),
-                _ => tokio::time::sleep(POLL_INTERVAL).await,
-            }
-        }
-    }
-
     /// Waits until `GET url` reaches the implementation.
     pub async fn reaches(&self, url: &str) -> Answer {
-        self.until("GET", url, &[], "200 from the implementation", |a| a.status == 200 && a.backend() == Some("impl"))
-            .await
+        until(&self.gateway, "GET", url, &[], "200 from the implementation", from_impl).await
     }
 }

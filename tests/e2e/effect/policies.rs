@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{RouteBackend, World};
+use super::{RouteBackend, World, until};
 use crate::operator::{condition, exposed_apis};
 use crate::support::http::{self, Backend};
 use crate::support::jwt::Issuer;
@@ -31,17 +31,16 @@ async fn cors_preflights(route: RouteBackend) {
             ("access-control-request-headers", "content-type"),
         ]
     };
-    let allowed = w
-        .until("OPTIONS", &url, &preflight(ALLOWED), "a preflight allowing the origin", |a| {
-            a.header("access-control-allow-origin") == Some(ALLOWED)
-        })
-        .await;
+    let allowed = until(&w.gateway, "OPTIONS", &url, &preflight(ALLOWED), "a preflight allowing the origin", |a| {
+        a.header("access-control-allow-origin") == Some(ALLOWED)
+    })
+    .await;
     assert!(allowed.status < 300, "{route:?}: {allowed:?}");
     assert!(allowed.header("access-control-allow-methods").is_some_and(|m| m.contains("POST")), "{allowed:?}");
     let refused = http::send("OPTIONS", &url, &preflight(REFUSED)).await.expect("an answer");
     assert_eq!(refused.header("access-control-allow-origin"), None, "{route:?}: {refused:?}");
     // A simple request from the allowed origin reaches the API and carries the header.
-    let simple = w.until("GET", &url, &[("origin", ALLOWED)], "a CORS answer", |a| a.status == 200).await;
+    let simple = until(&w.gateway, "GET", &url, &[("origin", ALLOWED)], "a CORS answer", |a| a.status == 200).await;
     assert_eq!(simple.header("access-control-allow-origin"), Some(ALLOWED));
 }
 
@@ -61,14 +60,15 @@ async fn rate_limits(route: RouteBackend) {
 
     // The bucket is in place once the first 429 appears; from a fresh bucket count exactly. A
     // request that probes for the limit uses the bucket too, so probe with another client key.
-    w.until("GET", &by_key, &[("x-client", "probe")], "429 once the limit is in place", |a| a.status == 429).await;
+    until(&w.gateway, "GET", &by_key, &[("x-client", "probe")], "429 once the limit is in place", |a| a.status == 429)
+        .await;
     for client in ["alice", "bob"] {
         let statuses = statuses(&by_key, &[("x-client", client)], if client == "alice" { 5 } else { 3 }).await;
         let expected: &[u16] = if client == "alice" { &[200, 200, 200, 429, 429] } else { &[200, 200, 200] };
         assert_eq!(statuses, expected, "{route:?}: client {client}");
     }
     // By client address: this machine is one client; the limit applies to it alone.
-    w.until("GET", &by_ip, &[], "429 by address", |a| a.status == 429).await;
+    until(&w.gateway, "GET", &by_ip, &[], "429 by address", |a| a.status == 429).await;
     let statuses = statuses(&by_ip, &[], 2).await;
     assert_eq!(statuses, [429, 429], "{route:?}");
     // Envoy 1.40 deprecates route-level `rate_limits` for the local rate limit ("will be ignored in
@@ -128,8 +128,8 @@ async fn token_verification(route: RouteBackend) {
     assert_eq!((status.as_str(), reason.as_str()), ("True", "AppliedAsJWT"), "{route:?}");
 
     let valid = format!("Bearer {}", issuer.token(AUDIENCE));
-    w.until("GET", &url, &[], "403 without a token", |a| a.status == 403).await;
-    w.until("GET", &url, &[("authorization", &valid)], "200 with a valid token", |a| a.status == 200).await;
+    until(&w.gateway, "GET", &url, &[], "403 without a token", |a| a.status == 403).await;
+    until(&w.gateway, "GET", &url, &[("authorization", &valid)], "200 with a valid token", |a| a.status == 200).await;
     token_cases(&issuer, &url, &format!("{route:?}")).await;
     let preflight = [("origin", ALLOWED), ("access-control-request-method", "GET")];
     let answer = http::send("OPTIONS", &url, &preflight).await.expect("an answer");

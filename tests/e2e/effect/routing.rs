@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use kube::api::DeleteParams;
 use serde_json::json;
 
-use super::{RouteBackend, World};
+use super::{RouteBackend, World, until};
 use crate::operator::exposed_apis;
 use crate::support::http::{self, STREAM_SUFFIX};
 use crate::support::*;
@@ -41,7 +41,7 @@ async fn follows_its_implementation_and_ends_with_deletion(route: RouteBackend) 
 
     set_pod_ready(w.ns.client(), w.ns.name(), "impl-0", false).await;
     w.ready_with("api", "ImplementationNotReady").await;
-    let answer = w.until("GET", &url, &[], "the gateway's 503", |a| a.status == 503).await;
+    let answer = until(&w.gateway, "GET", &url, &[], "the gateway's 503", |a| a.status == 503).await;
     assert_eq!(answer.backend(), None, "{route:?}: the gateway answered, not the implementation");
 
     set_pod_ready(w.ns.client(), w.ns.name(), "impl-0", true).await;
@@ -49,7 +49,8 @@ async fn follows_its_implementation_and_ends_with_deletion(route: RouteBackend) 
     w.reaches(&url).await;
 
     exposed_apis(w.ns.name()).await.delete("api", &DeleteParams::default()).await.expect("deleted");
-    w.until("GET", &url, &[], "404 once the API is deleted", |a| a.status == 404 && a.backend().is_none()).await;
+    until(&w.gateway, "GET", &url, &[], "404 once the API is deleted", |a| a.status == 404 && a.backend().is_none())
+        .await;
 }
 
 on_both_backends!(follows_its_implementation_and_ends_with_deletion => virtual_service_follows_its_implementation_and_ends_with_deletion, http_route_follows_its_implementation_and_ends_with_deletion);

@@ -7,23 +7,20 @@
 //! Istio's policy objects would be ignored by Traefik just as silently, so none is written: a rate
 //! limit is `NotSupported` and an API requiring keys is withheld.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use oda_api_operator::backend::gateway_policy::{
     authorization_policy_resource, envoy_filter_resource, request_authentication_resource,
 };
 use serde_json::{Value, json};
 
-use super::{api_path, expose_impl, http_route_operator};
+use super::{OwnGateway, api_path, expose_impl, from_impl, http_route_operator, served, until};
 use crate::operator::{Operator, condition, exposed_apis, wait_for_reason};
-use crate::support::dataplane::{DataPlane, served_implementation};
 use crate::support::gateway_status::supported_features;
 use crate::support::http::{self, Answer, Backend};
 use crate::support::traefik::{TRAEFIK_CONTROLLER, TRAEFIK_GATEWAY, Traefik, TraefikPlane};
 use crate::support::*;
 
-/// How long a change may take to reach Traefik (its provider's watch and reload).
-const PROPAGATION: Duration = Duration::from_secs(30);
 const ALLOWED: &str = "https://shop.example.org";
 
 /// One test's world: its namespace, its Traefik (GatewayClass and Gateway), the implementation
@@ -46,11 +43,7 @@ impl TraefikWorld {
     /// objects in the namespace (the Gateway's), so that only the class can keep them out.
     async fn with_flags(test: &str, extra: &[&str]) -> Option<Self> {
         let plane = TraefikPlane::from_env(test)?;
-        let data_plane = DataPlane::from_env(test)?;
-        let ns = TestNamespace::new(test).await;
-        let traefik = Traefik::start(&ns, &plane).await;
-        let backend = Backend::start("impl", &plane.host_ip).await;
-        served_implementation(&ns, &data_plane, "impl", 8080, &backend, true).await;
+        let (ns, traefik, backend) = served(test, async |ns: &TestNamespace| Traefik::start(ns, &plane).await).await?;
         let operator = http_route_operator(&ns, TRAEFIK_GATEWAY, extra).await;
         Some(TraefikWorld { ns, traefik, backend, _operator: operator })
     }
@@ -69,23 +62,9 @@ impl TraefikWorld {
         api.data.pointer("/status/apiStatus/url").and_then(Value::as_str).expect("a published URL").to_owned()
     }
 
-    /// Sends `GET url` (with `headers`) until the implementation answers 200; panics after
-    /// [`PROPAGATION`] with the last answer and Traefik's log.
+    /// Sends `GET url` (with `headers`) until the implementation answers ([`until`]).
     async fn reaches(&self, url: &str, headers: &[(&str, &str)]) -> Answer {
-        let start = Instant::now();
-        loop {
-            let answer = http::send("GET", url, headers).await;
-            match &answer {
-                Ok(a) if a.status == 200 && a.backend() == Some("impl") => return a.clone(),
-                _ if start.elapsed() > PROPAGATION => panic!(
-                    "GET {url}: expected 200 from the implementation within {PROPAGATION:?}; last: {answer:?}\n\
-                     HTTPRoutes: {}\nTraefik log:\n{}",
-                    self.http_routes().await,
-                    self.traefik.log_tail()
-                ),
-                _ => tokio::time::sleep(POLL_INTERVAL).await,
-            }
-        }
+        until(&self.traefik, "GET", url, headers, "200 from the implementation", from_impl).await
     }
 
     /// The HTTPRoutes of the namespace (spec and status), for failure messages.
@@ -220,11 +199,8 @@ async fn traefik_gateway_class_lacks_cors_and_request_timeout() {
 #[tokio::test]
 async fn traefik_answers_500_to_a_route_with_a_cors_filter() {
     let Some(plane) = TraefikPlane::from_env("traefik-cors-filter") else { return };
-    let Some(data_plane) = DataPlane::from_env("traefik-cors-filter") else { return };
-    let ns = TestNamespace::new("traefik-cors-filter").await;
-    let traefik = Traefik::start(&ns, &plane).await;
-    let backend = Backend::start("impl", &plane.host_ip).await;
-    served_implementation(&ns, &data_plane, "impl", 8080, &backend, true).await;
+    let start = async |ns: &TestNamespace| Traefik::start(ns, &plane).await;
+    let Some((ns, traefik, _backend)) = served("traefik-cors-filter", start).await else { return };
     let routes = dynamic_api(ns.client(), ns.name(), &http_route_resource());
     for (name, filters) in [
         ("plain", json!([])),
@@ -247,25 +223,8 @@ async fn traefik_answers_500_to_a_route_with_a_cors_filter() {
         create_strict(&routes, &route).await;
     }
     let url = |name: &str| format!("{}/{}/{name}", traefik.base(), ns.name());
-    let until = |name: &'static str, what: &'static str, check: fn(&Answer) -> bool| {
-        let url = url(name);
-        let traefik = &traefik;
-        async move {
-            let start = Instant::now();
-            loop {
-                let answer = http::get(&url).await;
-                match &answer {
-                    Ok(a) if check(a) => return a.clone(),
-                    _ if start.elapsed() > PROPAGATION => {
-                        panic!("GET {url}: expected {what}; last: {answer:?}\nTraefik log:\n{}", traefik.log_tail())
-                    }
-                    _ => tokio::time::sleep(POLL_INTERVAL).await,
-                }
-            }
-        }
-    };
-    until("plain", "200 from the implementation", |a| a.status == 200 && a.backend() == Some("impl")).await;
-    let failed = until("with-cors", "500 from Traefik", |a| a.status == 500).await;
+    until(&traefik, "GET", &url("plain"), &[], "200 from the implementation", from_impl).await;
+    let failed = until(&traefik, "GET", &url("with-cors"), &[], "500 from Traefik", |a| a.status == 500).await;
     assert_eq!(failed.backend(), None, "Traefik answered itself: {failed:?}");
     // Traefik reports the route as accepted all the same.
     let route = routes.get("with-cors").await.expect("the route");
@@ -277,4 +236,10 @@ async fn traefik_answers_500_to_a_route_with_a_cors_filter() {
         .flatten()
         .any(|c| c["type"] == "Accepted" && c["status"] == "True");
     assert!(accepted, "route status: {:?}", route.data.get("status"));
+}
+
+impl OwnGateway for Traefik {
+    fn log_tail(&self) -> String {
+        Traefik::log_tail(self)
+    }
 }
