@@ -105,6 +105,8 @@ impl OperatorProcess {
             .env("HTTP_PORT", port.to_string())
             .env("LOGGING", "20")
             .env("NO_COLOR", "1")
+            // As the image runs it (Dockerfile, scripts/image).
+            .env("MALLOC_ARENA_MAX", "2")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
