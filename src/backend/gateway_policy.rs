@@ -316,7 +316,7 @@ pub fn written_for(meta: &ObjectMeta) -> Option<(String, String, PerApi)> {
     if labels.get(MANAGED_BY_LABEL).map(String::as_str) != Some(MANAGED_BY) {
         return None;
     }
-    let kind = PerApi::ALL.into_iter().find(|k| labels.get(POLICY_LABEL).map(String::as_str) == Some(k.label()))?;
+    let kind = policy_kind(meta)?;
     let uid = labels.get(API_UID_LABEL).filter(|u| !u.is_empty())?;
     Some((labels.get(API_NAMESPACE_LABEL)?.clone(), uid.clone(), kind))
 }

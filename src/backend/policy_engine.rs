@@ -180,3 +180,9 @@ pub trait PolicyEngine: Send + Sync {
         observed: &[Observed<'_>],
     ) -> Verdict;
 }
+
+/// The declared kind of an engine's object (one of `kinds`), by its kind and API version.
+pub fn declared_kind<'k>(kinds: &'k [ApiResource], object: &DynamicObject) -> Option<&'k ApiResource> {
+    let types = object.types.as_ref()?;
+    kinds.iter().find(|k| k.kind == types.kind && k.api_version == types.api_version)
+}

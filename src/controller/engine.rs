@@ -18,7 +18,7 @@ use super::context::Context;
 use super::error::ReconcileError;
 use super::events::{Journal, publish};
 use crate::backend::plan::policy_target;
-use crate::backend::policy_engine::{Failure, Observed, Placement, PolicyEngine, Slot, Verdict};
+use crate::backend::policy_engine::{Failure, Observed, Placement, PolicyEngine, Slot, Verdict, declared_kind};
 use crate::core::gateway_class::ClassFeatures;
 use crate::core::validation::ValidApi;
 use crate::exposed_api::ExposedAPI;
@@ -95,14 +95,14 @@ async fn place(
     uid: &str,
     journal: &Journal,
 ) -> Placed {
-    let Some(resource) = kind_of(kinds, object) else {
+    let Some(resource) = declared_kind(kinds, object) else {
         // A defect of the engine: an object of a kind it does not declare is never written.
         let why = format!("the {} engine built an object of a kind it does not declare", engine.name());
         return Ok(Fate::Failed(None, why));
     };
     let shared = engine.shared(object).map_err(|e| (None, ReconcileError::from(e)))?;
     if let Some(shared) = shared {
-        let Some(shared_kind) = kind_of(kinds, &shared) else {
+        let Some(shared_kind) = declared_kind(kinds, &shared) else {
             return Ok(Fate::Failed(None, format!("the {} CRD is not installed", kind_name(&shared))));
         };
         let is_ours = |meta: &ObjectMeta| engine.is_shared(meta, &shared);
@@ -193,12 +193,6 @@ pub(super) async fn release(ctx: &Context, api: &ExposedAPI, attempts: u32) -> R
         }
     }
     Ok(())
-}
-
-/// The declared kind of an object, by its kind and API version.
-fn kind_of<'k>(kinds: &'k [ApiResource], object: &DynamicObject) -> Option<&'k ApiResource> {
-    let types = object.types.as_ref()?;
-    kinds.iter().find(|k| k.kind == types.kind && k.api_version == types.api_version)
 }
 
 fn kind_name(object: &DynamicObject) -> &str {

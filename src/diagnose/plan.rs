@@ -10,7 +10,7 @@ use kube::{Client, ResourceExt};
 use super::lookup::by_name;
 use crate::backend::Backends;
 use crate::backend::plan::{Desired, GatewayFacts, plan};
-use crate::backend::policy_engine::PolicyEngine;
+use crate::backend::policy_engine::{PolicyEngine, declared_kind};
 use crate::backend::route::AddressSource;
 use crate::backend::scrape::service_monitor::service_monitor_resource;
 use crate::config::{RouteBackend, RunConfig};
@@ -65,9 +65,7 @@ fn wanted(
     wanted.extend(desired.monitor.iter().map(|m| (service_monitor_resource(), m.clone())));
     let kinds = engine.map(|e| e.kinds()).unwrap_or_default();
     for object in &desired.engine {
-        let types = object.types.clone().unwrap_or_default();
-        let resource = kinds.iter().find(|k| k.kind == types.kind && k.api_version == types.api_version).cloned();
-        wanted.extend(resource.map(|r| (r, object.clone())));
+        wanted.extend(declared_kind(&kinds, object).map(|r| (r.clone(), object.clone())));
     }
     wanted
 }

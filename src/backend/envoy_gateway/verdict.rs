@@ -5,13 +5,13 @@
 
 use super::status::{State, state};
 use super::{BACKEND_TRAFFIC_POLICY, SECURITY_POLICY, api_keys_plan};
-use crate::backend::policy_engine::{NotInForce, Observed, PolicyTarget, Verdict};
+use crate::backend::policy_engine::{Failure, NotInForce, Observed, PolicyTarget, Verdict};
 use crate::config::{PolicyConfig, Unenforceable};
 use crate::core::api_keys::Plan;
 use crate::core::gateway_class::Enforcer;
 use crate::core::policy::{
-    API_KEY_VERIFICATION, APPLIED, APPLY_FAILED, CORS, Enforcement, NOT_OWNED, PENDING, PolicyFacts, RATE_LIMIT,
-    STREAMING_TIMEOUT, conditions, unsupported,
+    API_KEY_VERIFICATION, APPLIED, CORS, Enforcement, PENDING, PolicyFacts, RATE_LIMIT, STREAMING_TIMEOUT, conditions,
+    unsupported,
 };
 use crate::core::status::ConditionSpec;
 use crate::core::validation::ValidApi;
@@ -26,11 +26,10 @@ pub(super) fn verdict(
     config: &PolicyConfig,
     observed: &[Observed<'_>],
 ) -> Verdict {
-    let of_kind = |kind: &str| {
-        let found = observed.iter().find(|o| o.desired.types.as_ref().is_some_and(|t| t.kind == kind));
-        found.map(|o| state(o, target))
-    };
-    let (security, traffic) = (of_kind(SECURITY_POLICY), of_kind(BACKEND_TRAFFIC_POLICY));
+    let of_kind = |kind: &str| observed.iter().find(|o| o.desired.types.as_ref().is_some_and(|t| t.kind == kind));
+    let security_policy = of_kind(SECURITY_POLICY);
+    let security = security_policy.map(|o| state(o, target));
+    let traffic = of_kind(BACKEND_TRAFFIC_POLICY).map(|o| state(o, target));
     let plan = api_keys_plan(spec, config);
     let facts = PolicyFacts {
         kind: SECURITY_POLICY,
@@ -88,13 +87,8 @@ pub(super) fn verdict(
     let conditions = carried_conditions.into_iter().chain(unsupported(spec)).collect();
     // The token is required by the SecurityPolicy: withheld (fail closed) while that is foreign
     // or failed to be written; one Envoy Gateway has not accepted yet keeps the API from `Ready`.
-    let api_keys = match (&plan, &security) {
-        (Some(Plan::Jwt { .. }), Some(State::Refused { reason: NOT_OWNED, message })) => {
-            Enforcement::NotOwned(message.clone())
-        }
-        (Some(Plan::Jwt { .. }), Some(State::Pending { reason: APPLY_FAILED, message })) => {
-            Enforcement::Failed(message.clone())
-        }
+    let api_keys = match (&plan, security_policy) {
+        (Some(Plan::Jwt { .. }), Some(o)) => o.failure.map(Failure::enforcement).unwrap_or_default(),
         (Some(Plan::Jwt { .. }), None) => Enforcement::Failed(format!("no {SECURITY_POLICY} is written for it")),
         _ => Enforcement::Enforced,
     };
